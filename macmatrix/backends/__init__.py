@@ -1,0 +1,1 @@
+"""Backends turn cases into observations. They never judge, and never import each other."""

@@ -1,0 +1,36 @@
+"""The backend protocol shared by netns and kind: cases in, observations out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from ..cases import Case
+from ..observe import CaseObservation
+
+# progress(done, total, message): called from worker threads; must be cheap and thread-safe.
+Progress = Callable[[int, int, str], None]
+
+
+def no_progress(done: int, total: int, message: str) -> None:
+    """Default progress sink."""
+
+
+class Backend(Protocol):
+    """What cli.py and fixtures/ need from a backend."""
+
+    name: str
+
+    def stack(self) -> dict[str, Any]:
+        """Versions of everything involved (results.json `stack`)."""
+        ...
+
+    def run(
+        self, cases: Sequence[Case], progress: Progress = no_progress
+    ) -> dict[str, CaseObservation]:
+        """Run every case (concurrently where it helps); one observation per case id."""
+        ...
+
+    def close(self) -> None:
+        """Remove everything the backend created (also called on errors and Ctrl-C)."""
+        ...

@@ -1,0 +1,66 @@
+"""The `macmatrix` command: run | repro | compare | report | lint | doctor | baseline.
+
+Each subcommand lives in its own module with `main(argv) -> int`; this file only dispatches and
+turns BadInput/InfraError into one line and exit code 2/3 (DESIGN.md exit codes).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+from .errors import BadInput, InfraError
+
+SUBCOMMANDS = {
+    "run": ("macmatrix.run", "run the MAC matrix and write results.json, results.md, junit.xml"),
+    "repro": ("macmatrix.repro", "run a pasted NAD + pod exactly as Multus would, and explain"),
+    "compare": ("macmatrix.compare", "compare two results.json files (regressions exit 1)"),
+    "report": ("macmatrix.report", "render results.json files as Markdown or HTML"),
+    "lint": ("macmatrix.lint", "static findings for NADs and pods"),
+    "doctor": ("macmatrix.doctor", "check that this machine can run a backend"),
+    "baseline": ("macmatrix.baseline", "write or check committed baselines"),
+}
+
+USAGE = "usage: macmatrix {" + ",".join(SUBCOMMANDS) + "} ...\n\n" + "\n".join(
+    f"  {name:<9} {helptext}" for name, (_, helptext) in SUBCOMMANDS.items()
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if args else 2
+    if args[0] in ("-V", "--version"):
+        from . import __version__
+
+        print(f"macmatrix {__version__}")
+        return 0
+    name, rest = args[0], args[1:]
+    if name not in SUBCOMMANDS:
+        print(f"macmatrix: unknown command {name!r}; use one of: {', '.join(SUBCOMMANDS)}",
+              file=sys.stderr)
+        return 2
+    try:
+        module = importlib.import_module(SUBCOMMANDS[name][0])
+    except ModuleNotFoundError as e:
+        if e.name == SUBCOMMANDS[name][0]:
+            print(f"macmatrix {name}: not available in this build", file=sys.stderr)
+            return 2
+        raise
+    try:
+        return int(module.main(rest))
+    except BadInput as e:
+        print(f"macmatrix {name}: {e}", file=sys.stderr)
+        return 2
+    except InfraError as e:
+        print(f"macmatrix {name}: infrastructure failure: {e}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print(f"macmatrix {name}: interrupted; cleaned up", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""MAC parsing and normalisation, kept to what Multus accepts so we judge what users can write."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from .errors import BadInput
+
+# Multus validates the networks element `mac` with Go's net.ParseMAC, which takes 6-byte
+# (and 8/20-byte) addresses in colon, dash or dotted-quad form. We accept the 6-byte forms:
+# macvlan and tuning only handle Ethernet MACs.
+_COLON = re.compile(r"^[0-9a-fA-F]{2}([:-])(?:[0-9a-fA-F]{2}\1){4}[0-9a-fA-F]{2}$")
+_DOTTED = re.compile(r"^[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}$")
+
+
+def normalise(mac: str | None) -> str | None:
+    """Lower-case, colon-separated form; None or '' stays None; unparseable text is kept as-is."""
+    if not mac:
+        return None
+    text = mac.strip()
+    if _COLON.match(text):
+        return text.replace("-", ":").lower()
+    if _DOTTED.match(text):
+        raw = text.replace(".", "").lower()
+        return ":".join(raw[i : i + 2] for i in range(0, 12, 2))
+    return text
+
+
+def validate(mac: object, field: str) -> str:
+    """Return the normalised MAC or raise BadInput naming `field` and the fix."""
+    text = mac.strip() if isinstance(mac, str) else ""
+    if not (_COLON.match(text) or _DOTTED.match(text)):
+        raise BadInput(
+            f"{field}: {mac!r} is not a MAC address; write six hex pairs like 02:00:00:00:00:01"
+        )
+    norm = normalise(mac)
+    assert norm is not None
+    if int(norm[:2], 16) & 1:
+        raise BadInput(
+            f"{field}: {mac} is a multicast MAC (first octet odd) and the kernel refuses it; "
+            "use a unicast one such as 02:00:00:00:00:01"
+        )
+    return norm
+
+
+def derive(seed: str) -> str:
+    """A stable, locally administered unicast MAC for `seed` (baselines need stable requests)."""
+    digest = hashlib.sha256(seed.encode()).digest()
+    return "02:" + ":".join(f"{b:02x}" for b in digest[:5])

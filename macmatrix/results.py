@@ -1,0 +1,179 @@
+"""results.json: the versioned contract every other tool reads. Written atomically, always valid.
+
+A run first writes every selected case as unfinished, then rewrites the file as cases finish, so
+a run that crashes or is interrupted still leaves a valid file whose unfinished cases say so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .cases import Case
+from .errors import BadInput
+from .observe import INFRA_ERROR, CaseObservation
+from .verdict import OUTCOMES, Expectation, Verdict, differences
+
+SCHEMA = 1
+UNFINISHED = "unfinished: the run stopped before this case finished"
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write via a temp file in the same folder + rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def requested(case: Case, replica: int) -> dict[str, str | None]:
+    out: dict[str, str | None] = {"net1": case.requested_mac(replica)}
+    if case.primary_mac == "yes":
+        out["eth0"] = case.requested_primary_mac(replica)
+    return out
+
+
+def unfinished_entry(case: Case) -> dict[str, Any]:
+    return {
+        "id": case.id,
+        "axes": case.axes,
+        "outcome": INFRA_ERROR,
+        "reason": UNFINISHED,
+        "requested": requested(case, 0),
+        "pods": [],
+        "checks": {},
+        "attempts": 0,
+        "duration_s": 0.0,
+        "finished": False,
+    }
+
+
+def case_entry(
+    case: Case, obs: CaseObservation, verdict: Verdict, expected: Expectation | None
+) -> dict[str, Any]:
+    """One results.json case: axes, requests, what every pod showed, checks and the outcome."""
+    pods = []
+    for i, p in enumerate(obs.pods):
+        pod = p.to_json()
+        pod["requested"] = requested(case, i)
+        pods.append(pod)
+    entry: dict[str, Any] = {
+        "id": case.id,
+        "axes": case.axes,
+        "outcome": verdict.outcome,
+        "reason": verdict.reason,
+        "requested": requested(case, 0),
+        "pods": pods,
+        "checks": {name: c.to_json() for name, c in verdict.checks.items()},
+        "attempts": obs.attempts,
+        "duration_s": round(obs.duration_s, 3),
+        "flaky": obs.flaky,
+        "finished": True,
+    }
+    if obs.diagnostics:
+        entry["diagnostics"] = obs.diagnostics
+    if expected is not None:
+        diffs = differences(verdict, expected)
+        entry["expected"] = expected.to_json()
+        entry["as_expected"] = not diffs
+        entry["differences"] = diffs
+    return entry
+
+
+class ResultsWriter:
+    """Keeps the run's document and rewrites results.json atomically after every change."""
+
+    def __init__(self, path: Path, stack: dict[str, Any], matrix: str, cases: list[Case]):
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self.doc: dict[str, Any] = {
+            "schema": SCHEMA,
+            "tool": {"name": "macmatrix", "version": __version__},
+            "stack": stack,
+            "matrix": matrix,
+            "started": now(),
+            "finished": None,
+            "complete": False,
+            "phases": {},
+            "summary": {},
+            "cases": [unfinished_entry(c) for c in cases],
+        }
+        self._index = {c.id: i for i, c in enumerate(cases)}
+        self._flush()
+
+    def record(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            self.doc["cases"][self._index[entry["id"]]] = entry
+            self._flush()
+
+    def record_many(self, entries: list[dict[str, Any]]) -> None:
+        with self._lock:
+            for entry in entries:
+                self.doc["cases"][self._index[entry["id"]]] = entry
+            self._flush()
+
+    def phase(self, name: str, seconds: float) -> None:
+        with self._lock:
+            self.doc["phases"][name] = round(seconds, 3)
+            self._flush()
+
+    def finish(self, complete: bool = True) -> dict[str, Any]:
+        with self._lock:
+            self.doc["finished"] = now()
+            self.doc["complete"] = complete and all(c.get("finished") for c in self.doc["cases"])
+            self._flush()
+            return self.doc
+
+    def _flush(self) -> None:
+        self.doc["summary"] = summarise(self.doc["cases"])
+        atomic_write(self.path, json.dumps(self.doc, indent=2, sort_keys=False) + "\n")
+
+
+def summarise(entries: list[dict[str, Any]]) -> dict[str, int]:
+    counts = Counter(e["outcome"] for e in entries)
+    out = {o: counts.get(o, 0) for o in OUTCOMES}
+    out["unexpected"] = sum(1 for e in entries if e.get("as_expected") is False)
+    out["flaky"] = sum(1 for e in entries if e.get("flaky"))
+    return out
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """Read a results.json; a wrong schema, truncated or foreign file is one BadInput line."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise BadInput(f"{p}: cannot read ({e.strerror}); pass a results.json path") from e
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise BadInput(
+            f"{p}: not valid JSON (line {e.lineno}: {e.msg}); the file may be truncated"
+        ) from e
+    if not isinstance(doc, dict) or "cases" not in doc or "schema" not in doc:
+        raise BadInput(f"{p}: not a macmatrix results file (no `schema`/`cases`)")
+    if doc["schema"] != SCHEMA:
+        raise BadInput(
+            f"{p}: schema {doc['schema']!r} but this macmatrix reads schema {SCHEMA}; "
+            "re-run or use the matching macmatrix version"
+        )
+    for i, case in enumerate(doc["cases"]):
+        if not isinstance(case, dict) or "id" not in case or case.get("outcome") not in OUTCOMES:
+            raise BadInput(f"{p}: cases[{i}] lacks an `id` or a known `outcome`")
+    return doc
