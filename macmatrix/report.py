@@ -1,0 +1,695 @@
+"""Render results.json documents for people: terminal table, Markdown, one self-contained HTML page.
+
+results.json stays the source of truth; everything here is a pure view of it. Several documents
+(one per stack) become a cases x stacks grid. Every cell carries a symbol *and* a word so the
+outcome never depends on colour, and flaky / infra cells are marked apart from real findings so
+nobody gates on a flake or a broken runner.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import BadInput
+
+WORKS, BROKEN, INFRA, UNSUPPORTED = "works", "broken", "infra-error", "unsupported"
+OUTCOME_ORDER = (WORKS, BROKEN, INFRA, UNSUPPORTED)
+
+# Unicode for Markdown/HTML, ASCII for terminals that may not render anything else.
+SYMBOL = {WORKS: "✓", BROKEN: "✗", INFRA: "⚠", UNSUPPORTED: "–"}
+ASCII = {WORKS: "+", BROKEN: "X", INFRA: "!", UNSUPPORTED: "-"}
+WORD = {WORKS: "works", BROKEN: "broken", INFRA: "infra", UNSUPPORTED: "n/a"}
+NOT_RUN = "·"
+FLAKY_MARK = "↻"  # passed only after a retry
+UNEXPECTED_MARK = "≠"  # differs from its expectation (model or baseline)
+
+# GitHub rejects a step summary over 1 MiB; leave room for the job's other lines.
+SUMMARY_BUDGET = 900_000
+SHORT_REASON = 70
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+def stack_label(doc: dict[str, Any]) -> str:
+    """The column name of a document: stack.name, else its backend, else 'results'."""
+    stack = doc.get("stack") or {}
+    return str(stack.get("name") or stack.get("backend") or "results")
+
+
+def column_labels(docs: Sequence[dict[str, Any]]) -> list[str]:
+    """One unique label per document; a repeated stack gets ' #2', ' #3' ... suffixes."""
+    seen: Counter[str] = Counter()
+    out = []
+    for doc in docs:
+        base = stack_label(doc)
+        seen[base] += 1
+        out.append(base if seen[base] == 1 else f"{base} #{seen[base]}")
+    return out
+
+
+def case_ids(docs: Iterable[dict[str, Any]]) -> list[str]:
+    """Every case id over all documents, in first-seen order (the matrix order)."""
+    ids: dict[str, None] = {}
+    for doc in docs:
+        for entry in doc.get("cases", []):
+            ids.setdefault(str(entry["id"]), None)
+    return list(ids)
+
+
+def short(text: str | None, limit: int = SHORT_REASON) -> str:
+    """First line of a reason, cut to `limit` characters with an ellipsis."""
+    line = " ".join((text or "").split())
+    return line if len(line) <= limit else line[: max(limit - 1, 0)].rstrip() + "…"
+
+
+def is_unexpected(entry: dict[str, Any]) -> bool:
+    return entry.get("as_expected") is False
+
+
+def marks(entry: dict[str, Any]) -> str:
+    """Flag characters appended to a cell: unexpected and/or flaky."""
+    out = ""
+    if is_unexpected(entry):
+        out += UNEXPECTED_MARK
+    if entry.get("flaky"):
+        out += FLAKY_MARK
+    return out
+
+
+def cell_reason(entry: dict[str, Any]) -> str:
+    """The one line a cell shows: the departure from expectation first, then the reason."""
+    reason = str(entry.get("reason") or "")
+    diffs = entry.get("differences") or []
+    if not reason and is_unexpected(entry) and diffs:
+        return str(diffs[0])
+    if not reason and entry.get("flaky"):
+        return f"flaky: passed after {entry.get('attempts', '?')} attempts"
+    return reason
+
+
+def count_line(entries: Sequence[dict[str, Any]]) -> str:
+    counts = Counter(e.get("outcome") for e in entries)
+    parts = [f"{counts.get(o, 0)} {o}" for o in OUTCOME_ORDER]
+    unexpected = sum(1 for e in entries if is_unexpected(e))
+    flaky = sum(1 for e in entries if e.get("flaky"))
+    return (
+        f"{len(entries)} cases: " + ", ".join(parts) + f"; {unexpected} unexpected, {flaky} flaky"
+    )
+
+
+# --------------------------------------------------------------------------- terminal
+
+
+def render_terminal(doc: dict[str, Any], width: int = 100) -> str:
+    """End-of-run table for one results doc: plain ASCII, no colour, fits `width` columns.
+
+    Line layout: `<mark> <sym> <word>  <case id>  <reason>`; the reason wraps onto its own
+    indented line when the id leaves no room. Mark `*` = not as expected, `~` = flaky.
+    """
+    width = max(width, 40)
+    entries = list(doc.get("cases", []))
+    lines = [f"macmatrix results: {_stack_title(doc)}"]
+    for e in entries:
+        outcome = e.get("outcome", "")
+        mark = ("*" if is_unexpected(e) else " ") + ("~" if e.get("flaky") else " ")
+        head = f"{mark}{ASCII.get(outcome, '?')} {outcome:<11} {e['id']}"
+        reason = cell_reason(e)
+        if len(head) > width:
+            head = head[: width - 3] + "..."
+        if reason:
+            room = width - len(head) - 2
+            if room >= 20:
+                head += "  " + _ascii_cut(reason, room)
+            else:
+                lines.append(head)
+                head = "      " + _ascii_cut(reason, width - 6)
+        lines.append(head)
+    lines.append("-" * min(width, 60))
+    lines.append(count_line(entries))
+    unexpected = [e for e in entries if is_unexpected(e)]
+    if unexpected:
+        lines.append(
+            f"* {len(unexpected)} case(s) not as expected (see `differences` in results.json):"
+        )
+        for e in unexpected:
+            diffs = "; ".join(str(d) for d in e.get("differences") or []) or "differs"
+            lines.append("  " + _ascii_cut(f"{e['id']}: {diffs}", width - 2))
+    if any(e.get("flaky") for e in entries):
+        lines.append("~ flaky: passed only after a retry")
+    if doc.get("complete") is False:
+        lines.append("run incomplete: unfinished cases are counted as infra-error")
+    return "\n".join(lines) + "\n"
+
+
+def _ascii_cut(text: str, limit: int) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: max(limit - 3, 0)] + "..."
+
+
+def _stack_title(doc: dict[str, Any]) -> str:
+    stack = doc.get("stack") or {}
+    bits = [stack_label(doc)]
+    if stack.get("name") and stack.get("backend"):
+        bits.append(f"backend {stack['backend']}")
+    for key in ("kube_ovn", "multus", "cni_plugins", "kubernetes", "kind"):
+        if stack.get(key):
+            bits.append(f"{key} {stack[key]}")
+    return ", ".join(bits)
+
+
+# --------------------------------------------------------------------------- Markdown
+
+
+def _md(text: Any) -> str:
+    """Escape a value for a Markdown table cell (pipes, newlines, HTML)."""
+    return html.escape(" ".join(str(text).split()), quote=False).replace("|", "\\|")
+
+
+def md_cell(entry: dict[str, Any] | None) -> str:
+    if entry is None:
+        return f"{NOT_RUN} not run"
+    outcome = entry.get("outcome", "")
+    flags = marks(entry)
+    return f"{SYMBOL.get(outcome, '?')} {WORD.get(outcome, outcome)}" + (
+        f" {flags}" if flags else ""
+    )
+
+
+LEGEND = (
+    f"{SYMBOL[WORKS]} works · {SYMBOL[BROKEN]} broken (a finding) · {SYMBOL[INFRA]} infra-error "
+    f"(harness/cluster failed: re-run, never gate on it) · {SYMBOL[UNSUPPORTED]} unsupported "
+    f"on this backend/stack · {NOT_RUN} not run · {UNEXPECTED_MARK} differs from its expectation "
+    f"· {FLAKY_MARK} flaky (passed after a retry)"
+)
+
+
+def render_markdown(docs: Sequence[dict[str, Any]], max_bytes: int = SUMMARY_BUDGET) -> str:
+    """Markdown for results.md and GitHub step summaries, kept under `max_bytes` (UTF-8).
+
+    One document: a per-case table. Several: a cases x stacks grid, then per-stack details
+    folded in <details>. When over budget, the details go first, then grid rows, with a note.
+    """
+    docs = list(docs)
+    if not docs:
+        return "No results.\n"
+    head, table, details = _markdown_parts(docs)
+    return _fit(head, table, details, max_bytes)
+
+
+def _markdown_parts(docs: list[dict[str, Any]]) -> tuple[list[str], list[str], list[str]]:
+    labels = column_labels(docs)
+    head = ["## macmatrix: MAC matrix results", ""]
+    head += ["| stack | backend | Kube-OVN | Multus | CNI plugins | Kubernetes | result |"]
+    head += ["|---|---|---|---|---|---|---|"]
+    for label, doc in zip(labels, docs, strict=True):
+        s = doc.get("stack") or {}
+        cols = [s.get(k) or "" for k in ("backend", "kube_ovn", "multus", "cni_plugins")]
+        cols.append(s.get("kubernetes") or "")
+        head.append(
+            f"| {_md(label)} | "
+            + " | ".join(_md(c) for c in cols)
+            + f" | {_md(_doc_counts(doc))} |"
+        )
+    head += ["", LEGEND, ""]
+    table: list[str]
+    if len(docs) == 1:
+        doc = docs[0]
+        table = ["| outcome | case | reason | expected |", "|---|---|---|---|"]
+        for e in doc.get("cases", []):
+            exp = (e.get("expected") or {}).get("outcome", "")
+            table.append(
+                f"| {md_cell(e)} | `{_md(e['id'])}` | {_md(short(cell_reason(e)))} | {_md(exp)} |"
+            )
+    else:
+        index = [{str(e["id"]): e for e in d.get("cases", [])} for d in docs]
+        table = ["| case | " + " | ".join(_md(lbl) for lbl in labels) + " |"]
+        table.append("|---" * (len(labels) + 1) + "|")
+        for cid in case_ids(docs):
+            cells = [md_cell(ix.get(cid)) for ix in index]
+            table.append(f"| `{_md(cid)}` | " + " | ".join(cells) + " |")
+    details: list[str] = []
+    for label, doc in zip(labels, docs, strict=True):
+        notable = [
+            e
+            for e in doc.get("cases", [])
+            if e.get("outcome") != WORKS or is_unexpected(e) or e.get("flaky")
+        ]
+        if not notable:
+            continue
+        details += ["", f"<details><summary>{_md(label)}: {len(notable)} case(s) to read</summary>"]
+        details += ["", "| case | outcome | reason / difference |", "|---|---|---|"]
+        for e in notable:
+            why = cell_reason(e)
+            if is_unexpected(e):
+                diffs = "; ".join(str(d) for d in e.get("differences") or []) or "differs"
+                why = f"{why} — {UNEXPECTED_MARK} {diffs}" if why else f"{UNEXPECTED_MARK} {diffs}"
+            details.append(f"| `{_md(e['id'])}` | {md_cell(e)} | {_md(short(why, 300))} |")
+        details += ["", "</details>"]
+    return head, table, details
+
+
+def _doc_counts(doc: dict[str, Any]) -> str:
+    entries = doc.get("cases", [])
+    counts = Counter(e.get("outcome") for e in entries)
+    out = " ".join(f"{SYMBOL[o]}{counts[o]}" for o in OUTCOME_ORDER if counts.get(o))
+    unexpected = sum(1 for e in entries if is_unexpected(e))
+    if unexpected:
+        out += f" {UNEXPECTED_MARK}{unexpected}"
+    if doc.get("complete") is False:
+        out += " (incomplete)"
+    return out
+
+
+def _fit(head: list[str], table: list[str], details: list[str], max_bytes: int) -> str:
+    def size(lines: list[str]) -> int:
+        return sum(len(x.encode()) + 1 for x in lines)
+
+    note: list[str] = []
+    if size(head) + size(table) + size(details) > max_bytes:
+        details = []
+        note = ["", "_Details left out to stay under the step-summary size limit; see the HTML._"]
+    budget = max_bytes - size(head) - size(note) - 200
+    if size(table) > budget:
+        kept: list[str] = []
+        used = 0
+        for line in table:
+            if used + len(line.encode()) + 1 > budget:
+                break
+            kept.append(line)
+            used += len(line.encode()) + 1
+        note = [
+            "",
+            f"_Table cut after {max(len(kept) - 2, 0)} of {len(table) - 2} cases to stay under "
+            "the step-summary size limit; the HTML report has all of them._",
+        ]
+        table = kept
+    return "\n".join(head + table + details + note) + "\n"
+
+
+# --------------------------------------------------------------------------- HTML
+
+
+@dataclass
+class _Column:
+    label: str
+    doc: dict[str, Any]
+    index: dict[str, dict[str, Any]]
+
+
+def render_html(docs: Sequence[dict[str, Any]]) -> str:
+    """One self-contained page (inline CSS/JS, no network): grid, filters, per-check drill-down."""
+    docs = list(docs)
+    cols = [
+        _Column(lbl, d, {str(e["id"]): e for e in d.get("cases", [])})
+        for lbl, d in zip(column_labels(docs), docs, strict=True)
+    ]
+    ids = case_ids(docs)
+    data = {
+        "columns": [{"label": c.label, "stack": c.doc.get("stack") or {}} for c in cols],
+        "cells": {
+            f"{ci}:{ri}": _cell_data(c.index[cid])
+            for ri, cid in enumerate(ids)
+            for ci, c in enumerate(cols)
+            if cid in c.index
+        },
+        "ids": ids,
+    }
+    rows = []
+    for ri, cid in enumerate(ids):
+        cells = "".join(_html_cell(ci, ri, c.index.get(cid)) for ci, c in enumerate(cols))
+        rows.append(
+            f'<tr data-id="{html.escape(cid)}"><th scope="row" class="cid">'
+            f"{_breakable(cid)}</th>{cells}</tr>"
+        )
+    heads = "".join(
+        f'<th scope="col" title="{html.escape(_stack_title(c.doc))}">{html.escape(c.label)}'
+        f'<div class="sub">{html.escape(_doc_counts(c.doc))}</div></th>'
+        for c in cols
+    )
+    stacks = "".join(
+        "<tr><th>{}</th>{}</tr>".format(
+            html.escape(c.label),
+            "".join(
+                f"<td>{html.escape(str((c.doc.get('stack') or {}).get(k) or ''))}</td>"
+                for k in _STACK_KEYS
+            ),
+        )
+        for c in cols
+    )
+    filters = "".join(
+        f'<label class="f {_cls(o)}"><input type="checkbox" name="outcome" value="{o}" checked> '
+        f"<span class=sym>{SYMBOL[o]}</span> {o}</label>"
+        for o in OUTCOME_ORDER
+    )
+    total = Counter(e.get("outcome") for c in cols for e in c.index.values())
+    payload = json.dumps(data, sort_keys=True).replace("<", "\\u003c").replace("&", "\\u0026")
+    return _PAGE.format(
+        title=html.escape("macmatrix report: " + ", ".join(c.label for c in cols)),
+        heads=heads,
+        rows="\n".join(rows),
+        stack_heads="".join(f"<th>{html.escape(k)}</th>" for k in _STACK_KEYS),
+        stacks=stacks,
+        filters=filters,
+        n_cases=len(ids),
+        n_stacks=len(cols),
+        totals=html.escape(", ".join(f"{total.get(o, 0)} {o}" for o in OUTCOME_ORDER)),
+        legend=html.escape(LEGEND),
+        unexpected_mark=UNEXPECTED_MARK,
+        flaky_mark=FLAKY_MARK,
+        css=_CSS,
+        js=_JS,
+        payload=payload,
+    )
+
+
+_STACK_KEYS = ("backend", "kube_ovn", "multus", "cni_plugins", "kubernetes", "kind")
+
+
+def _cls(outcome: str) -> str:
+    return "o-" + (outcome if outcome in SYMBOL else "none")
+
+
+def _breakable(case_id: str) -> str:
+    """Let long ids wrap after each '/' on narrow screens."""
+    return "/<wbr>".join(html.escape(p) for p in case_id.split("/"))
+
+
+def _html_cell(ci: int, ri: int, entry: dict[str, Any] | None) -> str:
+    if entry is None:
+        return f'<td class="cell o-none" data-outcome="none">{NOT_RUN} not run</td>'
+    outcome = str(entry.get("outcome", ""))
+    classes = ["cell", _cls(outcome)]
+    if is_unexpected(entry):
+        classes.append("unexpected")
+    if entry.get("flaky"):
+        classes.append("flaky")
+    flags = marks(entry)
+    reason = cell_reason(entry)
+    return (
+        f'<td class="{" ".join(classes)}" data-outcome="{html.escape(outcome)}" '
+        f'data-key="{ci}:{ri}" tabindex="0" title="{html.escape(reason)}">'
+        f'<span class="sym" aria-hidden="true">{SYMBOL.get(outcome, "?")}</span> '
+        f'<span class="word">{html.escape(WORD.get(outcome, outcome))}</span>'
+        + (f' <span class="flags">{flags}</span>' if flags else "")
+        + (f'<div class="why">{html.escape(short(reason, 48))}</div>' if reason else "")
+        + "</td>"
+    )
+
+
+def _cell_data(entry: dict[str, Any]) -> dict[str, Any]:
+    keep: tuple[str, ...] = (
+        "id",
+        "outcome",
+        "reason",
+        "checks",
+        "expected",
+        "as_expected",
+        "differences",
+    )
+    keep += ("attempts", "duration_s", "flaky", "requested", "diagnostics", "finished")
+    out = {k: entry[k] for k in keep if k in entry}
+    out["pods"] = [
+        {"name": p.get("name"), "interfaces": p.get("interfaces"), "error": p.get("error")}
+        for p in entry.get("pods") or []
+        if isinstance(p, dict)
+    ]
+    return out
+
+
+_CSS = """
+:root { --works:#1a7f37; --broken:#cf222e; --infra:#9a6700; --na:#6e7781; --bg:#fff;
+  --fg:#1f2328; --line:#d0d7de; --head:#f6f8fa; }
+* { box-sizing: border-box; }
+body { font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0;
+  color: var(--fg); background: var(--bg); }
+header { padding: 10px 16px; border-bottom: 1px solid var(--line); background: var(--head); }
+h1 { font-size: 18px; margin: 0 0 4px; }
+.meta, .legend { color: #57606a; font-size: 12px; }
+.controls { display: flex; flex-wrap: wrap; gap: 6px 14px; align-items: center; padding: 8px 16px;
+  border-bottom: 1px solid var(--line);
+  position: sticky; top: 0; background: var(--bg); z-index: 3; }
+.controls input[type=search] { width: 28em; max-width: 100%; padding: 4px 8px; font: inherit; }
+.f { white-space: nowrap; cursor: pointer; }
+main { display: flex; gap: 12px; padding: 8px 16px; align-items: flex-start; }
+.gridwrap { overflow: auto; max-height: calc(100vh - 120px); flex: 1 1 auto;
+  border: 1px solid var(--line); }
+table { border-collapse: collapse; }
+#grid th, #grid td { border: 1px solid var(--line); padding: 3px 6px; vertical-align: top; }
+#grid thead th { position: sticky; top: 0; background: var(--head); z-index: 2; min-width: 9em; }
+#grid th.cid { position: sticky; left: 0; background: var(--bg); z-index: 1; text-align: left;
+  font: 12px/1.3 ui-monospace, "DejaVu Sans Mono", Menlo, monospace; font-weight: normal;
+  max-width: 30em; }
+#grid thead th:first-child { left: 0; z-index: 3; }
+.sub { font-weight: normal; font-size: 11px; color: #57606a; }
+.cell { cursor: pointer; min-width: 9em; max-width: 16em; }
+.cell:focus, .cell.sel { outline: 2px solid #0969da; outline-offset: -2px; }
+.sym { font-weight: bold; display: inline-block; width: 1.1em; text-align: center; }
+.why { font-size: 11px; color: #57606a; overflow: hidden; text-overflow: ellipsis;
+  white-space: nowrap; }
+.o-works { background: #dafbe1; } .o-works .sym { color: var(--works); }
+.o-broken { background: #ffebe9; } .o-broken .sym { color: var(--broken); }
+.o-infra-error { background: repeating-linear-gradient(45deg, #fff8c5, #fff8c5 6px, #fff 6px,
+  #fff 12px); } .o-infra-error .sym { color: var(--infra); }
+.o-unsupported, .o-none { background: #f6f8fa; color: var(--na); }
+.unexpected { box-shadow: inset 0 0 0 2px var(--broken); }
+.flaky .flags, .unexpected .flags { font-weight: bold; }
+.cell.dim { opacity: .25; }
+tr[hidden] { display: none; }
+#detail { flex: 0 0 34em; max-width: 40vw; border: 1px solid var(--line); padding: 8px 12px;
+  position: sticky; top: 56px; max-height: calc(100vh - 120px); overflow: auto; }
+#detail h2 { font-size: 15px; margin: 0 0 6px; word-break: break-all; }
+#detail table { font-size: 12px; width: 100%; }
+#detail th, #detail td { border: 1px solid var(--line); padding: 2px 4px; text-align: left;
+  vertical-align: top; word-break: break-all; }
+.ok { color: var(--works); font-weight: bold; } .bad { color: var(--broken); font-weight: bold; }
+#stacks { margin: 8px 16px; font-size: 12px; }
+#stacks th, #stacks td { border: 1px solid var(--line); padding: 2px 6px; }
+@media (max-width: 1100px) { main { flex-direction: column; } #detail { max-width: none;
+  flex-basis: auto; width: 100%; position: static; } }
+"""
+
+_JS = r"""
+(function () {
+  const data = JSON.parse(document.getElementById('data').textContent);
+  const rows = Array.from(document.querySelectorAll('#grid tbody tr'));
+  const boxes = Array.from(document.querySelectorAll('input[name=outcome]'));
+  const search = document.getElementById('search');
+  const onlyUnexpected = document.getElementById('unexpected');
+  const onlyFlaky = document.getElementById('flaky');
+  const count = document.getElementById('count');
+  function wanted() { return new Set(boxes.filter(b => b.checked).map(b => b.value)); }
+  function cellMatches(td, want) {
+    if (!want.has(td.dataset.outcome)) return false;
+    if (onlyUnexpected.checked && !td.classList.contains('unexpected')) return false;
+    if (onlyFlaky.checked && !td.classList.contains('flaky')) return false;
+    return true;
+  }
+  function apply() {
+    const want = wanted();
+    const q = search.value.trim().toLowerCase().split(/\s+/).filter(Boolean);
+    let shown = 0;
+    for (const tr of rows) {
+      const id = tr.dataset.id.toLowerCase();
+      const idOk = q.every(w => id.includes(w));
+      let any = false;
+      for (const td of tr.querySelectorAll('td.cell')) {
+        const m = cellMatches(td, want);
+        td.classList.toggle('dim', !m);
+        any = any || m;
+      }
+      tr.hidden = !(idOk && any);
+      if (!tr.hidden) shown++;
+    }
+    count.textContent = shown + ' of ' + rows.length + ' cases shown';
+    const state = new URLSearchParams();
+    if (q.length) state.set('q', search.value.trim());
+    if (want.size < boxes.length) state.set('outcome', Array.from(want).join(','));
+    if (onlyUnexpected.checked) state.set('unexpected', '1');
+    if (onlyFlaky.checked) state.set('flaky', '1');
+    const h = state.toString();
+    if (('#' + h) !== location.hash && (h || location.hash)) {
+      history.replaceState(null, '', h ? '#' + h : location.pathname + location.search);
+    }
+  }
+  function fromHash() {
+    const p = new URLSearchParams(location.hash.slice(1));
+    if (p.has('q')) search.value = p.get('q');
+    if (p.has('outcome')) {
+      const o = new Set(p.get('outcome').split(','));
+      boxes.forEach(b => { b.checked = o.has(b.value); });
+    }
+    onlyUnexpected.checked = p.get('unexpected') === '1';
+    onlyFlaky.checked = p.get('flaky') === '1';
+  }
+  function el(tag, text, cls) {
+    const e = document.createElement(tag);
+    if (text !== undefined && text !== null) e.textContent = text;
+    if (cls) e.className = cls;
+    return e;
+  }
+  function fmt(v) { return v === undefined ? '' : (typeof v === 'string' ? v : JSON.stringify(v)); }
+  function show(td) {
+    document.querySelectorAll('.cell.sel').forEach(c => c.classList.remove('sel'));
+    td.classList.add('sel');
+    const c = data.cells[td.dataset.key];
+    const col = data.columns[+td.dataset.key.split(':')[0]];
+    const box = document.getElementById('detail');
+    box.replaceChildren();
+    if (!c) { box.append(el('p', 'Not run on this stack.')); return; }
+    box.append(el('h2', c.id));
+    const flaky = c.flaky ? ' (flaky: passed after a retry)' : '';
+    box.append(el('p', col.label + ': ' + c.outcome + flaky
+      + ' · attempts ' + fmt(c.attempts) + ' · ' + fmt(c.duration_s) + ' s'));
+    if (c.reason) box.append(el('p', c.reason));
+    if (c.expected) {
+      box.append(el('p', 'Expected (' + (c.expected.source || 'model') + '): ' + c.expected.outcome
+        + (c.as_expected === false ? '  ≠ NOT as expected' : '  = as expected'),
+        c.as_expected === false ? 'bad' : 'ok'));
+      (c.differences || []).forEach(d => box.append(el('div', '≠ ' + d, 'bad')));
+      if ((c.expected.why || []).length) {
+        const ul = el('ul');
+        c.expected.why.forEach(w => ul.append(el('li', w)));
+        box.append(el('div', 'Why:'), ul);
+      }
+    }
+    const checks = c.checks || {};
+    const names = Object.keys(checks);
+    if (names.length) {
+      const t = el('table'); t.className = 'checks';
+      const h = el('tr');
+      ['check', 'ok', 'expected', 'observed', 'model'].forEach(x => h.append(el('th', x)));
+      t.append(h);
+      for (const n of names) {
+        const k = checks[n]; const tr = el('tr');
+        tr.append(el('td', n));
+        tr.append(el('td', k.ok ? '✓ ok' : '✗ fail', k.ok ? 'ok' : 'bad'));
+        tr.append(el('td', fmt(k.expected)), el('td', fmt(k.observed)));
+        const m = c.expected && c.expected.checks ? c.expected.checks[n] : undefined;
+        tr.append(el('td', m === undefined ? '' : (m ? 'pass' : 'fail')));
+        t.append(tr);
+      }
+      box.append(t);
+    } else {
+      box.append(el('p', 'No checks ran for this case.'));
+    }
+    if (c.requested) box.append(el('p', 'Requested: ' + fmt(c.requested)));
+    (c.pods || []).forEach(p => box.append(el('p', 'Pod ' + p.name + ': ' + fmt(p.interfaces)
+      + (p.error ? ' — error: ' + p.error : ''))));
+    if (c.diagnostics) box.append(el('p', 'Diagnostics: ' + c.diagnostics));
+  }
+  document.getElementById('grid').addEventListener('click', e => {
+    const td = e.target.closest('td.cell'); if (td && td.dataset.key) show(td);
+  });
+  document.getElementById('grid').addEventListener('keydown', e => {
+    const td = e.target.closest('td.cell');
+    if (td && td.dataset.key && (e.key === 'Enter' || e.key === ' ')) {
+      e.preventDefault();
+      show(td);
+    }
+  });
+  boxes.concat([onlyUnexpected, onlyFlaky]).forEach(b => b.addEventListener('change', apply));
+  search.addEventListener('input', apply);
+  window.addEventListener('hashchange', () => { fromHash(); apply(); });
+  fromHash();
+  apply();
+})();
+"""
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>{css}</style>
+</head>
+<body>
+<header>
+<h1>macmatrix: which ways of asking for a MAC really work</h1>
+<div class="meta">{n_cases} cases × {n_stacks} stack(s) · {totals}</div>
+<div class="legend">{legend}</div>
+</header>
+<div class="controls" role="search">
+<input type="search" id="search"
+ placeholder="search case id (words, e.g. tuning-capmac req-networks)"
+ aria-label="search by case id">
+{filters}
+<label class="f"><input type="checkbox" id="unexpected"> only {unexpected_mark} unexpected</label>
+<label class="f"><input type="checkbox" id="flaky"> only {flaky_mark} flaky</label>
+<span id="count" aria-live="polite"></span>
+</div>
+<main>
+<div class="gridwrap">
+<table id="grid">
+<thead><tr><th scope="col">case</th>{heads}</tr></thead>
+<tbody>
+{rows}
+</tbody>
+</table>
+</div>
+<aside id="detail" aria-live="polite"><p>Click a cell (or focus it and press Enter) to see its
+checks: expected vs observed, the model's prediction and why.</p></aside>
+</main>
+<table id="stacks"><thead><tr><th>stack</th>{stack_heads}</tr></thead>
+<tbody>{stacks}</tbody></table>
+<script id="data" type="application/json">{payload}</script>
+<script>{js}</script>
+</body>
+</html>
+"""
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def main(argv: Sequence[str]) -> int:
+    """`macmatrix report RESULTS.json... [--html OUT] [--markdown OUT]`; `-` writes to stdout."""
+    from .results import load  # late: keeps report importable by results' own users
+
+    parser = argparse.ArgumentParser(
+        prog="macmatrix report",
+        description="Render results.json files as a cases x stacks grid (Markdown and/or HTML).",
+    )
+    parser.add_argument("results", nargs="+", metavar="RESULTS.json")
+    parser.add_argument("--html", metavar="OUT", help="write one self-contained HTML page")
+    parser.add_argument("--markdown", metavar="OUT", help="write Markdown ('-' for stdout)")
+    parser.add_argument(
+        "--max-bytes",
+        type=int,
+        default=SUMMARY_BUDGET,
+        help="cap the Markdown size (GitHub step summaries reject more than 1 MiB)",
+    )
+    try:
+        args = parser.parse_args(list(argv))
+    except SystemExit as e:
+        return 0 if e.code == 0 else 2
+    docs = [load(p) for p in args.results]
+    if args.html:
+        _write(args.html, render_html(docs))
+    if args.markdown:
+        _write(args.markdown, render_markdown(docs, max_bytes=args.max_bytes))
+    if not args.html and not args.markdown:
+        for doc in docs:
+            sys.stdout.write(render_terminal(doc))
+    return 0
+
+
+def _write(target: str, text: str) -> None:
+    if target == "-":
+        sys.stdout.write(text)
+        return
+    path = Path(target)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise BadInput(f"{target}: cannot write ({e.strerror}); pass a writable output path") from e
