@@ -1,0 +1,271 @@
+"""Baselines: the committed, known behaviour of a stack, so any change — better or worse — is loud.
+
+A baseline is its own small JSON, written from a results.json and meant to be reviewed in a diff:
+
+    {"cases": {"<case id>": {"checks": {"<name>": true|false}, "outcome": "works|broken"},
+               "<unsupported id>": {"outcome": "unsupported"}},
+     "schema": 1,
+     "stack": {"backend": ..., "name": ..., "<component>": "<version>", ...}}
+
+Keys sorted, indent 2, trailing newline: the same behaviour always gives the same bytes. Only
+outcomes and check ok-values are kept — no timings, reasons or (random) MACs. Infra-error cases
+are left out: they say nothing about behaviour, so a later run falls back to the model for them.
+
+    macmatrix baseline update RESULTS.json [--out FILE]
+    macmatrix baseline check  RESULTS.json [--baseline FILE] [--markdown]
+
+Without --out/--baseline the file is e2e/baselines/<stack name or backend>-<backend>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import macmatrix
+
+from . import compare, results
+from .errors import BadInput, InfraError
+from .observe import INFRA_ERROR, UNSUPPORTED
+from .verdict import OUTCOMES, Expectation
+
+SCHEMA = 1
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+# Key a loaded baseline carries in memory (never written) so expectations can name their file.
+PATH_KEY = "path"
+
+
+def repo_root() -> Path:
+    return Path(macmatrix.__file__).resolve().parents[1]
+
+
+def baseline_path(stack: Mapping[str, Any]) -> Path:
+    """e2e/baselines/<stack name or backend>-<backend>.json under the repo root."""
+    if not isinstance(stack, Mapping):
+        raise BadInput("stack: missing from the results file; re-run with this macmatrix")
+    backend = stack.get("backend")
+    name = stack.get("name") or backend
+    for field, value in (("stack.backend", backend), ("stack.name", name)):
+        if not isinstance(value, str) or not _SAFE_NAME.match(value):
+            raise BadInput(
+                f"{field}: {value!r} is not a known stack name; the results file must name its "
+                "backend (and stack) in letters, digits, . _ + -, or pass --out/--baseline FILE"
+            )
+    return repo_root() / "e2e" / "baselines" / f"{name}-{backend}.json"
+
+
+def display(path: Path) -> str:
+    """A path relative to the repo root when inside it (stable across checkouts)."""
+    resolved = path.resolve()
+    try:
+        return str(resolved.relative_to(repo_root()))
+    except ValueError:
+        return str(path)
+
+
+# --------------------------------------------------------------------------- build and write
+
+
+def build(results_doc: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """A baseline from a loaded results.json, and the ids of infra-error cases left out."""
+    behaviours = compare.behaviours_from_results(results_doc, "results")
+    cases: dict[str, Any] = {}
+    skipped: list[str] = []
+    for cid, b in behaviours.items():
+        if b.outcome == INFRA_ERROR:
+            skipped.append(cid)
+        elif b.outcome == UNSUPPORTED:
+            cases[cid] = {"outcome": UNSUPPORTED}
+        else:
+            cases[cid] = {"outcome": b.outcome, "checks": dict(b.checks)}
+    doc = {"schema": SCHEMA, "stack": dict(results_doc.get("stack") or {}), "cases": cases}
+    return doc, sorted(skipped)
+
+
+def dumps(doc: Mapping[str, Any]) -> str:
+    """Stable, diff-friendly bytes: sorted keys, indent 2, trailing newline."""
+    body = {k: v for k, v in doc.items() if k != PATH_KEY}
+    return json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+# --------------------------------------------------------------------------- read
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """Read a baseline file (or a results.json, reduced to one) as the expectation of a run.
+
+    Any problem is one BadInput line. The returned doc carries its display path under `path`.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise BadInput(f"{p}: cannot read ({e.strerror}); pass a baseline .json path") from e
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise BadInput(
+            f"{p}: not valid JSON (line {e.lineno}: {e.msg}); the file may be truncated"
+        ) from e
+    if isinstance(doc, dict) and isinstance(doc.get("cases"), list):
+        # A results.json given as the baseline: reduce it the way `baseline update` would.
+        doc, _ = build(results.load(p))
+    else:
+        validate(doc, str(p))
+    doc[PATH_KEY] = display(p)
+    return doc
+
+
+def validate(doc: Any, where: str) -> None:
+    if not isinstance(doc, dict) or not isinstance(doc.get("cases"), dict) or "schema" not in doc:
+        raise BadInput(f"{where}: not a macmatrix baseline (no `schema` / `cases` mapping)")
+    if doc["schema"] != SCHEMA:
+        raise BadInput(
+            f"{where}: baseline schema {doc['schema']!r} but this macmatrix reads schema "
+            f"{SCHEMA}; rewrite it with `macmatrix baseline update`"
+        )
+    if not isinstance(doc.get("stack", {}), dict):
+        raise BadInput(f"{where}: `stack` must be a mapping of component -> version")
+    for cid, entry in doc["cases"].items():
+        if not isinstance(entry, dict) or entry.get("outcome") not in OUTCOMES:
+            raise BadInput(f"{where}: cases.{cid}: `outcome` must be one of {', '.join(OUTCOMES)}")
+        if entry["outcome"] == INFRA_ERROR:
+            raise BadInput(
+                f"{where}: cases.{cid}: infra-error says nothing about behaviour; remove the case"
+            )
+        checks = entry.get("checks", {})
+        if not isinstance(checks, dict) or not all(isinstance(v, bool) for v in checks.values()):
+            raise BadInput(f"{where}: cases.{cid}.checks must map check names to true/false")
+
+
+def behaviours(doc: Mapping[str, Any]) -> dict[str, compare.Behaviour]:
+    return {
+        cid: compare.Behaviour(e["outcome"], dict(e.get("checks", {})))
+        for cid, e in doc["cases"].items()
+    }
+
+
+def expectation_from_baseline(doc: Mapping[str, Any], case_id: str) -> Expectation | None:
+    """The baseline's word on a case as a verdict Expectation; None when it has none.
+
+    None (the case is new, or was an infra error when the baseline was written) means the
+    caller should fall back to the model.
+    """
+    entry = doc["cases"].get(case_id)
+    if entry is None:
+        return None
+    where = doc.get(PATH_KEY) or "(unsaved)"
+    return Expectation(
+        outcome=entry["outcome"],
+        checks=dict(entry.get("checks", {})),
+        why=[f"recorded in baseline {where} ({compare.stack_label(doc.get('stack') or {})})"],
+        source=f"baseline:{where}",
+    )
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def parser() -> argparse.ArgumentParser:
+    p = compare._Parser(
+        prog="macmatrix baseline",
+        description="Write or check the committed baseline of a stack (outcomes and check "
+        "ok-values only). A case passes when it behaves as the baseline says, even when that "
+        "behaviour is broken; any change in either direction fails (exit 1). Infra-error "
+        "cases are never a change: when they are all that is left, check exits 3 (re-run).",
+    )
+    sub = p.add_subparsers(dest="action", metavar="{update,check}")
+    sub.required = True
+    up = sub.add_parser("update", help="write a baseline from a results.json")
+    up.add_argument("results", metavar="RESULTS.json")
+    up.add_argument("--out", metavar="FILE", help="default: e2e/baselines/<stack>-<backend>.json")
+    ck = sub.add_parser("check", help="exit 1 if a results.json departs from its baseline")
+    ck.add_argument("results", metavar="RESULTS.json")
+    ck.add_argument(
+        "--baseline", metavar="FILE", help="default: the committed baseline of the stack"
+    )
+    ck.add_argument("--markdown", action="store_true", help="print Markdown for a PR comment")
+    return p
+
+
+def main(argv: Sequence[str]) -> int:
+    args = parser().parse_args(list(argv))
+    doc = results.load(args.results)
+    if args.action == "update":
+        return _update(doc, args.results, args.out)
+    return _check(doc, args.results, args.baseline, args.markdown)
+
+
+def _update(doc: dict[str, Any], source: str, out: str | None) -> int:
+    path = Path(out) if out else baseline_path(doc.get("stack") or {})
+    base, skipped = build(doc)
+    if not base["cases"]:
+        raise InfraError(
+            f"{source}: all {len(skipped)} case(s) are infra errors; nothing to write; re-run"
+        )
+    text = dumps(base)
+    unchanged = path.exists() and path.read_text() == text
+    if not unchanged:
+        results.atomic_write(path, text)
+    counts = Counter(e["outcome"] for e in base["cases"].values())
+    what = ", ".join(f"{counts[o]} {o}" for o in OUTCOMES if counts[o])
+    verb = "unchanged" if unchanged else "wrote"
+    print(f"{verb} {display(path)}: {len(base['cases'])} case(s) ({what})")
+    if skipped:
+        print(
+            f"not written: {len(skipped)} infra-error case(s) — they say nothing about "
+            "behaviour; re-run them before committing the baseline:"
+        )
+        print("".join(f"  {cid}\n" for cid in skipped), end="")
+    if not doc.get("complete", True):
+        print(f"note: {source} is from an incomplete run")
+    return 0
+
+
+def _check(doc: dict[str, Any], source: str, given: str | None, markdown: bool) -> int:
+    if given:
+        path = Path(given)
+    else:
+        path = baseline_path(doc.get("stack") or {})
+        if not path.exists():
+            raise BadInput(
+                f"--baseline: no committed baseline for this stack at {display(path)}; write "
+                f"one with `macmatrix baseline update {source}` or pass --baseline FILE"
+            )
+    base = load(path)
+    cmp = compare.diff(
+        behaviours(base),
+        compare.behaviours_from_results(doc, source),
+        base_label=f"baseline {base[PATH_KEY]}",
+        head_label=source,
+        base_stack=base.get("stack"),
+        head_stack=doc.get("stack"),
+    )
+    cmp.notes += compare.run_notes(doc, "the results")
+    if base.get("stack", {}).get("backend") != (doc.get("stack") or {}).get("backend"):
+        cmp.notes.append("the baseline was written on another backend; expect unsupported moves")
+    if cmp.only_base:
+        cmp.notes.append(f"{len(cmp.only_base)} baseline case(s) were not run (not a failure)")
+    if cmp.only_head:
+        cmp.notes.append(
+            f"{len(cmp.only_head)} case(s) have no baseline entry yet (not a failure); "
+            "`macmatrix baseline update` adds them"
+        )
+    # Against a baseline every change in behaviour fails; infra errors are reported as exit 3.
+    fail_on = set(compare.FINDING_KINDS) | {compare.INFRA}
+    failing = compare.failing_kinds(cmp, fail_on)
+    if markdown:
+        print(
+            compare.render_markdown(
+                cmp, failing, title="baseline check", ok_text="behaves as the baseline"
+            ),
+            end="",
+        )
+    else:
+        print(compare.render_text(cmp, failing), end="")
+    return compare.exit_code(cmp, fail_on)
