@@ -83,8 +83,13 @@ def build(results_doc: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
             cases[cid] = {"outcome": UNSUPPORTED}
         else:
             cases[cid] = {"outcome": b.outcome, "checks": dict(b.checks)}
-    doc = {"schema": SCHEMA, "stack": dict(results_doc.get("stack") or {}), "cases": cases}
+    doc = {"schema": SCHEMA, "stack": stack_versions(results_doc.get("stack")), "cases": cases}
     return doc, sorted(skipped)
+
+
+def stack_versions(stack: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The stack's scalar entries (name, backend, versions); host paths and lists stay out."""
+    return {k: v for k, v in (stack or {}).items() if v is None or isinstance(v, str | int | float)}
 
 
 def dumps(doc: Mapping[str, Any]) -> str:

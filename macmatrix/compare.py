@@ -162,7 +162,8 @@ def classify(base: Behaviour, head: Behaviour) -> tuple[str | None, list[str]]:
     if UNSUPPORTED in (base.outcome, head.outcome):
         if base.outcome == head.outcome:
             return None, []
-        return UNSUPPORTED_MOVE, outcome_line
+        why = base.reason if base.outcome == UNSUPPORTED else head.reason
+        return UNSUPPORTED_MOVE, [outcome_line[0] + (f" ({why})" if why else "")]
     checks = check_differences(base, head)
     if base.outcome == WORKS and head.outcome == BROKEN:
         return REGRESSION, outcome_line + checks
@@ -268,7 +269,10 @@ def _plain(value: Any) -> str:
 
 def stack_label(stack: Mapping[str, Any]) -> str:
     """A one-line stack description: name/backend first, then the versions."""
-    head = [str(stack[k]) for k in ("name", "backend") if stack.get(k)]
+    head: list[str] = []
+    for key in ("name", "backend"):
+        if stack.get(key) and str(stack[key]) not in head:
+            head.append(str(stack[key]))
     rest = [
         f"{k} {_plain(v)}"
         for k, v in sorted(stack.items())
@@ -333,15 +337,22 @@ def render_text(cmp: Comparison, failing: Sequence[str] = ()) -> str:
     return "\n".join(lines) + "\n"
 
 
+_WORDS = {
+    REGRESSION: ("regression", "regressions"),
+    FIX: ("fix", "fixes"),
+    CHANGE: ("changed case", "changed cases"),
+    UNSUPPORTED_MOVE: ("unsupported change", "unsupported changes"),
+    INFRA: ("infra error", "infra errors"),
+    "matrix": ("case not shared", "cases not shared"),
+}
+
+
 def _kind_plural(kind: str) -> str:
-    return {
-        REGRESSION: "regressions",
-        FIX: "fixes",
-        CHANGE: "changed checks",
-        UNSUPPORTED_MOVE: "unsupported changes",
-        INFRA: "infra errors",
-        "matrix": "cases not shared",
-    }[kind]
+    return _WORDS[kind][1]
+
+
+def _count(kind: str, n: int) -> str:
+    return f"{n} {_WORDS[kind][n != 1]}"
 
 
 def _cell(text: str) -> str:
@@ -356,11 +367,7 @@ def render_markdown(
 ) -> str:
     """Markdown for a PR comment: a verdict line, a count table, then one table per kind."""
     c = cmp.counts()
-    verdict = (
-        "❌ " + ", ".join(f"{c[k]} {_kind_plural(k)}" for k in failing)
-        if failing
-        else f"✅ {ok_text}"
-    )
+    verdict = "❌ " + ", ".join(_count(k, c[k]) for k in failing) if failing else f"✅ {ok_text}"
     out = [
         f"### macmatrix {title}: {verdict}",
         "",
@@ -397,9 +404,8 @@ def render_markdown(
             continue
         table = ["| case | what changed | head reason |", "|---|---|---|"]
         for ch in items:
-            table.append(
-                f"| `{ch.id}` | {_cell('; '.join(ch.details))} | {_cell(ch.head.reason)} |"
-            )
+            reason = ch.head.reason if kind in (REGRESSION, CHANGE) else ""
+            table.append(f"| `{ch.id}` | {_cell('; '.join(ch.details))} | {_cell(reason)} |")
         heading = f"{TITLES[kind]}: {len(items)}"
         if kind in (REGRESSION, FIX, CHANGE):
             out += [f"#### {heading}", "", *table, ""]
