@@ -72,7 +72,8 @@ def short(text: str | None, limit: int = SHORT_REASON) -> str:
 
 
 def is_unexpected(entry: dict[str, Any]) -> bool:
-    return entry.get("as_expected") is False
+    """Differs from its expectation. Infra errors never count: they are re-run, not findings."""
+    return entry.get("as_expected") is False and entry.get("outcome") != INFRA
 
 
 def marks(entry: dict[str, Any]) -> str:
@@ -117,14 +118,13 @@ def render_terminal(doc: dict[str, Any], width: int = 100) -> str:
     """
     width = max(width, 40)
     entries = list(doc.get("cases", []))
-    lines = [f"macmatrix results: {_stack_title(doc)}"]
+    lines = [_ascii_cut(f"macmatrix results: {_stack_title(doc)}", width)]
     for e in entries:
         outcome = e.get("outcome", "")
         mark = ("*" if is_unexpected(e) else " ") + ("~" if e.get("flaky") else " ")
+        # The id is never cut: it is what people copy into `-k`.
         head = f"{mark}{ASCII.get(outcome, '?')} {outcome:<11} {e['id']}"
         reason = cell_reason(e)
-        if len(head) > width:
-            head = head[: width - 3] + "..."
         if reason:
             room = width - len(head) - 2
             if room >= 20:
@@ -134,15 +134,15 @@ def render_terminal(doc: dict[str, Any], width: int = 100) -> str:
                 head = "      " + _ascii_cut(reason, width - 6)
         lines.append(head)
     lines.append("-" * min(width, 60))
-    lines.append(count_line(entries))
+    counts = count_line(entries)
+    lines += [counts] if len(counts) <= width else counts.split("; ")
     unexpected = [e for e in entries if is_unexpected(e)]
     if unexpected:
-        lines.append(
-            f"* {len(unexpected)} case(s) not as expected (see `differences` in results.json):"
-        )
+        lines.append(f"* {len(unexpected)} case(s) not as expected:")
         for e in unexpected:
-            diffs = "; ".join(str(d) for d in e.get("differences") or []) or "differs"
-            lines.append("  " + _ascii_cut(f"{e['id']}: {diffs}", width - 2))
+            lines.append(f"  {e['id']}")
+            for diff in e.get("differences") or ["differs from its expectation"]:
+                lines.append("      " + _ascii_cut(str(diff), width - 6))
     if any(e.get("flaky") for e in entries):
         lines.append("~ flaky: passed only after a retry")
     if doc.get("complete") is False:
