@@ -126,6 +126,18 @@ def load(path: str | Path) -> dict[str, Any]:
     return doc
 
 
+def looks_like_baseline(path: str | Path) -> bool:
+    """Whether `path` holds a baseline (a `cases` mapping), not a results.json (a list).
+
+    False for anything unreadable, so the results loader reports the problem in its words.
+    """
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and isinstance(doc.get("cases"), dict)
+
+
 def validate(doc: Any, where: str) -> None:
     if not isinstance(doc, dict) or not isinstance(doc.get("cases"), dict) or "schema" not in doc:
         raise BadInput(f"{where}: not a macmatrix baseline (no `schema` / `cases` mapping)")

@@ -133,6 +133,22 @@ def load_results(path: str | Path) -> tuple[dict[str, Any], dict[str, Behaviour]
     return doc, behaviours_from_results(doc, str(path))
 
 
+def load_side(path: str | Path) -> tuple[dict[str, Any], dict[str, Behaviour], str]:
+    """A results.json or a committed baseline, its behaviours, and a label for the report.
+
+    Accepting a baseline lets an upgrade gate compare the committed baseline of the current
+    stack with a run of the next one, without re-running the current stack.
+    """
+    # Imported here: baseline.py builds on this module (diff, renderers).
+    from . import baseline
+
+    if baseline.looks_like_baseline(path):
+        doc = baseline.load(path)
+        return doc, baseline.behaviours(doc), f"baseline {doc[baseline.PATH_KEY]}"
+    doc, found = load_results(path)
+    return doc, found, str(path)
+
+
 # --------------------------------------------------------------------------- diffing
 
 
@@ -219,7 +235,7 @@ def stack_differences(base: Mapping[str, Any], head: Mapping[str, Any]) -> list[
 
 def run_notes(doc: Mapping[str, Any], label: str) -> list[str]:
     """Say when a results file comes from a run that did not finish."""
-    if doc.get("complete", True):
+    if doc.get("complete", True) or not isinstance(doc.get("cases"), list):
         return []
     unfinished = sum(1 for c in doc["cases"] if c.get("finished") is False)
     return [f"{label} is from an incomplete run ({unfinished} case(s) never finished)"]
@@ -441,8 +457,13 @@ def parser() -> argparse.ArgumentParser:
         description="Compare two results.json files on the cases they share. Exit 1 on "
         "regressions (works -> broken); infra errors and unsupported cases are listed apart.",
     )
-    p.add_argument("base", metavar="BASE.json", help="the earlier / known-good results.json")
-    p.add_argument("head", metavar="HEAD.json", help="the results.json under test")
+    p.add_argument(
+        "base",
+        metavar="BASE.json",
+        help="the earlier / known-good results.json, or a committed baseline "
+        "(e2e/baselines/*.json: compare it with a run of the next stack to gate an upgrade)",
+    )
+    p.add_argument("head", metavar="HEAD.json", help="the results.json (or baseline) under test")
     p.add_argument("--markdown", action="store_true", help="print Markdown fit for a PR comment")
     p.add_argument(
         "--fail-on",
@@ -458,9 +479,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str]) -> int:
     args = parser().parse_args(list(argv))
     fail_on = parse_fail_on(args.fail_on)
-    base_doc, base = load_results(args.base)
-    head_doc, head = load_results(args.head)
-    cmp = diff(base, head, args.base, args.head, base_doc.get("stack"), head_doc.get("stack"))
+    base_doc, base, base_label = load_side(args.base)
+    head_doc, head, head_label = load_side(args.head)
+    cmp = diff(base, head, base_label, head_label, base_doc.get("stack"), head_doc.get("stack"))
     cmp.notes += run_notes(base_doc, "base") + run_notes(head_doc, "head")
     failing = failing_kinds(cmp, fail_on)
     render = render_markdown if args.markdown else render_text

@@ -323,3 +323,26 @@ def test_classify_table():
     assert compare.classify(works, infra)[0] == compare.INFRA
     assert compare.classify(unsup, broken)[0] == compare.UNSUPPORTED_MOVE
     assert compare.classify(unsup, unsup) == (None, [])
+
+
+# --------------------------------------------------------------------------- upgrade gate
+
+
+def test_committed_baseline_as_base_gates_an_upgrade(tmp_path, capsys):
+    """compare BASELINE RESULTS: regressions fail, fixes pass, as with two results files."""
+    old = write_results(tmp_path / "old.json", {A: "works", B: "broken", C: "infra"}, seed=1)
+    assert cli.main(["baseline", "update", str(old), "--out", str(tmp_path / "bl.json")]) == 0
+    capsys.readouterr()
+    new_stack = {**STACK, "cni_plugins": "v1.4.0"}
+    head = write_results(
+        tmp_path / "new.json", {A: "broken", B: "works", C: "works"}, stack=new_stack, seed=2
+    )
+    code, out, _ = run_cli(capsys, str(tmp_path / "bl.json"), str(head))
+    assert code == 1
+    assert out.startswith(f"base: baseline {tmp_path / 'bl.json'} (netns, cni_plugins v1.1.1")
+    assert "stack changed: cni_plugins: v1.1.1 -> v1.4.0" in out
+    assert A.id in section(out, "Regressions") and B.id in section(out, "Fixes")
+    # the infra-error case was never written to the baseline: not shared, not a regression
+    assert section(out, "Only in head").split() == [C.id]
+    head_ok = write_results(tmp_path / "ok.json", {A: "works", B: "works"}, stack=new_stack)
+    assert run_cli(capsys, str(tmp_path / "bl.json"), str(head_ok))[0] == 0
