@@ -1,0 +1,185 @@
+"""The repro's Markdown, ready to paste into an issue: a pure view of the repro entry.
+
+Order follows what a maintainer reads first: the outcome, the four MACs per interface, the likely
+cause with its fix, then the evidence (checks, every plugin call as sent, versions, the input).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+SYMBOL = {"works": "✓", "broken": "✗", "infra-error": "⚠", "unsupported": "–"}
+
+
+def _cell(value: Any) -> str:
+    text = "—" if value in (None, "") else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _code(value: Any) -> str:
+    return "—" if value in (None, "") else f"`{_cell(value)}`"
+
+
+def _fence(data: Any, lang: str = "json") -> list[str]:
+    text = data if isinstance(data, str) else json.dumps(data, indent=2, sort_keys=False)
+    fence = "````" if "```" in text else "```"
+    return [f"{fence}{lang}", text.rstrip("\n"), fence]
+
+
+def _summary_line(entry: dict[str, Any]) -> str:
+    parts = []
+    for row in entry.get("interfaces", []):
+        asked = (
+            f"asked {row['requested']} ({row['route']})" if row.get("requested") else "asked none"
+        )
+        parts.append(f"{row['ifname']}: {asked}, kernel {row.get('kernel') or 'none'}")
+    return "; ".join(parts)
+
+
+def render_markdown(entry: dict[str, Any]) -> str:
+    outcome = entry["outcome"]
+    out = [f"### macmatrix repro `{entry['id']}`: {SYMBOL.get(outcome, '?')} {outcome}", ""]
+    if entry.get("reason"):
+        out += [f"**Why:** {entry['reason']}", ""]
+    summary = _summary_line(entry)
+    if summary:
+        out += [f"> {summary}", ""]
+    out += _interfaces(entry)
+    out += _causes(entry)
+    out += _checks(entry)
+    out += _invocations(entry)
+    out += _versions(entry)
+    out += _input(entry)
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _interfaces(entry: dict[str, Any]) -> list[str]:
+    rows = entry.get("interfaces", [])
+    out = ["#### MAC per interface", ""]
+    if not rows:
+        return out + ["No interface was requested.", ""]
+    out += [
+        "| interface | network | requested (route) | kernel | network-status | Kube-OVN annotation "
+        "| verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        requested = f"{_code(r['requested'])} ({r['route']})" if r.get("requested") else "none"
+        status = _code(r.get("status"))
+        if r.get("status_raw") and r["status_raw"] != r.get("status"):
+            status += f" (written as `{_cell(r['status_raw'])}`)"
+        out.append(
+            f"| {r['ifname']} | {_cell(r['network'])} | {requested} | {_code(r.get('kernel'))} "
+            f"| {status} | {_code(r.get('annotation'))} | {_cell(r['verdict'])} |"
+        )
+    out.append("")
+    notes = []
+    for r in rows:
+        others = {k: v for k, v in (r.get("routes") or {}).items() if k != r.get("route")}
+        if others:
+            also = ", ".join(f"{k} `{v}`" for k, v in others.items())
+            notes.append(f"- {r['ifname']}: also asked by {also}")
+        if r.get("told"):
+            notes.append(
+                f"- {r['ifname']}, what the plugins were told (last wins): " + "; ".join(r["told"])
+            )
+    return out + notes + ([""] if notes else [])
+
+
+def _causes(entry: dict[str, Any]) -> list[str]:
+    findings = entry.get("lint", [])
+    out = ["#### Likely cause and fix", ""]
+    if not findings:
+        if entry["outcome"] == "works":
+            return out + ["Nothing to fix: the linter has no finding and every check passed.", ""]
+        return out + [
+            "The linter has no finding for this input; the reason above and the plugin calls "
+            "below are the evidence.",
+            "",
+        ]
+    for i, f in enumerate(findings, start=1):
+        out.append(
+            f"{i}. **{f['level']}** `{_cell(f['field'])}`: {f['message']}.  \n"
+            f"   **Fix:** {f['fix']}.  \n   <sub>Source: {f['source']} ({f['rule']})</sub>"
+        )
+    return out + [""]
+
+
+def _checks(entry: dict[str, Any]) -> list[str]:
+    checks = entry.get("checks", {})
+    if not checks:
+        return []
+    out = ["#### Checks", "", "| check | expected | observed | ok |", "|---|---|---|---|"]
+    for name, c in checks.items():
+        mark = "✓" if c["ok"] else "✗"
+        out.append(f"| {name} | {_code(c['expected'])} | {_code(c['observed'])} | {mark} |")
+    return out + [""]
+
+
+def _invocations(entry: dict[str, Any]) -> list[str]:
+    pods = entry.get("pods") or []
+    calls = pods[0].get("invocations", []) if pods else []
+    out = ["#### What each plugin received (exactly as Multus + libcni send it)", ""]
+    if not calls:
+        error = pods[0].get("error") if pods else None
+        why = f"no plugin ran: {error}" if error else "no plugin ran"
+        return out + [why, ""]
+    for i, inv in enumerate(calls, start=1):
+        state = "error" if inv.get("error") else "ok"
+        out += [
+            f"<details><summary>{i}. {inv['command']} <code>{inv['plugin']}</code> for "
+            f"{inv['network']} on {inv['ifname']}: {state} ({inv.get('duration_s', 0)} s)"
+            "</summary>",
+            "",
+            f"CNI_ARGS: `{inv.get('cni_args', '')}`",
+            "",
+            "stdin:",
+            "",
+            *_fence(inv.get("stdin")),
+            "",
+        ]
+        if inv.get("error"):
+            out += ["error:", "", *_fence(inv["error"]), ""]
+        elif inv.get("result") is not None:
+            out += ["result:", "", *_fence(inv["result"]), ""]
+        out += ["</details>", ""]
+    return out
+
+
+def _versions(entry: dict[str, Any]) -> list[str]:
+    stack = entry.get("stack") or {}
+    out = ["#### Versions", "", "| component | version |", "|---|---|"]
+    for key, value in stack.items():
+        if isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
+        out.append(f"| {key} | {_cell(value)} |")
+    return out + [""]
+
+
+def _input(entry: dict[str, Any]) -> list[str]:
+    data = entry.get("input") or {}
+    out = ["#### Input (as written)", ""]
+    for network, raw in (data.get("nads") or {}).items():
+        out += [
+            f"<details><summary>NAD {network}: spec.config</summary>",
+            "",
+            *_fence(raw),
+            "",
+            "</details>",
+            "",
+        ]
+    out += [
+        f"Pod `{data.get('namespace')}/{data.get('pod')}`, networks elements as Multus reads them:",
+        "",
+        *_fence(data.get("elements", [])),
+        "",
+    ]
+    ann = {
+        k: v
+        for k, v in (data.get("annotations") or {}).items()
+        if k != "k8s.v1.cni.cncf.io/networks"
+    }
+    if ann:
+        out += ["Other pod annotations:", "", *_fence(ann), ""]
+    return out
