@@ -13,6 +13,7 @@ are left out: they say nothing about behaviour, so a later run falls back to the
 
     macmatrix baseline update RESULTS.json [--out FILE]
     macmatrix baseline check  RESULTS.json [--baseline FILE] [--markdown]
+    macmatrix baseline plan-upgrade FROM TO [--out DIR] [--baseline FILE]
 
 Without --out/--baseline the file is e2e/baselines/<stack name or backend>-<backend>.json.
 """
@@ -22,8 +23,10 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shlex
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +188,99 @@ def expectation_from_baseline(doc: Mapping[str, Any], case_id: str) -> Expectati
     )
 
 
+# --------------------------------------------------------------------------- upgrade check
+
+
+@dataclass(frozen=True)
+class Step:
+    """One command of an upgrade check, and the exit codes that must not stop the check."""
+
+    why: str
+    argv: tuple[str, ...]
+    tolerate: tuple[int, ...] = ()
+
+
+def plan_upgrade(
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    out_dir: str = "results",
+    baseline_file: Path | None = None,
+) -> list[Step]:
+    """Commands that answer "does every combination that works on `old` still work on `new`?".
+
+    `old`/`new` are results-style stack dicts (name, backend, versions). The old stack's
+    behaviour comes from its committed baseline when there is one (no need to run it again),
+    else from a run of it, written as that baseline for review. The gate is `compare` against
+    the baseline: regressions exit 1, fixes pass; `--fail-on infra` (exit 3) so that cases the
+    new run could not check never let the upgrade through unverified.
+    """
+    path = baseline_file or baseline_path(old)
+    backend, old_name, new_name = new.get("backend"), old.get("name"), new.get("name")
+    if old.get("backend") != backend:
+        raise BadInput(f"stack: {old_name} runs on {old.get('backend')}, {new_name} on {backend}")
+    if old_name == new_name:
+        raise BadInput(f"stack: {old_name} -> {new_name} is no upgrade; name two stacks")
+    shown = display(path)
+
+    def run(name: Any) -> tuple[str, ...]:
+        out = f"{out_dir}/{name}"
+        return ("macmatrix", "run", "--backend", str(backend), "--stack", str(name), "--out", out)
+
+    steps: list[Step] = []
+    if not path.exists():
+        steps += [
+            Step(
+                f"no baseline for {old_name} at {shown} yet: run it (1 = differs from the "
+                "model, 3 = some infra errors: both still make a baseline)",
+                run(old_name),
+                (1, 3),
+            ),
+            Step(
+                f"write what {old_name} does as its baseline (review, then commit it)",
+                ("macmatrix", "baseline", "update", f"{out_dir}/{old_name}/results.json")
+                + ("--out", shown),
+            ),
+        ]
+    steps += [
+        Step(
+            f"run {new_name} (1 = differs from the model, 3 = some infra errors: the gate "
+            "judges both)",
+            run(new_name),
+            (1, 3),
+        ),
+        Step(
+            f"the gate: exit 1 when a combination that works on {old_name} is broken on "
+            f"{new_name}; exit 3 when infra errors left cases unchecked (re-run)",
+            ("macmatrix", "compare", shown, f"{out_dir}/{new_name}/results.json")
+            + ("--markdown", "--fail-on", "infra"),
+        ),
+    ]
+    return steps
+
+
+def render_plan(old: Mapping[str, Any], new: Mapping[str, Any], steps: Sequence[Step]) -> str:
+    """A POSIX shell script of the plan, run from the repository root."""
+    changes = [
+        line
+        for line in compare.stack_differences(stack_versions(old), stack_versions(new))
+        if not line.startswith("name:")
+    ]
+    lines = [
+        "#!/bin/sh",
+        f"# macmatrix upgrade check: {old.get('name')} -> {new.get('name')}"
+        f" ({new.get('backend')} backend); run from the repository root.",
+        "# stack changes: " + ("; ".join(changes) or "none"),
+        "set -e",
+    ]
+    for i, step in enumerate(steps, 1):
+        cmd = shlex.join(step.argv)
+        if step.tolerate:
+            allowed = "".join(f"[ $rc -eq {code} ] || " for code in step.tolerate)
+            cmd = f"{cmd} || {{ rc=$?; {allowed}exit $rc; }}"
+        lines += [f"# {i}. {step.why}", cmd]
+    return "\n".join(lines) + "\n"
+
+
 # --------------------------------------------------------------------------- command line
 
 
@@ -196,7 +292,7 @@ def parser() -> argparse.ArgumentParser:
         "behaviour is broken; any change in either direction fails (exit 1). Infra-error "
         "cases are never a change: when they are all that is left, check exits 3 (re-run).",
     )
-    sub = p.add_subparsers(dest="action", metavar="{update,check}")
+    sub = p.add_subparsers(dest="action", metavar="{update,check,plan-upgrade}")
     sub.required = True
     up = sub.add_parser("update", help="write a baseline from a results.json")
     up.add_argument("results", metavar="RESULTS.json")
@@ -207,15 +303,36 @@ def parser() -> argparse.ArgumentParser:
         "--baseline", metavar="FILE", help="default: the committed baseline of the stack"
     )
     ck.add_argument("--markdown", action="store_true", help="print Markdown for a PR comment")
+    pu = sub.add_parser(
+        "plan-upgrade",
+        help="print the commands of an upgrade check between two stacks of clusters/stacks.toml",
+    )
+    pu.add_argument("old", metavar="FROM", help="the stack in use, e.g. kube-ovn-v1.13")
+    pu.add_argument("new", metavar="TO", help="the stack to upgrade to, e.g. kube-ovn-v1.14")
+    pu.add_argument("--out", default="results", metavar="DIR", help="where the runs write")
+    pu.add_argument(
+        "--baseline", metavar="FILE", help="FROM's baseline (default: the committed one)"
+    )
     return p
 
 
 def main(argv: Sequence[str]) -> int:
     args = parser().parse_args(list(argv))
+    if args.action == "plan-upgrade":
+        return _plan(args.old, args.new, args.out, args.baseline)
     doc = results.load(args.results)
     if args.action == "update":
         return _update(doc, args.results, args.out)
     return _check(doc, args.results, args.baseline, args.markdown)
+
+
+def _plan(old_name: str, new_name: str, out_dir: str, given: str | None) -> int:
+    from .stack import stacks  # the kind backend's named stacks (BadInput on an unknown name)
+
+    old, new = stacks.get(old_name).as_stack_dict(), stacks.get(new_name).as_stack_dict()
+    steps = plan_upgrade(old, new, out_dir, Path(given) if given else None)
+    print(render_plan(old, new, steps), end="")
+    return 0
 
 
 def _update(doc: dict[str, Any], source: str, out: str | None) -> int:

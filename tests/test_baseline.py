@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -275,3 +278,109 @@ def test_bad_results_and_usage(tmp_path, capsys):
     assert "stack.backend" in one_line_exit_2(capsys, "update", str(tmp_path / "nostack.json"))
     one_line_exit_2(capsys, "frobnicate", str(src))
     one_line_exit_2(capsys)
+
+
+# --------------------------------------------------------------------------- upgrade check
+
+OLD = {"backend": "kind", "name": "kube-ovn-v1.13", "kube_ovn": "v1.13.15", "cni_plugins": "v1.6.2"}
+NEW = {"backend": "kind", "name": "kube-ovn-v1.14", "kube_ovn": "v1.14.41", "cni_plugins": "v1.9.0"}
+
+
+def test_plan_uses_a_committed_baseline_without_rerunning(tmp_path):
+    bl = tmp_path / "old-kind.json"
+    bl.write_text("{}")
+    steps = baseline.plan_upgrade(OLD, NEW, "out", bl)
+    assert [s.argv[:2] for s in steps] == [("macmatrix", "run"), ("macmatrix", "compare")]
+    assert steps[0].argv[2:] == (
+        "--backend",
+        "kind",
+        "--stack",
+        NEW["name"],
+        "--out",
+        "out/" + NEW["name"],
+    )
+    assert steps[1].argv[2:4] == (str(bl), f"out/{NEW['name']}/results.json")
+    assert "--fail-on" in steps[1].argv and steps[1].tolerate == ()
+
+
+def test_plan_without_baseline_runs_the_old_stack_first(tmp_path):
+    steps = baseline.plan_upgrade(OLD, NEW, "out", tmp_path / "missing.json")
+    assert [s.argv[1] for s in steps] == ["run", "baseline", "run", "compare"]
+    assert steps[0].argv[5] == OLD["name"] and steps[2].argv[5] == NEW["name"]
+    assert steps[1].argv[-1] == str(tmp_path / "missing.json")
+
+
+def test_plan_refuses_nonsense():
+    with pytest.raises(BadInput, match="no upgrade"):
+        baseline.plan_upgrade(OLD, OLD)
+    with pytest.raises(BadInput, match="runs on"):
+        baseline.plan_upgrade(OLD, {**NEW, "backend": "netns"})
+
+
+SHIM = """#!/bin/sh
+# stand-in for `macmatrix run` (no cluster here): copy the crafted results of --stack
+if [ "$1" = run ]; then
+  mkdir -p "$7" && cp "$CRAFTED/$5.json" "$7/results.json" && exit "${RUN_RC:-1}"
+fi
+exec "$PYTHON" -c 'import sys; from macmatrix.cli import main; sys.exit(main(sys.argv[1:]))' "$@"
+"""
+
+
+@pytest.mark.parametrize(
+    ("new_plan", "run_rc", "want_rc", "want"),
+    [
+        ({A: "broken", B: "works"}, "1", 1, "❌ 1 regression"),
+        ({A: "works", B: "works"}, "1", 0, "✅ no regressions"),
+        ({A: "works", B: "infra"}, "3", 3, "❌ 1 infra error"),
+        ({A: "works", B: "works"}, "2", 2, None),
+    ],
+)
+def test_plan_script_runs_end_to_end(tmp_path, new_plan, run_rc, want_rc, want):
+    """The rendered script, with a stand-in `macmatrix run`, gates the upgrade correctly."""
+    crafted = tmp_path / "crafted"
+    write_results(crafted / f"{OLD['name']}.json", {A: "works", B: "broken"}, stack=OLD, seed=1)
+    write_results(crafted / f"{NEW['name']}.json", new_plan, stack=NEW, seed=2)
+    (tmp_path / "bin").mkdir()
+    shim = tmp_path / "bin" / "macmatrix"
+    shim.write_text(SHIM)
+    shim.chmod(0o755)
+    bl = tmp_path / "bl" / "old.json"
+    script = baseline.render_plan(OLD, NEW, baseline.plan_upgrade(OLD, NEW, "res", bl))
+    assert (
+        "# stack changes: cni_plugins: v1.6.2 -> v1.9.0; kube_ovn: v1.13.15 -> v1.14.41" in script
+    )
+    env = {
+        **os.environ,
+        "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}",
+        "CRAFTED": str(crafted),
+        "PYTHON": sys.executable,
+        "RUN_RC": run_rc,
+        "PYTHONPATH": str(Path(baseline.__file__).resolve().parents[1]),
+    }
+    proc = subprocess.run(
+        ["sh", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == want_rc, proc.stdout + proc.stderr
+    if want is None:  # the run failed on bad input: no gate, no baseline
+        assert "macmatrix compare" not in proc.stdout and not bl.exists()
+        return
+    written = json.loads(bl.read_text())["cases"]  # the old stack's behaviour, as a baseline
+    assert (written[A.id]["outcome"], written[B.id]["outcome"]) == (WORKS, BROKEN)
+    assert f"### macmatrix compare: {want}" in proc.stdout
+
+
+def test_plan_upgrade_command(tmp_path, capsys):
+    pytest.importorskip("macmatrix.stack.stacks", reason="the kind backend's stacks module")
+    code, out, _ = run_cli(
+        capsys,
+        "plan-upgrade",
+        "kube-ovn-v1.13",
+        "kube-ovn-v1.14",
+        "--baseline",
+        str(tmp_path / "b"),
+    )
+    assert code == 0
+    assert out.startswith("#!/bin/sh\n# macmatrix upgrade check: kube-ovn-v1.13 -> kube-ovn-v1.14")
+    assert "--stack kube-ovn-v1.14" in out
+    err = one_line_exit_2(capsys, "plan-upgrade", "kube-ovn-v1.13", "kube-ovn-v9")
+    assert "unknown stack" in err and "kube-ovn-v9" in err
