@@ -320,6 +320,11 @@ def main(argv: Sequence[str]) -> int:
     args = parser().parse_args(list(argv))
     if args.action == "plan-upgrade":
         return _plan(args.old, args.new, args.out, args.baseline)
+    if looks_like_baseline(args.results):
+        raise BadInput(
+            f"RESULTS.json: {args.results} is a baseline, not a results.json; pass a run's "
+            "results.json (compare two baselines with `macmatrix compare`)"
+        )
     doc = results.load(args.results)
     if args.action == "update":
         return _update(doc, args.results, args.out)

@@ -276,6 +276,8 @@ def test_bad_results_and_usage(tmp_path, capsys):
     assert "schema 3" in one_line_exit_2(capsys, "check", str(tmp_path / "v3.json"))
     (tmp_path / "nostack.json").write_text(json.dumps({**doc, "stack": {"kube_ovn": "v1"}}))
     assert "stack.backend" in one_line_exit_2(capsys, "update", str(tmp_path / "nostack.json"))
+    run_cli(capsys, "update", str(src), "--out", str(tmp_path / "b.json"))
+    assert "is a baseline" in one_line_exit_2(capsys, "check", str(tmp_path / "b.json"))
     one_line_exit_2(capsys, "frobnicate", str(src))
     one_line_exit_2(capsys)
 
