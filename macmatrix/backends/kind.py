@@ -1,0 +1,264 @@
+"""The kind backend: a real kind cluster with Kube-OVN and Multus, the matrix on it, diagnostics.
+
+Thin glue: stack/ brings the cluster up (or reuses a kept one, or takes --kubeconfig), kube/
+runs the matrix in one wave and collects diagnostics. The cluster is created lazily in run(), so
+constructing the backend (and --dry-run) touches nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from kubernetes import client
+
+from ..cases import Case
+from ..errors import BadInput, InfraError
+from ..kube.client import ThreadClients, exec_in_pod, new_api_client
+from ..kube.diagnostics import Diagnostics
+from ..kube.matrix import CONTAINER, MatrixRun
+from ..observe import CaseObservation
+from ..stack import stacks
+from ..stack.cluster import KindLifecycle, ensure_tools
+from ..stack.docker import MasterNetwork
+from ..stack.download import cache_dir
+from ..stack.install import Installer, first_image, image_tag
+from ..stack.lock import Lock
+from ..stack.plan import render
+from .base import Progress, no_progress
+
+
+def lock_path() -> Path:
+    return stacks.clusters_dir() / "stacks.lock"
+
+
+def dry_run(cases: list[Case], stack_name: str, kubeconfig: str | None = None) -> str:
+    """The full plan for `stack_name`: kind config, every command, every manifest; no effects."""
+    stack = stacks.get(stack_name)
+    path = lock_path()
+    lock = Lock(path) if path.exists() else None
+    return render(stack, cases, kubeconfig=kubeconfig, lock=lock)
+
+
+class KindBackend:
+    """Backend protocol (backends/base.py) on a kind cluster, or on an existing one."""
+
+    name = "kind"
+
+    def __init__(
+        self,
+        stack: stacks.Stack,
+        kubeconfig: str | None,
+        keep_cluster: bool,
+        out_dir: Path,
+        require_lock: bool = False,
+        log: TextIO = sys.stderr,
+    ) -> None:
+        self._stack = stack
+        self.external_kubeconfig = kubeconfig
+        self.keep_cluster = keep_cluster
+        self.out_dir = Path(out_dir)
+        self.require_lock = require_lock
+        self.log = log
+        self._phases: dict[str, float] = {}
+        self._detected: dict[str, str] = {}
+        self._cluster: KindLifecycle | None = None
+        self._network: MasterNetwork | None = None
+        self._nodes: list[str] = []
+        self._kubeconfig: Path | None = Path(kubeconfig) if kubeconfig else None
+        self._ready = False
+        self._pod_image = stack.pod_image
+        self.api_calls = 0
+        self.waves = 0
+
+    @classmethod
+    def from_options(
+        cls,
+        stack_name: str,
+        kubeconfig: str | None,
+        keep_cluster: bool,
+        out_dir: Path,
+        require_lock: bool = False,
+    ) -> KindBackend:
+        stack = stacks.get(stack_name)
+        if kubeconfig and not Path(kubeconfig).is_file():
+            raise BadInput(f"--kubeconfig: {kubeconfig} is not a file; pass a readable kubeconfig")
+        if kubeconfig and keep_cluster:
+            raise BadInput(
+                "--keep-cluster: an existing cluster (--kubeconfig) is never deleted; "
+                "drop --keep-cluster"
+            )
+        return cls(stack, kubeconfig, keep_cluster, out_dir, require_lock)
+
+    # ------------------------------------------------------------------ protocol
+    def stack(self) -> dict[str, Any]:
+        out = self._stack.as_stack_dict()
+        out.update(self._detected)
+        return out
+
+    def phases(self) -> dict[str, float]:
+        """Seconds per phase: cluster_create|cluster_reuse, kube_ovn_ready, multus_ready,
+        nodes_ready (tuning + master network), to_matrix (run() start -> first pod), matrix."""
+        return dict(self._phases)
+
+    def run(
+        self, cases: Sequence[Case], progress: Progress = no_progress
+    ) -> dict[str, CaseObservation]:
+        started = time.monotonic()
+        self._prepare()
+        assert self._kubeconfig is not None
+        kubeconfig = str(self._kubeconfig)
+        api = new_api_client(kubeconfig)
+        threads = ThreadClients(lambda: new_api_client(kubeconfig))
+
+        def exec_fn(namespace: str, pod: str, argv: list[str]):  # type: ignore[no-untyped-def]
+            return exec_in_pod(threads.get(), namespace, pod, argv, container=CONTAINER)
+
+        namespace = f"mm-{time.strftime('%m%d%H%M')}-{secrets.token_hex(3)}"
+        matrix = MatrixRun(
+            client.CoreV1Api(api),
+            client.CustomObjectsApi(api),
+            namespace,
+            self._pod_image,
+            exec_fn,
+            progress=progress,
+            log=self.log,
+        )
+        self._phases["to_matrix"] = round(time.monotonic() - started, 3)
+        t0 = time.monotonic()
+        try:
+            print(
+                f"macmatrix: matrix: {len(cases)} case(s) in namespace {namespace}",
+                file=self.log,
+                flush=True,
+            )
+            matrix.setup(cases)
+            observations = matrix.run(cases)
+            diag = Diagnostics(matrix.core, namespace, exec_fn, self.out_dir, matrix.stats)
+            for case in cases:
+                obs = observations[case.id]
+                if needs_diagnostics(case, obs):
+                    obs.diagnostics = diag.collect(case, obs)
+            return observations
+        finally:
+            matrix.teardown()
+            threads.close()
+            api.close()
+            self._phases["matrix"] = round(time.monotonic() - t0, 3)
+            self.api_calls += matrix.stats.calls
+            self.waves += matrix.waves
+
+    def close(self) -> None:
+        """Delete the cluster and its macvlan network unless kept; never an external cluster."""
+        if self._cluster is None:
+            return
+        cluster, self._cluster = self._cluster, None
+        if cluster.keep:
+            cluster.down()  # says it keeps it
+            return
+        try:
+            cluster.down()
+        finally:
+            if self._network is not None:
+                self._network.remove(self._nodes)
+
+    # ------------------------------------------------------------------ bring-up
+    def _timed(self, phase: str, t0: float) -> None:
+        self._phases[phase] = round(time.monotonic() - t0, 3)
+        print(
+            f"macmatrix: {phase.replace('_', ' ')} in {self._phases[phase]:.1f}s",
+            file=self.log,
+            flush=True,
+        )
+
+    def _prepare(self) -> None:
+        if self._ready:
+            return
+        if self.external_kubeconfig:
+            self._check_external()
+            self._ready = True
+            return
+        lock = Lock(lock_path(), require=self.require_lock)
+        t0 = time.monotonic()
+        tools = ensure_tools(self._stack, lock)
+        workdir = cache_dir() / "clusters" / self._stack.cluster_name()
+        cluster = KindLifecycle(self._stack, tools, workdir, self.keep_cluster, self.log)
+        self._cluster = cluster
+        reused = cluster.up()
+        self._kubeconfig = cluster.kubeconfig
+        self._timed("cluster_reuse" if reused else "cluster_create", t0)
+        self._nodes = cluster.nodes()
+        api = new_api_client(str(cluster.kubeconfig))
+        try:
+            inst = Installer(self._stack, tools, lock, cluster.kubeconfig, api, workdir, self.log)
+            t0 = time.monotonic()
+            inst.kube_ovn(cluster)
+            self._timed("kube_ovn_ready", t0)
+            t0 = time.monotonic()
+            inst.multus(cluster)
+            self._timed("multus_ready", t0)
+            t0 = time.monotonic()
+            inst.tuning(self._nodes)
+            self._network = inst.master_network(self._nodes)
+            self._timed("nodes_ready", t0)
+        finally:
+            api.close()
+        self._ready = True
+
+    def _check_external(self) -> None:
+        """An existing cluster gets no installs: check it has what the matrix needs."""
+        assert self._kubeconfig is not None
+        api = new_api_client(str(self._kubeconfig))
+        try:
+            lock = Lock(lock_path(), require=False)
+            inst = Installer(self._stack, None, lock, self._kubeconfig, api, self.out_dir)
+            problems = []
+            for what, state in (
+                ("Kube-OVN", inst.kube_ovn_state()),
+                ("Multus", inst.multus_state()),
+            ):
+                if state and "wants" in state:
+                    print(
+                        f"macmatrix: warning: {state}; recording the cluster's versions",
+                        file=self.log,
+                    )
+                elif state:
+                    problems.append(f"{what}: {state}")
+            self._detected = self._detect_versions(inst)
+            cni = inst._workload("daemonset", "kube-ovn-cni")
+            if cni and first_image(cni):
+                self._pod_image = first_image(cni)  # on every node already
+        finally:
+            api.close()
+        if problems:
+            raise InfraError(f"--kubeconfig {self._kubeconfig}: " + "; ".join(problems))
+
+    @staticmethod
+    def _detect_versions(inst: Installer) -> dict[str, str]:
+        from ..stack import commands
+
+        out: dict[str, str] = {"name": f"{inst.stack.name} (existing cluster)"}
+        cni = inst._workload("daemonset", "kube-ovn-cni")
+        if cni:
+            out["kube_ovn"] = image_tag(first_image(cni))
+        multus = inst._workload("daemonset", commands.MULTUS_DS)
+        if multus:
+            out["multus"] = image_tag(first_image(multus)).removesuffix("-thick")
+        try:
+            version = client.VersionApi(inst.core.api_client).get_code()
+            out["kubernetes"] = str(version.git_version)
+        except Exception:  # version is informative only
+            pass
+        return out
+
+
+def needs_diagnostics(case: Case, obs: CaseObservation) -> bool:
+    """Every case that is not fully fine gets diagnostics; verdict.judge decides 'fine' so the
+    backend does not grow a second notion of it (it records, it does not judge the result)."""
+    from ..verdict import WORKS, judge
+
+    return judge(case, obs).outcome != WORKS

@@ -1,0 +1,232 @@
+"""`macmatrix doctor [--backend kind|netns|auto]`: can this machine run a backend, and if not, why.
+
+Each check prints one line: ok/WARN/FAIL, what was found, and for anything missing the fix.
+Exit 0 when the chosen backend can run (for `auto`: either one), 3 when something it needs is
+missing (an infrastructure problem, not a finding), 2 for bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .cni import DEFAULT_BIN_DIRS
+
+# kind's known-issues page: too few inotify watches/instances make kubelet or pods fail.
+INOTIFY_MIN = {"max_user_watches": 524288, "max_user_instances": 512}
+KIND_DISK_MIN_GB = 20.0  # two kind nodes + Kube-OVN, Multus images, with room to spare
+NETNS_PLUGINS = ("macvlan", "tuning", "static", "host-local")
+HOSTS = ("github.com", "dl.k8s.io", "raw.githubusercontent.com")
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    required: bool = True
+
+    def line(self) -> str:
+        mark = "ok  " if self.ok else ("FAIL" if self.required else "WARN")
+        text = f"{mark} {self.name}: {self.detail}"
+        return text if self.ok or not self.fix else f"{text}\n       fix: {self.fix}"
+
+
+@dataclass
+class Probe:
+    """The machine, as the checks see it; tests pass their own functions."""
+
+    which: Callable[[str], str | None] = shutil.which
+    engine: Callable[[], bool] | None = None
+    read: Callable[[str], str | None] | None = None
+    free_gb: Callable[[Path], float] | None = None
+    euid: Callable[[], int] = os.geteuid
+    reach: Callable[[str], bool] | None = None
+    exists: Callable[[Path], bool] = Path.exists
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
+def _free_gb(path: Path) -> float:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return shutil.disk_usage(path).free / 1e9
+
+
+def _reach(host: str) -> bool:
+    try:
+        with socket.create_connection((host, 443), timeout=3):
+            return True
+    except OSError:
+        return False
+
+
+def _engine() -> bool:
+    from .stack.docker import engine_answers
+
+    return engine_answers()
+
+
+def kind_checks(probe: Probe) -> list[Check]:
+    from .stack.cluster import tools_paths
+    from .stack.download import cache_dir
+    from .stack.stacks import load
+
+    engine = probe.engine or _engine
+    read = probe.read or _read
+    free = probe.free_gb or _free_gb
+    reach = probe.reach or _reach
+    out: list[Check] = []
+    docker = probe.which("docker")
+    out.append(
+        Check(
+            "docker CLI",
+            bool(docker),
+            docker or "not on PATH",
+            "install Docker (Debian: apt-get install docker.io; docs.docker.com/engine/install)",
+        )
+    )
+    answers = bool(docker) and engine()
+    out.append(
+        Check(
+            "docker engine",
+            answers,
+            "answers" if answers else "no answer within 2s",
+            "start it (systemctl start docker, or `dockerd &` as root) and make sure your user "
+            "may use /var/run/docker.sock",
+        )
+    )
+    try:
+        stacks = load()
+    except Exception as e:  # a broken stacks.toml is reported, not raised, by doctor
+        out.append(Check("clusters/stacks.toml", False, str(e), "restore clusters/stacks.toml"))
+        stacks = {}
+    cache = cache_dir()
+    pinned = {(s.kind, s.kubectl): s for _, s in sorted(stacks.items())}
+    for stack in pinned.values():
+        tools = tools_paths(stack, cache)
+        have = [p.name for p in (tools.kind, tools.kubectl) if probe.exists(p)]
+        missing = [p for p in (tools.kind, tools.kubectl) if not probe.exists(p)]
+        out.append(
+            Check(
+                f"kind {stack.kind} / kubectl {stack.kubectl}",
+                not missing,
+                f"cached: {', '.join(have)}" if not missing else "not cached yet",
+                f"the first run downloads them into {cache} (needs internet)",
+                required=False,
+            )
+        )
+    offline = [h for h in HOSTS if not reach(h)]
+    out.append(
+        Check(
+            "network",
+            not offline,
+            "download hosts reachable" if not offline else f"cannot reach {', '.join(offline)}",
+            "kind needs internet for kind, kubectl, install.sh, Multus, CNI plugins and images; "
+            "run where github.com, dl.k8s.io, docker.io and ghcr.io are reachable, or pre-fill "
+            f"{cache} and `docker pull`/`kind load` the images",
+        )
+    )
+    for key, minimum in INOTIFY_MIN.items():
+        raw = read(f"/proc/sys/fs/inotify/{key}")
+        value = int(raw) if raw and raw.isdigit() else 0
+        out.append(
+            Check(
+                f"fs.inotify.{key}",
+                value >= minimum,
+                f"{value or 'unknown'} (want >= {minimum})",
+                f"sysctl -w fs.inotify.{key}={minimum} (persist in /etc/sysctl.d/)",
+                required=False,
+            )
+        )
+    for label, path in (("cache", cache), ("docker data", Path("/var/lib/docker"))):
+        gb = free(path)
+        out.append(
+            Check(
+                f"free disk ({label}: {path})",
+                gb >= KIND_DISK_MIN_GB,
+                f"{gb:.1f} GB free (want >= {KIND_DISK_MIN_GB:.0f} GB)",
+                "free space or point MACMATRIX_CACHE / Docker's data-root elsewhere",
+            )
+        )
+    return out
+
+
+def netns_checks(probe: Probe) -> list[Check]:
+    out: list[Check] = []
+    root = probe.euid() == 0
+    out.append(
+        Check(
+            "root",
+            root,
+            "uid 0" if root else f"uid {probe.euid()}",
+            "run as root (sudo): network namespaces need CAP_SYS_ADMIN/NET_ADMIN",
+        )
+    )
+    dirs = [Path(d) for d in DEFAULT_BIN_DIRS]
+    for plugin in NETNS_PLUGINS:
+        found = [d for d in dirs if probe.exists(d / plugin)]
+        out.append(
+            Check(
+                f"CNI plugin {plugin}",
+                bool(found),
+                str(found[0] / plugin) if found else f"not in {', '.join(map(str, dirs))}",
+                "apt-get install containernetworking-plugins (Debian puts them in /usr/lib/cni) "
+                "or unpack a CNI plugins release into /opt/cni/bin",
+            )
+        )
+    nsenter = probe.which("nsenter")
+    out.append(
+        Check("nsenter", bool(nsenter), nsenter or "not on PATH", "apt-get install util-linux")
+    )
+    try:
+        import pyroute2  # noqa: F401
+
+        out.append(Check("pyroute2", True, "importable"))
+    except ImportError:
+        out.append(Check("pyroute2", False, "not importable", "pip install pyroute2==0.9.7"))
+    return out
+
+
+def usable(checks: Sequence[Check]) -> bool:
+    return all(c.ok or not c.required for c in checks)
+
+
+def main(argv: Sequence[str], probe: Probe | None = None) -> int:
+    p = argparse.ArgumentParser(prog="macmatrix doctor", description=__doc__)
+    p.add_argument("--backend", choices=("auto", "kind", "netns"), default="auto")
+    try:
+        args = p.parse_args(list(argv))
+    except SystemExit as e:
+        return 0 if e.code == 0 else 2
+    probe = probe or Probe()
+    verdicts: dict[str, bool] = {}
+    for backend in ("kind", "netns") if args.backend == "auto" else (args.backend,):
+        checks = kind_checks(probe) if backend == "kind" else netns_checks(probe)
+        print(f"{backend} backend:")
+        for c in checks:
+            print("  " + c.line())
+        verdicts[backend] = usable(checks)
+        print(f"  => {backend}: {'ready' if verdicts[backend] else 'not ready (see FAIL lines)'}")
+    if args.backend == "auto":
+        engine = (probe.engine or _engine)() if probe.which("docker") else False
+        picked = "kind" if engine else "netns"
+        print(f"--backend auto would pick {picked}")
+        return 0 if verdicts[picked] else 3
+    return 0 if all(verdicts.values()) else 3
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,398 @@
+"""The matrix on a cluster: one namespace, Subnets + NADs, every pod in ONE wave, then observe.
+
+API calls grow linearly with cases (see docs/kind.md for the numbers):
+- setup: 1 namespace; per case 1 NAD (+1 Subnet for kube-ovn IPAM); Subnet readiness is polled
+  with one list call per poll, not one call per Subnet.
+- the wave: 1 create per pod; one pod watch for the whole namespace (re-opened per chunk) and
+  one event list per chunk for sandbox failures, whatever the number of pods.
+- observe: 2 execs per running pod (eth0, net1), 1 list of Kube-OVN IP CRs for the whole run.
+Cases whose pods hit an infra problem (image pull, scheduling, timeout, API errors) get one more
+wave of their own; the attempts are recorded.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from kubernetes import client, watch
+from kubernetes.client.exceptions import ApiException
+
+from .. import manifests
+from ..backends.base import Progress, no_progress
+from ..cases import Case
+from ..errors import InfraError
+from ..observe import INFRA_ERROR, CaseObservation, PodObservation
+from . import annotations as ann
+from . import podstate
+from .client import CallStats, ExecResult, call
+from .wait import wait_for
+
+SUBNETS = ("kubeovn.io", "v1", "subnets")
+IPS = ("kubeovn.io", "v1", "ips")
+NADS = ("k8s.cni.cncf.io", "v1", "network-attachment-definitions")
+INTERFACES = ("eth0", "net1")
+CONTAINER = "sleep"  # manifests.pod's container name
+WATCH_CHUNK_S = 5
+MAX_ATTEMPTS = 2
+_SERIALISER = client.ApiClient  # sanitize_for_serialization is a pure method
+
+ExecFn = Callable[[str, str, list[str]], ExecResult]  # (namespace, pod, argv)
+PodStream = Callable[[str, int], Iterable[dict[str, Any]]]  # (namespace, seconds) -> pod dicts
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    """A client model as the API serialises it (camelCase keys), or a dict as-is."""
+    if isinstance(obj, dict):
+        return obj
+    out = _SERIALISER.sanitize_for_serialization(_SERIALISER, obj)  # type: ignore[arg-type]
+    return out if isinstance(out, dict) else {}
+
+
+def watch_pods(core: client.CoreV1Api, selector: str) -> PodStream:
+    """A PodStream over a real watch; each chunk starts with the current state of every pod."""
+
+    def stream(namespace: str, seconds: int) -> Iterator[dict[str, Any]]:
+        w = watch.Watch()
+        for event in w.stream(
+            core.list_namespaced_pod, namespace, label_selector=selector, timeout_seconds=seconds
+        ):
+            if event.get("type") in ("ADDED", "MODIFIED"):
+                yield to_dict(event["object"])
+
+    return stream
+
+
+@dataclass
+class PodSlot:
+    case: Case
+    replica: int
+    name: str
+    state: podstate.PodState = field(default_factory=lambda: podstate.PodState(podstate.PENDING))
+    obj: dict[str, Any] = field(default_factory=dict)
+
+
+class MatrixRun:
+    """Runs cases on a cluster in one wave per attempt; backends judge nothing, nor does this."""
+
+    def __init__(
+        self,
+        core: client.CoreV1Api,
+        custom: client.CustomObjectsApi,
+        namespace: str,
+        image: str,
+        exec_fn: ExecFn,
+        pod_stream: PodStream | None = None,
+        progress: Progress = no_progress,
+        deadline_s: float | None = None,
+        exec_workers: int = 8,
+        log: TextIO = sys.stderr,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.core, self.custom = core, custom
+        self.namespace, self.image = namespace, image
+        self.exec_fn = exec_fn
+        self.selector = "app.kubernetes.io/managed-by=macmatrix"
+        self.pod_stream = pod_stream or watch_pods(core, self.selector)
+        self.progress = progress
+        self.deadline_s = deadline_s
+        self.exec_workers = exec_workers
+        self.log = log
+        self.clock, self.wall = clock, wall
+        self.stats = CallStats()
+        self.subnets: list[str] = []
+        self.waves = 0
+
+    # ------------------------------------------------------------------ setup / teardown
+    def _api(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return call(fn, *args, stats=self.stats, **kwargs)
+
+    def setup(self, cases: Sequence[Case]) -> None:
+        """Namespace, the kube-ovn Subnets (ready), and one NAD per case."""
+        ns = client.V1Namespace(
+            metadata=client.V1ObjectMeta(name=self.namespace, labels=dict(manifests.MANAGED_BY))
+        )
+        self._api(self.core.create_namespace, ns)
+        for case in cases:
+            subnet = manifests.subnet(case, self.namespace)
+            if subnet:
+                self._api(self.custom.create_cluster_custom_object, *SUBNETS, subnet)
+                self.subnets.append(subnet["metadata"]["name"])
+        for case in cases:
+            body = manifests.nad(case, self.namespace)
+            self._api(
+                self.custom.create_namespaced_custom_object,
+                NADS[0],
+                NADS[1],
+                self.namespace,
+                NADS[2],
+                body,
+            )
+        if self.subnets:
+            self._wait_subnets_ready()
+
+    def _wait_subnets_ready(self, timeout_s: float = 120.0) -> None:
+        want = set(self.subnets)
+
+        def not_ready() -> set[str]:
+            listing = self._api(
+                self.custom.list_cluster_custom_object, *SUBNETS, label_selector=self.selector
+            )
+            ready = {
+                (i.get("metadata") or {}).get("name")
+                for i in (listing or {}).get("items", [])
+                if any(
+                    c.get("type") == "Ready" and c.get("status") == "True"
+                    for c in ((i.get("status") or {}).get("conditions") or [])
+                )
+            }
+            return want - ready
+
+        wait_for(
+            not_ready,
+            lambda left: not left,
+            timeout_s,
+            "Kube-OVN Subnets to be Ready (check kube-ovn-controller logs)",
+            describe=lambda left: f"not ready: {sorted(left)[:3]}",
+        )
+
+    def teardown(self) -> None:
+        """Delete the run's namespace and Subnets; do not wait (the next run uses a new one)."""
+        try:
+            self._api(self.core.delete_namespace, self.namespace)
+        except ApiException as e:
+            if e.status != 404:
+                print(
+                    f"macmatrix: could not delete namespace {self.namespace}: {e.reason}",
+                    file=self.log,
+                )
+        for name in self.subnets:
+            try:
+                self._api(self.custom.delete_cluster_custom_object, *SUBNETS, name)
+            except ApiException as e:
+                if e.status != 404:
+                    print(f"macmatrix: could not delete Subnet {name}: {e.reason}", file=self.log)
+
+    # ------------------------------------------------------------------ the run
+    def run(self, cases: Sequence[Case]) -> dict[str, CaseObservation]:
+        results: dict[str, CaseObservation] = {}
+        todo = list(cases)
+        attempts = {c.id: 0 for c in cases}
+        total = len(cases)
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            if not todo:
+                break
+            if attempt > 1:
+                print(f"macmatrix: retrying {len(todo)} case(s) after infra errors", file=self.log)
+                self._delete_pods(todo)
+            for c in todo:
+                attempts[c.id] = attempt
+            wave = self.wave(todo, done_before=total - len(todo), total=total)
+            for cid, obs in wave.items():
+                obs.attempts = attempts[cid]
+                results[cid] = obs
+            todo = [c for c in todo if results[c.id].status == INFRA_ERROR]
+        return results
+
+    def wave(
+        self, cases: Sequence[Case], done_before: int = 0, total: int = 0
+    ) -> dict[str, CaseObservation]:
+        """Create every pod of `cases` at once, wait for each, observe. One observation per case."""
+        self.waves += 1
+        started = self.clock()
+        slots: dict[str, PodSlot] = {}
+        create_errors: dict[str, str] = {}
+        for case in cases:
+            for pod in manifests.pods(case, self.namespace, self.image):
+                name = pod["metadata"]["name"]
+                slots[name] = PodSlot(case, int(name.rsplit("-", 1)[1]), name)
+                try:
+                    self._api(
+                        self.core.create_namespaced_pod,
+                        self.namespace,
+                        client.V1Pod.model_validate(pod),
+                    )
+                except ApiException as e:
+                    create_errors[case.id] = f"creating pod {name}: {e.status} {e.reason}"
+        deadline = started + (self.deadline_s or 120.0 + 2.0 * len(slots))
+        self._settle(slots, deadline, done_before, total or len(cases))
+        ip_crs = self._ip_crs(cases)
+        running = [s for s in slots.values() if s.state.kind == podstate.RUNNING]
+        kernel = self._read_macs(running)
+        out: dict[str, CaseObservation] = {}
+        for case in cases:
+            mine = sorted(
+                (s for s in slots.values() if s.case.id == case.id), key=lambda s: s.replica
+            )
+            out[case.id] = self._observe(case, mine, kernel, ip_crs, create_errors.get(case.id))
+            out[case.id].duration_s = round(self.clock() - started, 3)
+        return out
+
+    def _settle(
+        self, slots: dict[str, PodSlot], deadline: float, done_before: int, total: int
+    ) -> None:
+        """Watch until every pod is running, failed its sandbox, or hit an infra problem."""
+        pending = {n for n, s in slots.items() if s.state.kind == podstate.PENDING}
+        done_cases: set[str] = set()
+
+        def settled(name: str) -> None:
+            pending.discard(name)
+            cid = slots[name].case.id
+            if cid not in done_cases and all(
+                s.state.kind != podstate.PENDING for s in slots.values() if s.case.id == cid
+            ):
+                done_cases.add(cid)
+                self.progress(done_before + len(done_cases), total, f"settled {cid}")
+
+        while pending:
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                break
+            try:
+                for obj in self.pod_stream(
+                    self.namespace, max(1, min(WATCH_CHUNK_S, int(remaining)))
+                ):
+                    name = (obj.get("metadata") or {}).get("name", "")
+                    if name not in pending:
+                        continue
+                    slots[name].obj = obj
+                    state = podstate.classify(obj, [], self.wall())
+                    if state.kind in (podstate.RUNNING, podstate.INFRA):
+                        slots[name].state = state
+                        settled(name)
+                    if not pending:
+                        break
+                self.stats.calls += 1
+            except (ApiException, OSError) as e:
+                print(f"macmatrix: pod watch interrupted ({e}); re-opening", file=self.log)
+            if not pending:
+                break
+            events = self._sandbox_events()
+            for name in list(pending):
+                state = podstate.classify(slots[name].obj, events, self.wall())
+                if state.kind != podstate.PENDING:
+                    slots[name].state = state
+                    settled(name)
+        for name in pending:
+            why = podstate.pending_reason(slots[name].obj) if slots[name].obj else "never seen"
+            slots[name].state = podstate.PodState(
+                podstate.INFRA, f"timed out waiting for pod {name} to run ({why})"
+            )
+
+    def _sandbox_events(self) -> list[dict[str, Any]]:
+        try:
+            listing = self._api(
+                self.core.list_namespaced_event,
+                self.namespace,
+                field_selector=f"reason={podstate.SANDBOX_REASON}",
+            )
+        except ApiException as e:
+            print(f"macmatrix: listing events failed: {e.status} {e.reason}", file=self.log)
+            return []
+        return [to_dict(i) for i in (to_dict(listing).get("items") or [])]
+
+    def _ip_crs(self, cases: Sequence[Case]) -> dict[str, dict[str, Any]]:
+        try:
+            listing = self._api(self.custom.list_cluster_custom_object, *IPS)
+        except ApiException as e:
+            print(
+                f"macmatrix: listing Kube-OVN IP CRs failed: {e.status} {e.reason}", file=self.log
+            )
+            return {}
+        return ann.index_ip_crs((listing or {}).get("items", []))
+
+    def _read_macs(self, running: list[PodSlot]) -> dict[tuple[str, str], str | None | ExecResult]:
+        """(pod, ifname) -> kernel MAC (None: no such interface); an ExecResult when exec failed."""
+        jobs = [(s.name, ifname) for s in running for ifname in INTERFACES]
+
+        def one(job: tuple[str, str]) -> str | None | ExecResult:
+            pod, ifname = job
+            self.stats.calls += 1
+            try:
+                res = self.exec_fn(self.namespace, pod, ["cat", f"/sys/class/net/{ifname}/address"])
+            except Exception as e:  # websocket/API trouble is infra, never a finding
+                return ExecResult(None, "", f"exec failed: {e}")
+            if res.returncode is None:
+                return res
+            if res.returncode != 0:
+                return None  # the interface does not exist in the pod
+            return res.stdout.strip() or None
+
+        if not jobs:
+            return {}
+        with ThreadPoolExecutor(max_workers=self.exec_workers) as pool:
+            values = list(pool.map(one, jobs))
+        return dict(zip(jobs, values, strict=True))
+
+    def _observe(
+        self,
+        case: Case,
+        slots: list[PodSlot],
+        kernel: dict[tuple[str, str], str | None | ExecResult],
+        ip_crs: dict[str, dict[str, Any]],
+        create_error: str | None,
+    ) -> CaseObservation:
+        if create_error:
+            return CaseObservation(case.id, status=INFRA_ERROR, reason=create_error)
+        infra = [s.state.message for s in slots if s.state.kind == podstate.INFRA]
+        if infra:
+            return CaseObservation(case.id, status=INFRA_ERROR, reason=infra[0])
+        providers = [ann.OVN_PROVIDER]
+        if case.ipam == "kube-ovn" or case.asks_annotation_mac:
+            providers.append(manifests.provider(case, self.namespace))
+        pods: list[PodObservation] = []
+        for s in slots:
+            annotations = (s.obj.get("metadata") or {}).get("annotations") or {}
+            p = PodObservation(
+                name=s.name,
+                network_status=ann.network_status(annotations),
+                annotations=ann.kube_ovn_annotations(annotations, providers),
+                ip_cr_mac=ann.ip_cr_macs(s.name, self.namespace, providers, ip_crs),
+            )
+            if s.state.kind == podstate.SANDBOX_FAILED:
+                p.error = s.state.message or "sandbox creation failed (no message)"
+            else:
+                for ifname in INTERFACES:
+                    value = kernel.get((s.name, ifname))
+                    if isinstance(value, ExecResult):
+                        why = value.stderr.strip() or "no exit code"
+                        reason = f"exec in {s.name} failed: {why}"[:500]
+                        return CaseObservation(case.id, status=INFRA_ERROR, reason=reason)
+                    p.interfaces[ifname] = value
+            pods.append(p)
+        return CaseObservation(case.id, pods=pods)
+
+    def _delete_pods(self, cases: Sequence[Case], timeout_s: float = 90.0) -> None:
+        names = [manifests.pod_name(c, r) for c in cases for r in range(c.n_replicas)]
+        for name in names:
+            try:
+                self._api(
+                    self.core.delete_namespaced_pod, name, self.namespace, grace_period_seconds=0
+                )
+            except ApiException as e:
+                if e.status != 404:
+                    raise InfraError(
+                        f"deleting pod {name} for a retry: {e.status} {e.reason}"
+                    ) from e
+
+        def still_there() -> list[str]:
+            listing = to_dict(
+                self._api(
+                    self.core.list_namespaced_pod, self.namespace, label_selector=self.selector
+                )
+            )
+            present = {(i.get("metadata") or {}).get("name") for i in listing.get("items") or []}
+            return [n for n in names if n in present]
+
+        wait_for(
+            still_there,
+            lambda left: not left,
+            timeout_s,
+            "pods to be deleted before a retry",
+            describe=lambda left: f"still present: {left[:3]}",
+        )

@@ -1,0 +1,129 @@
+"""Every command the kind backend runs, built in one pure place.
+
+The executor (cluster.py, install.py) and the dry-run plan (plan.py) both take their argv from
+here, so `--dry-run` shows exactly what a real run does.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .stacks import Stack
+
+KUBE_SYSTEM = "kube-system"
+MULTUS_DS = "kube-multus-ds"
+MULTUS_CONTAINER = "kube-multus"
+# Kube-OVN's Makefile raises Multus' 50Mi/100m limits before waiting for the rollout.
+MULTUS_LIMITS = "cpu=200m,memory=200Mi"
+# What "Kube-OVN is ready" means: the workloads install.sh itself rolls out in steps 2 and 3.
+KUBE_OVN_DEPLOYMENTS = ("ovn-central", "kube-ovn-controller")
+KUBE_OVN_DAEMONSETS = ("ovs-ovn", "kube-ovn-cni")
+CNI_BIN = "/opt/cni/bin"
+CONTROL_PLANE_TAINT = "node-role.kubernetes.io/control-plane"
+
+
+def kind_get_clusters(kind: Path) -> list[str]:
+    return [str(kind), "get", "clusters"]
+
+
+def kind_create(kind: Path, name: str, kubeconfig: Path, image: str, config: Path) -> list[str]:
+    """The argv pytest-kind-ng's KindCluster.create(config_file=...) runs for us."""
+    return [
+        str(kind),
+        "create",
+        "cluster",
+        f"--name={name}",
+        f"--kubeconfig={kubeconfig}",
+        f"--image={image}",
+        "--config",
+        str(config),
+    ]
+
+
+def kind_export_kubeconfig(kind: Path, name: str, kubeconfig: Path) -> list[str]:
+    return [str(kind), "export", "kubeconfig", f"--name={name}", f"--kubeconfig={kubeconfig}"]
+
+
+def kind_get_nodes(kind: Path, name: str) -> list[str]:
+    return [str(kind), "get", "nodes", f"--name={name}"]
+
+
+def kind_load_image(kind: Path, name: str, image: str) -> list[str]:
+    return [str(kind), "load", "docker-image", "--name", name, image]
+
+
+def kind_delete(kind: Path, name: str, kubeconfig: Path) -> list[str]:
+    return [str(kind), "delete", "cluster", f"--name={name}", f"--kubeconfig={kubeconfig}"]
+
+
+def docker_image_present(image: str) -> list[str]:
+    return ["docker", "image", "inspect", "--format", "{{.Id}}", image]
+
+
+def install_sh(script: Path) -> list[str]:
+    return ["bash", str(script)]
+
+
+def install_env(
+    kubeconfig: Path, kubectl: Path, base: dict[str, str] | None = None
+) -> dict[str, str]:
+    """install.sh needs KUBECONFIG and *our pinned* kubectl first on PATH."""
+    env = dict(os.environ if base is None else base)
+    env["KUBECONFIG"] = str(kubeconfig)
+    env["PATH"] = f"{kubectl.parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def kubectl(kubectl_path: Path, kubeconfig: Path, *args: str) -> list[str]:
+    return [str(kubectl_path), f"--kubeconfig={kubeconfig}", *args]
+
+
+def multus_apply(kubectl_path: Path, kubeconfig: Path, manifest: Path) -> list[list[str]]:
+    """Apply Multus thick, raise its limits like Kube-OVN's Makefile, wait for the rollout."""
+    return [
+        kubectl(kubectl_path, kubeconfig, "apply", "-f", str(manifest)),
+        kubectl(
+            kubectl_path,
+            kubeconfig,
+            "-n",
+            KUBE_SYSTEM,
+            "set",
+            "resources",
+            f"ds/{MULTUS_DS}",
+            "-c",
+            MULTUS_CONTAINER,
+            f"--limits={MULTUS_LIMITS}",
+        ),
+        kubectl(
+            kubectl_path,
+            kubeconfig,
+            "-n",
+            KUBE_SYSTEM,
+            "rollout",
+            "status",
+            f"ds/{MULTUS_DS}",
+            "--timeout=300s",
+        ),
+    ]
+
+
+def multus_manifest(text: str, multus_tag: str) -> str:
+    """Multus' thick manifest at a tag still names `:snapshot-thick`; pin it to `:<tag>-thick`."""
+    return text.replace(":snapshot-thick", f":{multus_tag}-thick")
+
+
+def tuning_copy(node: str, local_tuning: Path) -> list[list[str]]:
+    """Put the pinned `tuning` into a node's CNI bin dir (kind and Kube-OVN ship none)."""
+    return [
+        ["docker", "cp", str(local_tuning), f"{node}:{CNI_BIN}/tuning"],
+        ["docker", "exec", node, "chmod", "0755", f"{CNI_BIN}/tuning"],
+    ]
+
+
+def tuning_present(node: str) -> list[str]:
+    return ["docker", "exec", node, "test", "-x", f"{CNI_BIN}/tuning"]
+
+
+def network_name(stack: Stack) -> str:
+    return f"{stack.cluster_name()}-macvlan"

@@ -1,0 +1,278 @@
+"""Kube-OVN, Multus thick and `tuning` onto the cluster, the way Kube-OVN's Makefile does it.
+
+Success is decided from the workloads' readiness, never from install.sh's exit code alone: its
+last step copies kubectl-ko into /usr/local/bin and fails without write access there, *after*
+Kube-OVN is installed. The readiness rules and the tarball extraction are pure and unit-tested.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from kubernetes import client
+
+from ..errors import InfraError
+from ..kube.client import call
+from ..kube.matrix import to_dict
+from ..kube.wait import wait_for
+from . import commands
+from .cluster import KindLifecycle, Tools, sh
+from .docker import MasterNetwork
+from .download import fetch
+from .lock import Lock
+from .stacks import Stack
+
+INSTALL_TIMEOUT_S = 1800.0
+READY_TIMEOUT_S = 600.0
+
+
+# ----------------------------------------------------------------------------- pure rules
+
+
+def image_tag(image: str) -> str:
+    """`docker.io/kubeovn/kube-ovn:v1.14.41@sha256:..` -> `v1.14.41`."""
+    ref = image.split("@", 1)[0]
+    last = ref.rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else "latest"
+
+
+def deployment_ready(dep: dict[str, Any]) -> bool:
+    want = (dep.get("spec") or {}).get("replicas", 1)
+    status = dep.get("status") or {}
+    return (
+        bool(want)
+        and status.get("readyReplicas", 0) >= want
+        and status.get("updatedReplicas", 0) >= want
+    )
+
+
+def daemonset_ready(ds: dict[str, Any]) -> bool:
+    s = ds.get("status") or {}
+    desired = s.get("desiredNumberScheduled", 0)
+    return (
+        desired > 0
+        and s.get("numberReady", 0) >= desired
+        and s.get("updatedNumberScheduled", desired) >= desired
+    )
+
+
+def first_image(workload: dict[str, Any]) -> str:
+    containers = (((workload.get("spec") or {}).get("template") or {}).get("spec") or {}).get(
+        "containers"
+    ) or [{}]
+    return str(containers[0].get("image", ""))
+
+
+def untainted(taints: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """The node's taints without the control-plane NoSchedule, or None when nothing changes.
+
+    Kube-OVN's `make kind-install` untaints the control plane; we do too, so the matrix pods
+    spread over both nodes (110 pods per node is the kubelet default).
+    """
+    taints = taints or []
+    kept = [t for t in taints if t.get("key") != commands.CONTROL_PLANE_TAINT]
+    return kept if len(kept) != len(taints) else None
+
+
+def extract_member(tarball: Path, member: str, dest: Path) -> Path:
+    """Extract one plugin binary (`./tuning` or `tuning`) from a CNI plugins tarball."""
+    with tarfile.open(tarball, "r:gz") as tar:
+        for info in tar.getmembers():
+            if info.isfile() and info.name.lstrip("./") == member:
+                src = tar.extractfile(info)
+                if src is None:
+                    break
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_bytes(src.read())
+                dest.chmod(0o755)
+                return dest
+    raise InfraError(f"{tarball.name} has no {member!r}; is the CNI plugins release pinned right?")
+
+
+# ----------------------------------------------------------------------------- the installer
+
+
+class Installer:
+    """Runs the install phases against one cluster; each phase is skipped when already done."""
+
+    def __init__(
+        self,
+        stack: Stack,
+        tools: Tools | None,
+        lock: Lock,
+        kubeconfig: Path,
+        api: client.ApiClient,
+        work: Path,
+        log: TextIO = sys.stderr,
+        cache: Path | None = None,
+    ) -> None:
+        self.stack, self.tools, self.lock = stack, tools, lock
+        self.kubeconfig = kubeconfig
+        self.core = client.CoreV1Api(api)
+        self.apps = client.AppsV1Api(api)
+        self.work = work
+        self.log = log
+        self.cache = cache
+
+    def say(self, text: str) -> None:
+        print(f"macmatrix: {text}", file=self.log, flush=True)
+
+    # ------------------------------------------------------------------ readiness
+    def _workload(self, kind: str, name: str) -> dict[str, Any] | None:
+        read: Callable[..., Any] = (
+            self.apps.read_namespaced_deployment
+            if kind == "deployment"
+            else self.apps.read_namespaced_daemon_set
+        )
+        try:
+            return to_dict(call(read, name, commands.KUBE_SYSTEM))
+        except client.exceptions.ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+
+    def kube_ovn_state(self) -> str:
+        """'' when Kube-OVN at the stack's tag is ready, else what is missing."""
+        for name in commands.KUBE_OVN_DEPLOYMENTS:
+            dep = self._workload("deployment", name)
+            if dep is None or not deployment_ready(dep):
+                return f"deployment/{name} not ready"
+        for name in commands.KUBE_OVN_DAEMONSETS:
+            ds = self._workload("daemonset", name)
+            if ds is None or not daemonset_ready(ds):
+                return f"daemonset/{name} not ready"
+        cni = self._workload("daemonset", "kube-ovn-cni") or {}
+        tag = image_tag(first_image(cni))
+        if tag != self.stack.kube_ovn:
+            return f"kube-ovn-cni runs {tag}, the stack wants {self.stack.kube_ovn}"
+        return ""
+
+    def multus_state(self) -> str:
+        ds = self._workload("daemonset", commands.MULTUS_DS)
+        if ds is None:
+            return f"daemonset/{commands.MULTUS_DS} missing"
+        if not daemonset_ready(ds):
+            return f"daemonset/{commands.MULTUS_DS} not ready"
+        want = f"{self.stack.multus}-thick"
+        tag = image_tag(first_image(ds))
+        return "" if tag == want else f"Multus runs {tag}, the stack wants {want}"
+
+    # ------------------------------------------------------------------ phases
+    def untaint_control_plane(self) -> None:
+        for node in self.core.list_node().items:
+            new = untainted(to_dict(node).get("spec", {}).get("taints"))
+            if new is not None and node.metadata and node.metadata.name:
+                call(self.core.patch_node, node.metadata.name, {"spec": {"taints": new}})
+
+    def kube_ovn(self, cluster: KindLifecycle | None) -> None:
+        if not self.kube_ovn_state():
+            self.say(f"Kube-OVN {self.stack.kube_ovn} already ready")
+            return
+        self.untaint_control_plane()
+        if cluster is not None:
+            cluster.load_if_present(self.stack.kube_ovn_image)
+        assert self.tools is not None, "installing needs the pinned kubectl"
+        script = fetch(self.stack.install_sh_url, self.lock, self.cache)
+        self.say(f"installing Kube-OVN {self.stack.kube_ovn} (install.sh, several minutes)")
+        rc, last = self._stream(
+            commands.install_sh(script), commands.install_env(self.kubeconfig, self.tools.kubectl)
+        )
+        if rc != 0:
+            self.say(f"install.sh exited {rc} ({last}); deciding from the pods' readiness")
+        try:
+            wait_for(
+                self.kube_ovn_state,
+                lambda s: not s,
+                READY_TIMEOUT_S,
+                "Kube-OVN to be ready",
+                interval_s=5,
+                describe=str,
+            )
+        except InfraError as e:
+            raise InfraError(
+                f"Kube-OVN never became ready: {e} (install.sh exit {rc}: {last})"
+            ) from e
+
+    def multus(self, cluster: KindLifecycle | None) -> None:
+        if not self.multus_state():
+            self.say(f"Multus {self.stack.multus}-thick already ready")
+            return
+        if cluster is not None:
+            cluster.load_if_present(self.stack.multus_image)
+        source = fetch(self.stack.multus_yaml_url, self.lock, self.cache)
+        manifest = self.work / f"multus-daemonset-thick-{self.stack.multus}.yml"
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        manifest.write_text(commands.multus_manifest(source.read_text(), self.stack.multus))
+        self.say(f"installing Multus {self.stack.multus}-thick")
+        assert self.tools is not None, "installing needs the pinned kubectl"
+        for argv in commands.multus_apply(self.tools.kubectl, self.kubeconfig, manifest):
+            sh(argv, " ".join(argv[2:5]), timeout=360)
+        wait_for(
+            self.multus_state,
+            lambda s: not s,
+            READY_TIMEOUT_S,
+            "Multus to be ready",
+            interval_s=5,
+            describe=str,
+        )
+
+    def tuning(self, nodes: list[str]) -> None:
+        missing = [n for n in nodes if not _ok(commands.tuning_present(n))]
+        if not missing:
+            return
+        tarball = fetch(self.stack.cni_plugins_url(), self.lock, self.cache)
+        binary = extract_member(tarball, "tuning", self.work / f"tuning-{self.stack.cni_plugins}")
+        for node in missing:
+            self.say(f"copying tuning {self.stack.cni_plugins} into {node}:{commands.CNI_BIN}")
+            for argv in commands.tuning_copy(node, binary):
+                sh(argv, " ".join(argv[:3]), timeout=120)
+
+    def master_network(self, nodes: list[str]) -> MasterNetwork:
+        net = MasterNetwork(commands.network_name(self.stack))
+        macs = net.ensure(nodes)
+        self.say(f"macvlan master eth1 on {len(macs)} node(s) via docker network {net.name}")
+        return net
+
+    def _stream(self, argv: list[str], env: dict[str, str]) -> tuple[int, str]:
+        """Run install.sh, echoing its `[Step N/6]` lines (progress) and keeping the last line."""
+        last = ""
+        log_path = self.work / f"install-kube-ovn-{self.stack.kube_ovn}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("w") as logf:
+            try:
+                proc = subprocess.Popen(
+                    argv,
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                    cwd=self.work,
+                )
+            except OSError as e:
+                raise InfraError(f"cannot start install.sh: {e}") from e
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                logf.write(line)
+                if line.strip():
+                    last = line.strip()
+                if line.startswith("[Step") or "error" in line.lower():
+                    self.say(f"install.sh: {line.strip()}")
+            try:
+                rc = proc.wait(timeout=INSTALL_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                rc = -1
+        self.say(f"install.sh log: {log_path}")
+        return rc, last[:300]
+
+
+def _ok(argv: list[str]) -> bool:
+    try:
+        return subprocess.run(argv, capture_output=True, timeout=30, check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False

@@ -1,0 +1,197 @@
+"""The whole kind-backend plan as text, touching nothing (`macmatrix run --backend kind --dry-run`).
+
+Built from the same command builders and manifests the real run uses, so reviewing the plan is
+reviewing the run: the kind config, every command in order, and every manifest of the matrix.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+from .. import manifests
+from ..cases import Case
+from . import commands
+from .cluster import tools_paths
+from .download import cache_dir, cached_path
+from .lock import Lock
+from .stacks import Stack
+
+PLACEHOLDER_NS = "mm-<run-id>"
+
+
+def kind_node_names(cluster: str) -> list[str]:
+    """kind's node container names for clusters/kind-kube-ovn.yaml (1 control-plane, 1 worker)."""
+    return [f"{cluster}-control-plane", f"{cluster}-worker"]
+
+
+def _cmd(argv: Sequence[str]) -> str:
+    return "  $ " + shlex.join(argv)
+
+
+def api_calls(cases: Sequence[Case]) -> dict[str, int]:
+    """Design numbers: API calls of the matrix phase, excluding watch chunks and retries."""
+    pods = sum(c.n_replicas for c in cases)
+    subnets = sum(1 for c in cases if c.ipam == "kube-ovn")
+    return {
+        "setup": 1 + len(cases) + subnets,  # namespace, NADs, Subnets
+        "pod_creates": pods,
+        "execs": 2 * pods,  # eth0 and net1
+        "shared": 3,  # the IP CR list, namespace delete, >=1 event list
+        "subnet_deletes": subnets,
+        "waves": 1,
+    }
+
+
+def render(
+    stack: Stack,
+    cases: Sequence[Case],
+    kubeconfig: str | None = None,
+    cache: Path | None = None,
+    lock: Lock | None = None,
+) -> str:
+    c = cache or cache_dir()
+    tools = tools_paths(stack, c)
+    name = stack.cluster_name()
+    kc = Path(kubeconfig) if kubeconfig else c / "clusters" / name / "kubeconfig"
+    work = c / "clusters" / name
+    nodes = kind_node_names(name)
+    out: list[str] = []
+    add = out.append
+
+    add(f"# macmatrix kind plan: stack {stack.name}")
+    for key, value in stack.as_stack_dict().items():
+        add(f"#   {key}: {value}")
+    add("# Nothing below has been run: this is --dry-run.")
+    add("")
+    add("## 1. downloads (cached, verified against clusters/stacks.lock)")
+    for url in stack.downloads():
+        known = lock.expected(url) if lock else None
+        state = f"sha256 {known}" if known else "sha256 recorded on first download"
+        add(f"  GET {url}")
+        add(f"      -> {cached_path(url, c)}  ({state})")
+    add("")
+
+    if kubeconfig:
+        add("## 2. cluster: existing, from --kubeconfig (no kind create/delete, no installs)")
+        add(f"  use {kc}")
+        add(
+            "  check: Kube-OVN deployments "
+            + ", ".join(commands.KUBE_OVN_DEPLOYMENTS)
+            + "; daemonsets "
+            + ", ".join(commands.KUBE_OVN_DAEMONSETS)
+            + f"; ds/{commands.MULTUS_DS} ready"
+        )
+        add("  the NADs expect a macvlan master `eth1` on every node (or use master=eth0-in-pod)")
+        add("")
+    else:
+        add(f"## 2. cluster {name} (pytest-kind-ng KindCluster with the pinned kind/kubectl)")
+        add(f"  kind config {stack.config_path()}:")
+        for line in stack.config_path().read_text().splitlines():
+            add("    | " + line)
+        add("  docker engine must answer (docker version)")
+        add(_cmd(commands.kind_get_clusters(tools.kind)))
+        add("  if the cluster exists (kept by --keep-cluster):")
+        add("  " + _cmd(commands.kind_export_kubeconfig(tools.kind, name, kc)))
+        add("  else:")
+        add(
+            "  "
+            + _cmd(
+                commands.kind_create(tools.kind, name, kc, stack.node_image, stack.config_path())
+            )
+        )
+        add(_cmd(commands.kind_get_nodes(tools.kind, name)))
+        add("")
+        add(f"## 3. Kube-OVN {stack.kube_ovn} (skipped when already ready at this tag)")
+        add(f"  API: remove the {commands.CONTROL_PLANE_TAINT} taint from control-plane nodes")
+        add(f"  if the host has {stack.kube_ovn_image}:")
+        add("  " + _cmd(commands.kind_load_image(tools.kind, name, stack.kube_ovn_image)))
+        script = cached_path(stack.install_sh_url, c)
+        add(f"  env KUBECONFIG={kc} PATH={tools.kubectl.parent}:$PATH")
+        add(_cmd(commands.install_sh(script)))
+        add(
+            "  success = readiness, not the exit code: deployments "
+            + ", ".join(commands.KUBE_OVN_DEPLOYMENTS)
+            + ", daemonsets "
+            + ", ".join(commands.KUBE_OVN_DAEMONSETS)
+            + f" ready, kube-ovn-cni image tag {stack.kube_ovn}"
+        )
+        add("")
+        add(f"## 4. Multus {stack.multus} thick (skipped when already ready at this tag)")
+        add(f"  if the host has {stack.multus_image}:")
+        add("  " + _cmd(commands.kind_load_image(tools.kind, name, stack.multus_image)))
+        manifest = work / f"multus-daemonset-thick-{stack.multus}.yml"
+        add(f"  write {manifest} = {stack.multus_yaml_url}")
+        add(f"        with ':snapshot-thick' -> ':{stack.multus}-thick'")
+        for argv in commands.multus_apply(tools.kubectl, kc, manifest):
+            add(_cmd(argv))
+        add("")
+        add(f"## 5. tuning {stack.cni_plugins} into every node (kind and Kube-OVN ship none)")
+        tuning = work / f"tuning-{stack.cni_plugins}"
+        add(f"  extract ./tuning from {cached_path(stack.cni_plugins_url(), c).name} -> {tuning}")
+        for node in nodes:
+            add(_cmd(commands.tuning_present(node)) + "   # copy only when missing")
+            for argv in commands.tuning_copy(node, tuning):
+                add(_cmd(argv))
+        add("")
+        net = commands.network_name(stack)
+        add(f"## 6. macvlan master: docker network {net}, its NIC named eth1 in every node")
+        add(_cmd(["docker", "network", "create", "--driver", "bridge", net]) + "   # if missing")
+        for node in nodes:
+            add(_cmd(["docker", "network", "connect", net, node]) + "   # if not connected")
+            add(_cmd(["docker", "inspect", node]) + f"   # the MAC Docker gave it on {net}")
+            add(
+                _cmd(["docker", "exec", node, "ip", "-o", "link", "show"])
+                + "   # the NIC with that MAC"
+            )
+            add(
+                "  "
+                + _cmd(
+                    ["docker", "exec", node, "ip", "link", "set", "dev", "<nic>", "name", "eth1"]
+                )
+                + "   # only when it is not eth1 already"
+            )
+        add("")
+
+    calls = api_calls(cases)
+    pods = calls["pod_creates"]
+    add(
+        f"## 7. the matrix: {len(cases)} case(s), {pods} pod(s), ONE wave (pod image "
+        f"{stack.pod_image}, already on every node)"
+    )
+    add(
+        f"  API calls: {calls['setup']} setup + {pods} pod creates + {calls['execs']} execs "
+        f"+ {calls['shared']} shared (+ one watch and one event list per {5}s chunk)"
+    )
+    add(
+        f"  namespace {PLACEHOLDER_NS}; exec per running pod: "
+        "cat /sys/class/net/eth0/address, cat /sys/class/net/net1/address"
+    )
+    add(
+        "  read: network-status, ovn.kubernetes.io/* and <provider>.kubernetes.io/* annotations, "
+        "Kube-OVN IP CRs (spec.macAddress)"
+    )
+    add(
+        "  diagnostics for every case that is not fully fine: pod YAML, events, Multus and "
+        "kube-ovn-cni logs on its node, ip -d link"
+    )
+    for case in cases:
+        add("")
+        add(f"### {case.id}")
+        docs = []
+        subnet = manifests.subnet(case, PLACEHOLDER_NS)
+        if subnet:
+            docs.append(subnet)
+        docs.append(manifests.nad(case, PLACEHOLDER_NS))
+        docs.extend(manifests.pods(case, PLACEHOLDER_NS, stack.pod_image))
+        add(yaml.safe_dump_all(docs, sort_keys=False).rstrip())
+    add("")
+    add("## 8. teardown")
+    add(f"  API: delete namespace {PLACEHOLDER_NS} and the run's Subnets")
+    if not kubeconfig:
+        add("  unless --keep-cluster:" + _cmd(commands.kind_delete(tools.kind, name, kc))[1:])
+        add(f"  unless --keep-cluster: $ docker network rm {commands.network_name(stack)}")
+    return "\n".join(out) + "\n"
