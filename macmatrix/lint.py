@@ -474,9 +474,12 @@ def _attachment_type(nad: Nad | None) -> str | None:
     return str(plugins[0].get("type")) if plugins else None
 
 
-def lint(paste: Paste, plugins_version: str | None = None) -> list[Finding]:
-    """All findings for a paste: NADs first, then pods; sorted errors -> info, stable."""
-    kubeovn = uses_kubeovn(paste)
+def lint(paste: Paste, plugins_version: str | None = None, kube_ovn: bool = False) -> list[Finding]:
+    """All findings for a paste, sorted errors -> info (stable).
+
+    `kube_ovn`: the target cluster runs Kube-OVN even if nothing in the paste says so.
+    """
+    kubeovn = kube_ovn or uses_kubeovn(paste)
     findings: list[Finding] = []
     pod_elements = list(iter_elements(paste))
     default_ns = pod_elements[0][1] if pod_elements else "default"
@@ -524,12 +527,18 @@ def main(argv: Sequence[str]) -> int:
         metavar="VERSION",
         help="the containernetworking/plugins release on the nodes (checks cniVersion against it)",
     )
+    parser.add_argument(
+        "--kube-ovn",
+        action="store_true",
+        help="the cluster runs Kube-OVN (kind install): apply its checks even without "
+        "kube-ovn IPAM or ovn annotations in the input",
+    )
     try:
         args = parser.parse_args(list(argv))
     except SystemExit as e:
         return int(e.code or 0)
     paste = load_paths(args.files)
-    findings = lint(paste, args.cni_plugins)
+    findings = lint(paste, args.cni_plugins, args.kube_ovn)
     if args.json:
         json.dump({"findings": [f.to_json() for f in findings]}, sys.stdout, indent=2)
         sys.stdout.write("\n")

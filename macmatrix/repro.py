@@ -14,8 +14,6 @@ import importlib
 import importlib.util
 import json
 import platform
-import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -329,18 +327,10 @@ def netns_unsupported(request: Request, bin_dirs: Sequence[str]) -> str | None:
 
 
 def docker_answers() -> bool:
-    if not shutil.which("docker"):
-        return False
-    try:
-        proc = subprocess.run(
-            ["docker", "info", "--format", "{{.ServerVersion}}"],
-            capture_output=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return proc.returncode == 0
+    """Whether a Docker engine answers (the same probe `run --backend auto` uses)."""
+    from .stack.docker import engine_answers
+
+    return engine_answers()
 
 
 def kind_repro_support() -> Any | None:
@@ -398,17 +388,27 @@ def _run_netns(
 def _run_kind(
     request: Request, stack_name: str | None
 ) -> tuple[PodObservation | None, dict[str, Any], str, str]:
+    """One pod on the kept kind cluster of `stack_name` (created and kept if there is none).
+
+    Only reached when macmatrix.backends.kind offers KindBackend.run_pod(pod_name, namespace,
+    attachments, annotations) -> PodObservation; the matrix-only backend does not.
+    """
     module = kind_repro_support()
-    if module is None:  # pick_backend checked; keep mypy and races honest
+    if module is None:  # pick_backend checked; keep races honest
         raise BadInput("--backend kind: not available in this build; use --backend netns")
-    rejected = multus_rejection(request)
-    backend = module.KindBackend(stack=stack_name) if stack_name else module.KindBackend()
+    from .backends.netns import Attachment  # the attachment shape both backends take
+
+    backend = module.KindBackend.from_options(
+        stack_name=stack_name or "",
+        kubeconfig=None,
+        keep_cluster=True,
+        out_dir=Path("results") / "repro",
+    )
     try:
         stack = backend.stack()
+        rejected = multus_rejection(request)
         if rejected:
             return PodObservation(name=request.pod_name, error=rejected), stack, "ran", ""
-        from .backends.netns import Attachment  # the attachment shape both backends take
-
         attachments = [Attachment(b.network, b.nad.config, b.element) for b in request.bindings]
         pod = backend.run_pod(request.pod_name, request.namespace, attachments, request.annotations)
         return pod, stack, "ran", ""

@@ -194,3 +194,12 @@ def test_exit_code() -> None:
 def test_config_without_type_or_plugins_is_bad_input() -> None:
     with pytest.raises(BadInput, match="neither `type` nor a `plugins` list"):
         _lint_config({"cniVersion": "1.0.0", "master": "eth1"})
+
+
+def test_tuning_is_flagged_for_kube_ovn_only(capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(DATA / "corpus" / "cni-args-tuning.yaml")
+    assert cli.main(["lint", path, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["findings"] == []
+    assert cli.main(["lint", path, "--json", "--kube-ovn"]) == 0
+    rules = [f["rule"] for f in json.loads(capsys.readouterr().out)["findings"]]
+    assert rules == ["tuning-on-kubeovn-kind"]
