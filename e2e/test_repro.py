@@ -90,6 +90,8 @@ def test_corpus_repro(name: str) -> None:
             assert row["status"] == row["kernel"] is not None, row
         else:
             assert row["status"] is None, row
+        if "status_raw" in exp:  # network-status carries the string as the plugin wrote it
+            assert row["status_raw"] == exp["status_raw"], row
     if "invocations" in want:
         assert len(entry["pods"][0]["invocations"]) == want["invocations"]
     # everything the repro created is gone again

@@ -58,6 +58,8 @@ SRC = {
     "`<nad>.<ns>.ovn` for `type: kube-ovn` attachments; the Subnet's spec.provider must match",
     "ifname": "Linux IFNAMSIZ (include/uapi/linux/if.h): at most 15 characters; multus-cni "
     "parsePodNetworkObjectName refuses longer names",
+    "raw": "containernetworking/plugins plugins/meta/tuning/tuning.go (writes the requested MAC "
+    "string as given into the result) and multus network-status (copies the result's mac)",
     "cniargs": "containernetworking/plugins: only tuning reads args.cni.mac; macvlan ignores "
     "args.cni (multus merges cni-args into every plugin as args.cni)",
 }
@@ -382,6 +384,8 @@ def lint_pod(
                         SRC["macvlan"],
                     )
                 )
+        if "tuning" in types:
+            out += _raw_mac_findings(el, where, field)
         cni_args = el.get("cni-args")
         if isinstance(cni_args, dict) and "mac" in cni_args:
             out += _mac_findings(cni_args["mac"], where, f"{field}.cni-args.mac", "tuning")
@@ -457,6 +461,34 @@ def lint_pod(
                     f'put "mac": "{want or value}" in the networks element for {target} and '
                     '"capabilities": {"mac": true} on macvlan',
                     SRC["4834"],
+                )
+            )
+    return out
+
+
+def _raw_mac_findings(el: dict[str, Any], where: str, field: str) -> list[Finding]:
+    """tuning reports a requested MAC as written; upper case or dashes then reach network-status."""
+    out = []
+    cni_args = el.get("cni-args")
+    for sub, value in (
+        ("mac", el.get("mac")),
+        ("cni-args.mac", (cni_args or {}).get("mac") if isinstance(cni_args, dict) else None),
+    ):
+        if not isinstance(value, str) or _mac_problem(value):
+            continue
+        canonical = macs.normalise(value)
+        if canonical != value:
+            out.append(
+                Finding(
+                    INFO,
+                    "mac-not-canonical",
+                    where,
+                    f"{field}.{sub}",
+                    f"tuning puts {value!r} into its result as written, so network-status "
+                    f"reports {value} while the kernel reports {canonical}; tools comparing "
+                    "strings see a mismatch",
+                    f'write it as "{canonical}"',
+                    SRC["raw"],
                 )
             )
     return out

@@ -316,3 +316,25 @@ def test_markdown_escapes_pipes_and_shows_unsupported() -> None:
     assert "no plugin ran" in md
     assert entry["checks"] == {} and entry["attempts"] == 0
     assert "| eth0 | (cluster default: Kube-OVN) |" in md
+
+
+def test_repro_reads_stdin(
+    stand_in: type[StandInNetns],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import io
+
+    text = (DATA / "corpus" / "nad-plus-networks.yaml").read_text()
+    monkeypatch.setattr("sys.stdin", io.StringIO(text))
+    stand_in.script = lambda atts: observed(
+        {"lan0": "0a:00:00:00:00:02"}, {"lan0": "0a:00:00:00:00:02"}
+    )
+    assert cli.main(["repro", "-", "--backend", "netns", "--json"]) == 0
+    (case,) = json.loads(capsys.readouterr().out)["cases"]
+    assert case["axes"]["source"] == "<stdin>" and case["requested"] == {"lan0": None}
+    assert stand_in.calls[0][2][0].element == {
+        "name": "macvlan-conf",
+        "namespace": "default",
+        "interface": "lan0",
+    }
