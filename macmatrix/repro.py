@@ -156,7 +156,7 @@ def judge(
     error = pod.error if pod else None
     if pod is not None:
         checks["sandbox_created"] = Check(True, not error, not error)
-    invocations = pod.invocations if pod else []
+    invocations = pod.invocations if pod else planned_invocations(request)
     for b in request.bindings:
         routes = requested_routes(b, request.annotations)
         route, want = _first_route(routes)
@@ -267,6 +267,52 @@ def _kubeovn_ipam(b: Binding) -> bool:
         isinstance(p.get("ipam"), dict) and p["ipam"].get("type") == "kube-ovn"
         for p in plugins_of(b.nad.config)
     )
+
+
+def planned_invocations(request: Request) -> list[dict[str, Any]]:
+    """What Multus + libcni would send each plugin on ADD, built without running anything.
+
+    For inputs a backend cannot run (kube-ovn IPAM on netns): the same builders the runtime
+    uses (macmatrix.cni), with placeholders for the sandbox ids and the previous result.
+    """
+    from .cni import build_plugin_conf, delegate_conf, is_conflist, multus_runtime_conf
+
+    out: list[dict[str, Any]] = []
+    for b in request.bindings:
+        conf = delegate_conf(b.nad.config, b.network.split("/", 1)[1], b.element)
+        rt = multus_runtime_conf(
+            b.element,
+            namespace=request.namespace,
+            pod_name=request.pod_name,
+            pod_uid="<pod-uid>",
+            container_id="<container-id>",
+            netns="<netns>",
+            ifname=b.ifname,
+        )
+        chained = is_conflist(conf)
+        plugins = conf["plugins"] if chained else [conf]
+        for i, plugin in enumerate(plugins):
+            if not isinstance(plugin, dict):
+                continue
+            prev = {"<not run>": "the previous plugin's result"} if chained and i else None
+            sent = build_plugin_conf(
+                plugin, str(conf.get("name", "")), str(conf.get("cniVersion", "")), prev, rt
+            )
+            out.append(
+                {
+                    "network": b.network,
+                    "plugin": str(plugin.get("type")),
+                    "command": "ADD",
+                    "ifname": b.ifname,
+                    "stdin": sent,
+                    "cni_args": rt.cni_args(),
+                    "result": None,
+                    "error": None,
+                    "duration_s": 0.0,
+                    "planned": True,
+                }
+            )
+    return out
 
 
 # --------------------------------------------------------------------------- what cannot run
@@ -475,6 +521,8 @@ def build_entry(
         "finished": True,
         "stack": stack,
         "interfaces": [r.to_json() for r in rows],
+        # not run (unsupported here): what the plugins would have received
+        "planned_invocations": planned_invocations(request) if pod is None else [],
         "lint": [f.to_json() for f in findings],
         "input": {
             "pod": request.pod_name,

@@ -74,6 +74,8 @@ def _interfaces(entry: dict[str, Any]) -> list[str]:
             f"| {status} | {_code(r.get('annotation'))} | {_cell(r['verdict'])} |"
         )
     out.append("")
+    pods = entry.get("pods") or []
+    ran = bool(pods and pods[0].get("invocations"))
     notes = []
     for r in rows:
         others = {k: v for k, v in (r.get("routes") or {}).items() if k != r.get("route")}
@@ -81,8 +83,10 @@ def _interfaces(entry: dict[str, Any]) -> list[str]:
             also = ", ".join(f"{k} `{v}`" for k, v in others.items())
             notes.append(f"- {r['ifname']}: also asked by {also}")
         if r.get("told"):
+            verb = "were" if ran else "would be"
             notes.append(
-                f"- {r['ifname']}, what the plugins were told (last wins): " + "; ".join(r["told"])
+                f"- {r['ifname']}, what the plugins {verb} told (last wins): "
+                + "; ".join(r["told"])
             )
     return out + notes + ([""] if notes else [])
 
@@ -123,14 +127,17 @@ def _invocations(entry: dict[str, Any]) -> list[str]:
     out = ["#### What each plugin received (exactly as Multus + libcni send it)", ""]
     if not calls:
         error = pods[0].get("error") if pods else None
-        why = f"no plugin ran: {error}" if error else "no plugin ran"
-        return out + [why, ""]
+        why = f"No plugin ran: {error or entry.get('reason') or 'not run'}."
+        calls = entry.get("planned_invocations") or []
+        if not calls:
+            return out + [why, ""]
+        out += [why + " This is what they would receive (ADD, sandbox ids as placeholders):", ""]
     for i, inv in enumerate(calls, start=1):
-        state = "error" if inv.get("error") else "ok"
+        state = "error" if inv.get("error") else ("not run" if inv.get("planned") else "ok")
+        took = "" if inv.get("planned") else f" ({inv.get('duration_s', 0)} s)"
         out += [
             f"<details><summary>{i}. {inv['command']} <code>{inv['plugin']}</code> for "
-            f"{inv['network']} on {inv['ifname']}: {state} ({inv.get('duration_s', 0)} s)"
-            "</summary>",
+            f"{inv['network']} on {inv['ifname']}: {state}{took}</summary>",
             "",
             f"CNI_ARGS: `{inv.get('cni_args', '')}`",
             "",

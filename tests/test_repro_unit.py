@@ -310,10 +310,20 @@ def test_markdown_has_every_section_a_maintainer_needs(stand_in: type[StandInNet
 
 def test_markdown_escapes_pipes_and_shows_unsupported() -> None:
     req = request_for("issue-4834.yaml")
-    entry = repro.build_entry(req, None, "unsupported", "a | b", [], {"backend": "netns"}, 0)
+    stack = {"backend": "netns", "kernel": "6.1 | custom"}
+    entry = repro.build_entry(req, None, "unsupported", "no kube-ovn", [], stack, 0)
     md = render_markdown(entry)
     assert md.startswith("### macmatrix repro `repro/macvlan`: – unsupported")
-    assert "no plugin ran" in md
+    assert "| kernel | 6.1 \\| custom |" in md  # a pipe would split the table cell
+    assert "No plugin ran: no kube-ovn. This is what they would receive" in md
+    # what Multus would send, built without running: kube-ovn IPAM as written, MAC in CNI_ARGS
+    (planned,) = entry["planned_invocations"]
+    assert planned["stdin"]["ipam"]["provider"] == "macvlan.default"
+    assert planned["cni_args"].endswith(
+        "K8S_POD_NAME=static-ip-mac;K8S_POD_INFRA_CONTAINER_ID=<container-id>;K8S_POD_UID=<pod-uid>"
+    )
+    assert "runtimeConfig" not in planned["stdin"]  # no capabilities on this macvlan
+    assert "1. ADD <code>macvlan</code> for default/macvlan on net1: not run</summary>" in md
     assert entry["checks"] == {} and entry["attempts"] == 0
     assert "| eth0 | (cluster default: Kube-OVN) |" in md
 
