@@ -129,8 +129,36 @@ def read_source(path: str) -> tuple[str, str]:
         ) from e
 
 
+_FENCE = re.compile(r"^\s*(```|~~~)")
+
+
+def unfence(text: str) -> str:
+    """Text copied from a GitHub issue: keep only what is inside ``` fences, one doc per block."""
+    lines = text.splitlines()
+    if not any(_FENCE.match(line) for line in lines):
+        return text
+    blocks: list[str] = []
+    current: list[str] = []
+    inside = False
+    for line in lines:
+        if _FENCE.match(line):
+            if inside:
+                blocks.append("\n".join(current))
+                current = []
+            inside = not inside
+        elif inside:
+            current.append(line)
+    if inside and current:
+        blocks.append("\n".join(current))
+    return "\n---\n".join(blocks)
+
+
 def split_documents(text: str, where: str) -> list[Any]:
-    """YAML documents; if YAML fails, a stream of JSON values (pasted without `---`)."""
+    """YAML documents; if YAML fails, a stream of JSON values (pasted without `---`).
+
+    Markdown fences around the paste (or around each part of it) are dropped first.
+    """
+    text = unfence(text)
     try:
         docs = list(yaml.safe_load_all(text))
     except yaml.YAMLError as yaml_error:

@@ -206,3 +206,16 @@ def test_unreadable_file_is_bad_input(tmp_path: Path) -> None:
     binary.write_bytes(b"\xff\xfe\x00")
     with pytest.raises(BadInput, match="not UTF-8"):
         load_paths([str(binary)])
+
+
+def test_markdown_from_an_issue_keeps_only_the_fenced_blocks() -> None:
+    nad_block = (DATA / "corpus" / "issue-4834-host-local.yaml").read_text().split("---")[0]
+    text = (
+        "I applied this NAD:\n\n```yaml\n" + nad_block + "```\n\nand this pod:\n\n"
+        "```\nkind: Pod\nmetadata:\n  name: p\n  namespace: default\n  annotations:\n"
+        '    k8s.v1.cni.cncf.io/networks: \'[{"name": "macvlan", "mac": "02:00:00:00:00:03"}]\'\n'
+        "```\nnet1 gets a random MAC. Why?\n"
+    )
+    req = resolve(parse_text(text, "issue"))
+    assert req.pod_name == "p" and req.bindings[0].network == "default/macvlan"
+    assert req.bindings[0].nad.config["ipam"]["type"] == "host-local"
