@@ -88,6 +88,13 @@ def _interfaces(entry: dict[str, Any]) -> list[str]:
                 f"- {r['ifname']}, what the plugins {verb} told (last wins): "
                 + "; ".join(r["told"])
             )
+    if (entry.get("stack") or {}).get("backend") == "netns" and any(
+        r.get("annotation") for r in rows
+    ):
+        notes.append(
+            "- Kube-OVN annotation: the netns backend runs no Kube-OVN, so this is the value as "
+            "set on the pod; Kube-OVN may rewrite or remove it on a cluster"
+        )
     return out + notes + ([""] if notes else [])
 
 

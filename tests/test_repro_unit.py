@@ -64,6 +64,8 @@ def test_annotation_only_request_not_applied_is_broken() -> None:
     assert not checks["mac_honoured[net1]"].ok
     assert "mac_honoured[net1]: expected 00:00:00:53:6b:bb, observed ce:42:2f:1a:3d:0d" in reason
     assert rows[0].route == "annotation" and rows[0].annotation == "00:00:00:53:6b:bb"
+    entry = repro.build_entry(req, pod, "ran", "", [], {"backend": "netns"}, 0.1)
+    assert "the netns backend runs no Kube-OVN" in render_markdown(entry)
     # host-local is not kube-ovn IPAM: the annotation is shown but not judged as Kube-OVN's
     assert not any(n.startswith("kubeovn_annotation") for n in checks)
 
