@@ -542,6 +542,7 @@ def run(
     bin_dirs: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Run the request on a backend and return the results-shaped entry."""
+    lint(request.paste)  # input the linter cannot read is bad input: say so before any work
     start = time.monotonic()
     try:
         if backend == "kind":

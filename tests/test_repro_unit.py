@@ -350,3 +350,16 @@ def test_repro_reads_stdin(
         "namespace": "default",
         "interface": "lan0",
     }
+
+
+def test_config_without_type_is_bad_input_before_any_backend_work(
+    stand_in: type[StandInNetns], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "kind: NetworkAttachmentDefinition\nmetadata: {name: m}\n"
+        'spec: {config: \'{"cniVersion": "1.0.0", "master": "eth1"}\'}\n---\nm\n'
+    )
+    assert cli.main(["repro", str(path), "--backend", "netns"]) == 2
+    assert "neither `type` nor a `plugins` list" in capsys.readouterr().err
+    assert stand_in.calls == []
