@@ -397,9 +397,9 @@ def pick_backend(choice: str) -> tuple[str, str]:
     if choice == "kind":
         if kind_repro_support() is None:
             raise BadInput(
-                "--backend kind: repro on kind needs a kept cluster (macmatrix run --backend kind "
-                "--keep-cluster) and a kind backend that can run one pod (KindBackend.run_pod); "
-                "this build has neither; use --backend netns"
+                "--backend kind: repro on kind needs a kept cluster and KindBackend.run_pod (one "
+                "pod with the pasted NADs); this build's kind backend only runs the matrix; "
+                "use --backend netns"
             )
         return "kind", ""
     docker = docker_answers()
