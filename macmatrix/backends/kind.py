@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+import urllib3
 from kubernetes import client
 
 from ..cases import Case
@@ -214,26 +215,27 @@ class KindBackend:
         assert self._kubeconfig is not None
         api = new_api_client(str(self._kubeconfig))
         try:
-            lock = Lock(lock_path(), require=False)
-            inst = Installer(self._stack, None, lock, self._kubeconfig, api, self.out_dir)
-            problems = []
-            for what, state in (
-                ("Kube-OVN", inst.kube_ovn_state()),
-                ("Multus", inst.multus_state()),
-            ):
-                if state and "wants" in state:
-                    print(
-                        f"macmatrix: warning: {state}; recording the cluster's versions",
-                        file=self.log,
-                    )
-                elif state:
-                    problems.append(f"{what}: {state}")
-            self._detected = self._detect_versions(inst)
-            cni = inst._workload("daemonset", "kube-ovn-cni")
-            if cni and first_image(cni):
-                self._pod_image = first_image(cni)  # on every node already
+            self._check_external_with(api)
+        except (client.exceptions.ApiException, urllib3.exceptions.HTTPError, OSError) as e:
+            raise InfraError(f"--kubeconfig {self._kubeconfig}: cannot use the cluster: {e}") from e
         finally:
             api.close()
+
+    def _check_external_with(self, api: client.ApiClient) -> None:
+        assert self._kubeconfig is not None
+        inst = Installer(self._stack, None, Lock(lock_path()), self._kubeconfig, api, self.out_dir)
+        problems = []
+        for what, state in (("Kube-OVN", inst.kube_ovn_state()), ("Multus", inst.multus_state())):
+            if state and "wants" in state:
+                print(
+                    f"macmatrix: warning: {state}; recording the cluster's versions", file=self.log
+                )
+            elif state:
+                problems.append(f"{what}: {state}")
+        self._detected = self._detect_versions(inst)
+        cni = inst._workload("daemonset", "kube-ovn-cni")
+        if cni and first_image(cni):
+            self._pod_image = first_image(cni)  # on every node already
         if problems:
             raise InfraError(f"--kubeconfig {self._kubeconfig}: " + "; ".join(problems))
 

@@ -39,7 +39,7 @@ INTERFACES = ("eth0", "net1")
 CONTAINER = "sleep"  # manifests.pod's container name
 WATCH_CHUNK_S = 5
 MAX_ATTEMPTS = 2
-_SERIALISER = client.ApiClient  # sanitize_for_serialization is a pure method
+_SERIALISER: list[client.ApiClient] = []  # one offline ApiClient, only for serialising
 
 ExecFn = Callable[[str, str, list[str]], ExecResult]  # (namespace, pod, argv)
 PodStream = Callable[[str, int], Iterable[dict[str, Any]]]  # (namespace, seconds) -> pod dicts
@@ -49,7 +49,9 @@ def to_dict(obj: Any) -> dict[str, Any]:
     """A client model as the API serialises it (camelCase keys), or a dict as-is."""
     if isinstance(obj, dict):
         return obj
-    out = _SERIALISER.sanitize_for_serialization(_SERIALISER, obj)  # type: ignore[arg-type]
+    if not _SERIALISER:
+        _SERIALISER.append(client.ApiClient())
+    out = _SERIALISER[0].sanitize_for_serialization(obj)
     return out if isinstance(out, dict) else {}
 
 

@@ -105,7 +105,7 @@ def classify(
     if (
         phase == "Running"
         and containers
-        and all((c.get("state") or {}).get("running") for c in containers)
+        and all((c.get("state") or {}).get("running") is not None for c in containers)
     ):
         return PodState(RUNNING)
     if phase in ("Failed", "Succeeded"):

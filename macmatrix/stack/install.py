@@ -29,6 +29,7 @@ from .stacks import Stack
 
 INSTALL_TIMEOUT_S = 1800.0
 READY_TIMEOUT_S = 600.0
+READY_POLL_S = 5.0
 
 
 # ----------------------------------------------------------------------------- pure rules
@@ -190,7 +191,7 @@ class Installer:
                 lambda s: not s,
                 READY_TIMEOUT_S,
                 "Kube-OVN to be ready",
-                interval_s=5,
+                interval_s=READY_POLL_S,
                 describe=str,
             )
         except InfraError as e:
@@ -217,7 +218,7 @@ class Installer:
             lambda s: not s,
             READY_TIMEOUT_S,
             "Multus to be ready",
-            interval_s=5,
+            interval_s=READY_POLL_S,
             describe=str,
         )
 

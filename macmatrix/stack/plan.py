@@ -68,11 +68,13 @@ def render(
     add("# Nothing below has been run: this is --dry-run.")
     add("")
     add("## 1. downloads (cached, verified against clusters/stacks.lock)")
-    for url in stack.downloads():
+    for url in [] if kubeconfig else stack.downloads():
         known = lock.expected(url) if lock else None
         state = f"sha256 {known}" if known else "sha256 recorded on first download"
         add(f"  GET {url}")
         add(f"      -> {cached_path(url, c)}  ({state})")
+    if kubeconfig:
+        add("  none: an existing cluster is used as it is")
     add("")
 
     if kubeconfig:

@@ -1,0 +1,87 @@
+"""`macmatrix doctor`: every check names what is missing and the fix; exit 0 ready, 3 not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from macmatrix import doctor
+
+
+def probe(**overrides: object) -> doctor.Probe:
+    """A machine that has everything, unless told otherwise."""
+    base: dict[str, object] = dict(
+        which=lambda name: f"/usr/bin/{name}",
+        engine=lambda: True,
+        read=lambda path: "1048576",
+        free_gb=lambda path: 100.0,
+        euid=lambda: 0,
+        reach=lambda host: True,
+        exists=lambda path: True,
+    )
+    base.update(overrides)
+    return doctor.Probe(**base)  # type: ignore[arg-type]
+
+
+def run(capsys: pytest.CaptureFixture[str], argv: list[str], p: doctor.Probe) -> tuple[int, str]:
+    rc = doctor.main(argv, probe=p)
+    return rc, capsys.readouterr().out
+
+
+def test_all_good(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out = run(capsys, ["--backend", "kind"], probe())
+    assert rc == 0 and "=> kind: ready" in out and "FAIL" not in out
+
+
+def test_no_docker_engine(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out = run(capsys, ["--backend", "kind"], probe(engine=lambda: False))
+    assert rc == 3
+    assert "FAIL docker engine: no answer within 2s" in out
+    assert "fix: start it (systemctl start docker" in out
+
+
+def test_offline_and_low_limits(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out = run(
+        capsys,
+        ["--backend", "kind"],
+        probe(reach=lambda h: h != "dl.k8s.io", read=lambda p: "8192", free_gb=lambda p: 3.0),
+    )
+    assert rc == 3
+    assert "FAIL network: cannot reach dl.k8s.io" in out
+    assert "WARN fs.inotify.max_user_watches: 8192 (want >= 524288)" in out
+    assert "fix: sysctl -w fs.inotify.max_user_watches=524288" in out
+    assert "FAIL free disk" in out and "3.0 GB free" in out
+
+
+def test_uncached_tools_are_a_warning_with_where_they_go(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rc, out = run(capsys, ["--backend", "kind"], probe(exists=lambda p: False))
+    assert rc == 0
+    assert out.count("WARN kind v0.32.0 / kubectl v1.36.1: not cached yet") == 1
+
+
+def test_netns_needs_root_and_plugins(capsys: pytest.CaptureFixture[str]) -> None:
+    no_tuning = probe(euid=lambda: 1000, exists=lambda p: Path(p).name != "tuning")
+    rc, out = run(capsys, ["--backend", "netns"], no_tuning)
+    assert rc == 3
+    assert "FAIL root: uid 1000" in out and "fix: run as root" in out
+    assert "FAIL CNI plugin tuning: not in /opt/cni/bin, /usr/lib/cni" in out
+    assert "apt-get install containernetworking-plugins" in out
+    assert "ok   CNI plugin macvlan" in out
+
+
+def test_auto_reports_both_and_the_pick(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out = run(capsys, [], probe(engine=lambda: False))
+    assert "kind backend:" in out and "netns backend:" in out
+    assert "--backend auto would pick netns" in out and rc == 0
+
+
+def test_bad_usage_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert doctor.main(["--backend", "qemu"], probe=probe()) == 2
+
+
+def test_the_real_machine_does_not_crash(capsys: pytest.CaptureFixture[str]) -> None:
+    rc = doctor.main(["--backend", "netns"])
+    assert rc in (0, 3) and "netns backend:" in capsys.readouterr().out

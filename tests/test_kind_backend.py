@@ -1,0 +1,232 @@
+"""KindBackend's contract with the rest of macmatrix: construction, stack(), phases(), close(),
+the existing-cluster checks (against a stand-in AppsV1Api built with create_autospec), and the
+install phase's readiness decision."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+from unittest.mock import create_autospec
+
+import pytest
+from kubernetes import client
+
+from macmatrix.backends import base
+from macmatrix.backends.kind import KindBackend, needs_diagnostics
+from macmatrix.cases import DEFAULTS, Case
+from macmatrix.errors import BadInput, InfraError
+from macmatrix.observe import CaseObservation, PodObservation
+from macmatrix.stack import install, stacks
+from macmatrix.stack.lock import Lock
+
+
+def test_from_options_and_stack(tmp_path: Path) -> None:
+    b = KindBackend.from_options("kube-ovn-v1.13", None, True, tmp_path)
+    assert b.name == "kind"
+    s = b.stack()
+    assert {
+        k: s[k]
+        for k in ("backend", "name", "kube_ovn", "multus", "cni_plugins", "kubernetes", "kind")
+    } == {
+        "backend": "kind",
+        "name": "kube-ovn-v1.13",
+        "kube_ovn": "v1.13.15",
+        "multus": "v4.1.3",
+        "cni_plugins": "v1.6.2",
+        "kubernetes": "v1.36.1",
+        "kind": "v0.32.0",
+    }
+    assert b.phases() == {}
+    b.close()  # nothing was created: nothing to do, no error
+    for method in ("stack", "run", "close"):  # the Protocol in backends/base.py
+        assert callable(getattr(b, method)) and hasattr(base.Backend, method)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("nope", None, False), "--stack: unknown stack 'nope'"),
+        (
+            ("kube-ovn-v1.14", "/does/not/exist", False),
+            "--kubeconfig: /does/not/exist is not a file",
+        ),
+    ],
+)
+def test_from_options_bad_input(tmp_path: Path, args: tuple[Any, ...], message: str) -> None:
+    with pytest.raises(BadInput, match=message) as e:
+        KindBackend.from_options(*args, out_dir=tmp_path)
+    assert "\n" not in str(e.value)
+
+
+def test_keep_cluster_with_an_existing_cluster_is_bad_input(tmp_path: Path) -> None:
+    kc = tmp_path / "kc"
+    kc.write_text("apiVersion: v1\n")
+    with pytest.raises(BadInput, match="--keep-cluster"):
+        KindBackend.from_options("kube-ovn-v1.14", str(kc), True, tmp_path)
+
+
+def _installer(tmp_path: Path, workloads: dict[tuple[str, str], Any]) -> install.Installer:
+    inst = install.Installer(
+        stacks.get("kube-ovn-v1.14"),
+        None,
+        Lock(tmp_path / "l"),
+        tmp_path / "kc",
+        client.ApiClient(),
+        tmp_path,
+        log=io.StringIO(),
+    )
+    apps = create_autospec(client.AppsV1Api, instance=True)  # stand-in for the API
+
+    def read(kind: str) -> Any:
+        def reader(name: str, namespace: str, **_: Any) -> Any:
+            assert namespace == "kube-system"
+            if (kind, name) not in workloads:
+                raise client.exceptions.ApiException(status=404, reason="NotFound")
+            return workloads[(kind, name)]
+
+        return reader
+
+    apps.read_namespaced_deployment.side_effect = read("deployment")
+    apps.read_namespaced_daemon_set.side_effect = read("daemonset")
+    inst.apps = apps
+    return inst
+
+
+def _ds(name: str, image: str, ready: bool = True) -> client.V1DaemonSet:
+    return client.V1DaemonSet(
+        metadata=client.V1ObjectMeta(name=name),
+        spec=client.V1DaemonSetSpec(
+            selector=client.V1LabelSelector(match_labels={"app": name}),
+            template=client.V1PodTemplateSpec(
+                spec=client.V1PodSpec(containers=[client.V1Container(name="c", image=image)])
+            ),
+        ),
+        status=client.V1DaemonSetStatus(
+            desired_number_scheduled=2,
+            number_ready=2 if ready else 1,
+            updated_number_scheduled=2,
+            current_number_scheduled=2,
+            number_misscheduled=0,
+        ),
+    )
+
+
+def _dep(name: str) -> client.V1Deployment:
+    return client.V1Deployment(
+        metadata=client.V1ObjectMeta(name=name),
+        spec=client.V1DeploymentSpec(
+            replicas=1,
+            selector=client.V1LabelSelector(match_labels={"app": name}),
+            template=client.V1PodTemplateSpec(
+                spec=client.V1PodSpec(containers=[client.V1Container(name="c")])
+            ),
+        ),
+        status=client.V1DeploymentStatus(ready_replicas=1, updated_replicas=1),
+    )
+
+
+def ready_kube_ovn(tag: str = "v1.14.41") -> dict[tuple[str, str], Any]:
+    img = f"docker.io/kubeovn/kube-ovn:{tag}"
+    return {
+        ("deployment", "ovn-central"): _dep("ovn-central"),
+        ("deployment", "kube-ovn-controller"): _dep("kube-ovn-controller"),
+        ("daemonset", "ovs-ovn"): _ds("ovs-ovn", img),
+        ("daemonset", "kube-ovn-cni"): _ds("kube-ovn-cni", img),
+        ("daemonset", "kube-multus-ds"): _ds("kube-multus-ds", "ghcr.io/x/multus-cni:v4.2.1-thick"),
+    }
+
+
+def test_readiness_states(tmp_path: Path) -> None:
+    assert _installer(tmp_path, ready_kube_ovn()).kube_ovn_state() == ""
+    assert _installer(tmp_path, ready_kube_ovn()).multus_state() == ""
+    other = _installer(tmp_path, ready_kube_ovn("v1.14.40")).kube_ovn_state()
+    assert other == "kube-ovn-cni runs v1.14.40, the stack wants v1.14.41"
+    missing = ready_kube_ovn()
+    del missing[("deployment", "ovn-central")]
+    assert _installer(tmp_path, missing).kube_ovn_state() == "deployment/ovn-central not ready"
+    slow = ready_kube_ovn()
+    slow[("daemonset", "kube-multus-ds")] = _ds("kube-multus-ds", "m:v4.2.1-thick", ready=False)
+    assert _installer(tmp_path, slow).multus_state() == "daemonset/kube-multus-ds not ready"
+
+
+def test_install_script_failure_is_judged_by_readiness(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """install.sh's last step may fail after Kube-OVN is up: a ready Kube-OVN is success."""
+    state = {"calls": 0}
+    inst = _installer(tmp_path, ready_kube_ovn())
+    real = inst.kube_ovn_state
+
+    def first_missing() -> str:
+        state["calls"] += 1
+        return "deployment/ovn-central not ready" if state["calls"] == 1 else real()
+
+    monkeypatch.setattr(inst, "kube_ovn_state", first_missing)
+    monkeypatch.setattr(install, "READY_POLL_S", 0.05)
+    monkeypatch.setattr(inst, "untaint_control_plane", lambda: None)
+    monkeypatch.setattr(install, "fetch", lambda *a, **k: tmp_path / "install.sh")
+    monkeypatch.setattr(
+        inst, "_stream", lambda argv, env: (1, "cp: /usr/local/bin/kubectl-ko: Permission denied")
+    )
+    inst.tools = type("T", (), {"kubectl": tmp_path / "kubectl", "kind": tmp_path / "kind"})()  # type: ignore[assignment]
+    inst.kube_ovn(None)  # no exception: the pods are ready
+    assert "deciding from the pods' readiness" in inst.log.getvalue()  # type: ignore[attr-defined]
+
+
+def test_a_cluster_that_never_becomes_ready_is_one_infra_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inst = _installer(tmp_path, {})
+    monkeypatch.setattr(install, "READY_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(install, "READY_POLL_S", 0.05)
+    monkeypatch.setattr(inst, "untaint_control_plane", lambda: None)
+    monkeypatch.setattr(install, "fetch", lambda *a, **k: tmp_path / "install.sh")
+    monkeypatch.setattr(inst, "_stream", lambda argv, env: (1, "error: timed out"))
+    inst.tools = type("T", (), {"kubectl": tmp_path / "kubectl", "kind": tmp_path / "kind"})()  # type: ignore[assignment]
+    with pytest.raises(
+        InfraError, match="Kube-OVN never became ready: .*deployment/ovn-central not ready"
+    ) as e:
+        inst.kube_ovn(None)
+    assert "\n" not in str(e.value) and "install.sh exit 1" in str(e.value)
+
+
+def test_untaint_patches_only_control_plane_nodes(tmp_path: Path) -> None:
+    inst = _installer(tmp_path, {})
+    core = create_autospec(client.CoreV1Api, instance=True)  # stand-in for the API
+    taint = client.V1Taint(key="node-role.kubernetes.io/control-plane", effect="NoSchedule")
+    core.list_node.return_value = client.V1NodeList(
+        items=[
+            client.V1Node(
+                metadata=client.V1ObjectMeta(name="cp"), spec=client.V1NodeSpec(taints=[taint])
+            ),
+            client.V1Node(metadata=client.V1ObjectMeta(name="w"), spec=client.V1NodeSpec()),
+        ]
+    )
+    inst.core = core
+    inst.untaint_control_plane()
+    core.patch_node.assert_called_once_with("cp", {"spec": {"taints": []}})
+
+
+def test_needs_diagnostics_for_anything_not_fully_fine() -> None:
+    case = Case(**DEFAULTS)  # asks for a MAC on net1 via the networks element
+    mac = case.requested_mac(0)
+    ok = CaseObservation(
+        case.id,
+        pods=[
+            PodObservation(
+                "p",
+                interfaces={"eth0": "00:00:00:00:00:01", "net1": mac},
+                network_status=[{"interface": "net1", "mac": mac}],
+            )
+        ],
+    )
+    assert not needs_diagnostics(case, ok)
+    wrong = CaseObservation(
+        case.id, pods=[PodObservation("p", interfaces={"net1": "02:00:00:00:00:99"})]
+    )
+    assert needs_diagnostics(case, wrong)
+    assert needs_diagnostics(
+        case, CaseObservation(case.id, pods=[PodObservation("p", error="CNI")])
+    )
+    assert needs_diagnostics(case, CaseObservation(case.id, status="infra-error", reason="x"))
