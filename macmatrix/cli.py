@@ -22,8 +22,11 @@ SUBCOMMANDS = {
     "baseline": ("macmatrix.baseline", "write or check committed baselines"),
 }
 
-USAGE = "usage: macmatrix {" + ",".join(SUBCOMMANDS) + "} ...\n\n" + "\n".join(
-    f"  {name:<9} {helptext}" for name, (_, helptext) in SUBCOMMANDS.items()
+USAGE = (
+    "usage: macmatrix {"
+    + ",".join(SUBCOMMANDS)
+    + "} ...\n\n"
+    + "\n".join(f"  {name:<9} {helptext}" for name, (_, helptext) in SUBCOMMANDS.items())
 )
 
 
@@ -39,8 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     name, rest = args[0], args[1:]
     if name not in SUBCOMMANDS:
-        print(f"macmatrix: unknown command {name!r}; use one of: {', '.join(SUBCOMMANDS)}",
-              file=sys.stderr)
+        print(
+            f"macmatrix: unknown command {name!r}; use one of: {', '.join(SUBCOMMANDS)}",
+            file=sys.stderr,
+        )
         return 2
     try:
         module = importlib.import_module(SUBCOMMANDS[name][0])
@@ -64,3 +69,59 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def resolve_backend(name: str, announce: bool = True) -> str:
+    """`auto` -> kind when a Docker engine answers, else netns; says which it picked."""
+    if name != "auto":
+        return name
+    try:
+        from .stack.docker import engine_answers
+
+        picked = "kind" if engine_answers() else "netns"
+    except ImportError:
+        picked = "netns"
+    if announce:
+        why = "a Docker engine answers" if picked == "kind" else "no Docker engine answers"
+        print(f"macmatrix: --backend auto picked {picked} ({why})", file=sys.stderr)
+    return picked
+
+
+def open_backend(name: str, args: object) -> BackendContext:
+    """The one place that knows every backend (DESIGN.md rooms)."""
+    return BackendContext(name, args)
+
+
+class BackendContext:
+    """Opens a backend and guarantees close(), also on errors and Ctrl-C."""
+
+    def __init__(self, name: str, args: object):
+        self.name, self.args, self.backend = name, args, None
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        a = self.args
+        if self.name == "netns":
+            from .backends.netns import NetnsBackend
+
+            self.backend = NetnsBackend(
+                getattr(a, "cni_bin_dir", None), workers=getattr(a, "workers", None)
+            )
+        elif self.name == "kind":
+            from pathlib import Path
+
+            from .backends.kind import KindBackend
+
+            self.backend = KindBackend.from_options(
+                stack_name=getattr(a, "stack", None) or "",
+                kubeconfig=getattr(a, "kubeconfig", None),
+                keep_cluster=bool(getattr(a, "keep_cluster", False)),
+                out_dir=Path(getattr(a, "out", "results")),
+                require_lock=bool(getattr(a, "require_lock", False)),
+            )
+        else:
+            raise BadInput(f"--backend: unknown backend {self.name!r}; use auto, netns or kind")
+        return self.backend
+
+    def __exit__(self, *exc: object) -> None:
+        if self.backend is not None:
+            self.backend.close()

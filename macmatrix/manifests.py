@@ -70,7 +70,11 @@ def _ipam(case: Case, namespace: str) -> dict[str, Any]:
         return {"type": "static"}
     if case.ipam == "host-local":
         return {"type": "host-local", "ranges": [[{"subnet": cidr(case)}]]}
-    return {"type": "kube-ovn", "server_socket": KUBEOVN_SOCKET, "provider": provider(case, namespace)}
+    return {
+        "type": "kube-ovn",
+        "server_socket": KUBEOVN_SOCKET,
+        "provider": provider(case, namespace),
+    }
 
 
 def nad_config(case: Case, namespace: str) -> dict[str, Any]:

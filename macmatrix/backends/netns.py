@@ -1,0 +1,488 @@
+"""The netns backend: real CNI plugin binaries in real network namespaces, no cluster.
+
+Per run there is one "node" namespace holding the macvlan masters (veths whose peers live in a
+"lan" namespace of the run) and one namespace per pod. Plugins execute inside the node namespace
+through nsenter, so the host's own interfaces are never looked up or touched. All replicas of a
+case exist at once on the same masters, like pods on one kind worker. Everything is removed in
+close(), which the context manager, the CLI and the pytest fixture call also on errors and signals.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pyroute2 import IPRoute, netns
+from pyroute2.netns import setns
+
+from .. import macs, manifests
+from ..cases import Case
+from ..cni import (
+    DEFAULT_BIN_DIRS,
+    CNIError,
+    CNIRuntime,
+    Invocation,
+    delegate_conf,
+    element_ifname,
+    is_conflist,
+    multus_runtime_conf,
+)
+from ..errors import BadInput, InfraError
+from ..observe import (
+    INFRA_ERROR,
+    UNSUPPORTED,
+    CaseObservation,
+    PodObservation,
+    network_status_entry,
+)
+from .base import Progress, no_progress
+
+NETNS_DIR = Path("/run/netns")
+TUNING_STATE_DIR = Path("/run/cni/tuning")  # tuning saves the old MAC here, removes it on DEL
+NS_PREFIX = "mm-"
+NAMESPACE = "macmatrix"  # the Kubernetes namespace the pods pretend to live in
+_MAC_ANNOTATION = re.compile(r"(^ovn\.kubernetes\.io/|\.kubernetes\.io/mac_address$)")
+
+
+@dataclass
+class Attachment:
+    """One networks element with its NAD config, as written (never normalised)."""
+
+    network: str  # "<namespace>/<nad name>"
+    config: dict[str, Any]
+    element: dict[str, Any]
+
+
+@dataclass
+class _PodState:
+    name: str
+    namespace: str
+    netns_name: str
+    container_id: str
+    uid: str
+    attachments: list[Attachment]
+    annotations: dict[str, str]
+    added: list[tuple[str, dict[str, Any], Any, dict[str, Any] | None]]  # network, conf, rt, result
+    invocations: list[Invocation]
+    error: str | None = None
+
+
+def plugins_version(bin_dirs: Sequence[str]) -> str:
+    """The CNI plugins release in use: the binary's own words, else Debian's package version."""
+    for d in bin_dirs:
+        path = Path(d) / "macvlan"
+        if not path.exists():
+            continue
+        try:
+            out = subprocess.run([str(path)], capture_output=True, timeout=5, env={}).stderr
+        except (OSError, subprocess.TimeoutExpired):
+            out = b""
+        m = re.search(rb"plugin v(\d+\.\d+\.\d+)", out)
+        if m:
+            return m.group(1).decode()
+        if str(path).startswith("/usr/lib/cni"):
+            try:
+                pkg = subprocess.run(
+                    ["dpkg-query", "-W", "-f=${Version}", "containernetworking-plugins"],
+                    capture_output=True,
+                    timeout=5,
+                    check=True,
+                ).stdout.decode()
+            except (OSError, subprocess.SubprocessError):
+                pkg = ""
+            m2 = re.match(r"(?:\d+:)?(\d+\.\d+\.\d+)", pkg)
+            if m2:
+                return m2.group(1)
+        return "unknown"
+    return "unknown"
+
+
+def find_bin_dirs(bin_dirs: Sequence[str] | None) -> list[str]:
+    """The plugin search path, checked for the plugins the matrix needs."""
+    dirs = [str(d) for d in (bin_dirs or DEFAULT_BIN_DIRS)]
+    if not any((Path(d) / "macvlan").exists() for d in dirs):
+        raise BadInput(
+            f"--cni-bin-dir: no macvlan plugin in {', '.join(dirs)}; install the CNI plugins "
+            "(apt-get install containernetworking-plugins) or pass --cni-bin-dir DIR"
+        )
+    return dirs
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise BadInput(
+            "--backend netns: needs root to create network namespaces; run as root (sudo) "
+            "or use --backend kind"
+        )
+
+
+def _ns_path(name: str) -> str:
+    return str(NETNS_DIR / name)
+
+
+# pyroute2's NetNS and netns.create fork a helper process; forking a threaded Python process can
+# deadlock the child, and the backend runs cases on threads. Network namespaces are per thread
+# in Linux, so instead the calling thread enters the namespace itself and comes back.
+@contextmanager
+def in_netns(name: str) -> Iterator[None]:
+    """Run the block with this thread (only) inside namespace `name`."""
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    try:
+        setns(name, flags=0, fork=False)
+        yield
+    finally:
+        setns(own, flags=0, fork=False)
+        os.close(own)
+
+
+_CLONE_NEWNET = 0x40000000
+
+
+def create_netns(name: str) -> None:
+    """Create /run/netns/<name> without forking: unshare this thread, pin it, come back."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    try:
+        if libc.unshare(_CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"unshare(CLONE_NEWNET) failed: {os.strerror(err)}")
+        netns.attach(name, f"{os.getpid()}/task/{threading.get_native_id()}")
+    finally:
+        setns(own, flags=0, fork=False)
+        os.close(own)
+
+
+class NetnsBackend:
+    """Cases -> observations with the real plugins. Use as a context manager."""
+
+    name = "netns"
+
+    def __init__(
+        self,
+        cni_bin_dirs: Sequence[str] | None = None,
+        workers: int | None = None,
+        timeout: float = 30.0,
+    ):
+        require_root()
+        self.bin_dirs = find_bin_dirs(cni_bin_dirs)
+        self.run_id = secrets.token_hex(3)
+        self.prefix = f"{NS_PREFIX}{self.run_id}-"
+        self.node = self.prefix + "node"
+        self.lan = self.prefix + "lan"
+        self.runtime = CNIRuntime(
+            self.bin_dirs, timeout=timeout, exec_prefix=["nsenter", f"--net={_ns_path(self.node)}"]
+        )
+        self.workers = workers or max(2, min(8, 2 * (os.cpu_count() or 1)))
+        self._lock = threading.Lock()
+        self._setup_lock = threading.Lock()
+        self._namespaces: list[str] = []
+        self._masters: set[str] = set()
+        self._container_ids: list[str] = []
+        self._closed = False
+        self._cancel = threading.Event()
+        self._pod_counter = 0
+        self.tmpdir = Path(tempfile.mkdtemp(prefix=f"macmatrix-{self.run_id}-"))
+        self._plugins_version: str | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> NetnsBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Remove every namespace, tuning state file and temp file this run created."""
+        self._cancel.set()
+        with self._lock:
+            self._closed = True
+            names = list(reversed(self._namespaces))
+            self._namespaces.clear()
+            cids = list(self._container_ids)
+        for name in names:
+            try:
+                netns.remove(name)
+            except OSError:
+                pass
+        for cid in cids:
+            for f in TUNING_STATE_DIR.glob(f"{cid}_*.json"):
+                f.unlink(missing_ok=True)
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+    def _create_ns(self, name: str) -> None:
+        with self._lock:
+            if self._closed or self._cancel.is_set():
+                raise InfraError("the run was stopped")
+            create_netns(name)
+            self._namespaces.append(name)
+
+    def _remove_ns(self, name: str) -> None:
+        with self._lock:
+            if name in self._namespaces:
+                self._namespaces.remove(name)
+            else:
+                return
+        netns.remove(name)
+
+    def ensure_masters(self, names: Sequence[str]) -> None:
+        """The node namespace with one up veth per master name; peers sit in the lan namespace."""
+        with self._setup_lock:
+            self._ensure_masters(names)
+
+    def _ensure_masters(self, names: Sequence[str]) -> None:
+        missing = sorted(set(names) - self._masters)
+        if not missing and self.node in self._namespaces:
+            return
+        if self.node not in self._namespaces:
+            self._create_ns(self.node)
+            self._create_ns(self.lan)
+            with in_netns(self.node), IPRoute() as ns:
+                ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
+        for i, master in enumerate(missing):
+            if len(master) > 15 or not master or "/" in master:
+                raise BadInput(f"master: {master!r} is not a valid interface name (1-15 chars)")
+            peer = f"up{len(self._masters) + i}"
+            with in_netns(self.node), IPRoute() as ns:
+                ns.link(
+                    "add", ifname=master, kind="veth", peer={"ifname": peer, "net_ns_fd": self.lan}
+                )
+                ns.link("set", index=ns.link_lookup(ifname=master)[0], state="up")
+            with in_netns(self.lan), IPRoute() as ns:
+                ns.link("set", index=ns.link_lookup(ifname=peer)[0], state="up")
+        self._masters.update(missing)
+
+    # ------------------------------------------------------------------ facts
+
+    def plugins_version(self) -> str:
+        if self._plugins_version is None:
+            self._plugins_version = plugins_version(self.bin_dirs)
+        return self._plugins_version
+
+    def stack(self) -> dict[str, Any]:
+        return {
+            "name": "netns",
+            "backend": "netns",
+            "cni_plugins": self.plugins_version(),
+            "cni_bin_dirs": self.bin_dirs,
+            "kernel": os.uname().release,
+            "multus": "emulated (v4 delegate conventions)",
+            "kube_ovn": None,
+            "kubernetes": None,
+            "kind": None,
+        }
+
+    # ------------------------------------------------------------------ pods
+
+    def _host_local_state(self, conf: dict[str, Any]) -> dict[str, Any]:
+        """Keep host-local's allocations in this run's temp dir, not the host's /var/lib/cni.
+
+        The one change the netns backend makes to a config; it does not touch MAC handling.
+        """
+        plugins = conf["plugins"] if is_conflist(conf) else [conf]
+        for plugin in plugins:
+            ipam = plugin.get("ipam") if isinstance(plugin, dict) else None
+            if (
+                isinstance(ipam, dict)
+                and ipam.get("type") == "host-local"
+                and "dataDir" not in ipam
+            ):
+                ipam["dataDir"] = str(self.tmpdir / "host-local")
+        return conf
+
+    def _add_pod(
+        self, name: str, namespace: str, attachments: list[Attachment], annotations: dict[str, str]
+    ) -> _PodState:
+        with self._lock:
+            self._pod_counter += 1
+            ns_name = f"{self.prefix}p{self._pod_counter}"
+        cid = uuid.uuid4().hex
+        with self._lock:
+            self._container_ids.append(cid)
+        pod = _PodState(
+            name, namespace, ns_name, cid, str(uuid.uuid4()), attachments, annotations, [], []
+        )
+        self._create_ns(ns_name)
+        for index, att in enumerate(attachments, start=1):
+            nad = att.network.split("/")[-1]
+            conf = self._host_local_state(delegate_conf(att.config, nad, att.element))
+            ifname = element_ifname(att.element, index)
+            rt = multus_runtime_conf(
+                att.element,
+                namespace=namespace,
+                pod_name=name,
+                pod_uid=pod.uid,
+                container_id=cid,
+                netns=_ns_path(ns_name),
+                ifname=ifname,
+            )
+            try:
+                result = self.runtime.add(att.network, conf, rt, pod.invocations)
+            except CNIError as e:
+                # Multus stops at the first failing delegate and the sandbox fails.
+                pod.error = f"{att.network}: {e}"
+                pod.added.append((att.network, conf, rt, None))  # DEL it too, as Multus does
+                break
+            pod.added.append((att.network, conf, rt, result))
+        return pod
+
+    def _observe(self, pod: _PodState) -> PodObservation:
+        interfaces: dict[str, str | None] = {}
+        with in_netns(pod.netns_name), IPRoute() as ns:
+            for link in ns.get_links():
+                ifname = link.get("ifname")
+                if ifname and ifname != "lo":
+                    interfaces[ifname] = macs.normalise(link.get("address"))
+        status = [
+            network_status_entry(network, result, rt.ifname)
+            for network, _conf, rt, result in pod.added
+            if result is not None
+        ]
+        reported = {k: v for k, v in pod.annotations.items() if _MAC_ANNOTATION.search(k)}
+        return PodObservation(
+            name=pod.name,
+            interfaces=interfaces,
+            network_status=status,
+            annotations=reported,
+            error=pod.error,
+        )
+
+    def _del_pod(self, pod: _PodState) -> list[CNIError]:
+        """Multus DEL: delegates in reverse order, each with its cached result."""
+        errors: list[CNIError] = []
+        for network, conf, rt, result in reversed(pod.added):
+            errors += self.runtime.delete(network, conf, rt, result, pod.invocations)
+        self._remove_ns(pod.netns_name)
+        return errors
+
+    def run_pods(
+        self, pods: Sequence[tuple[str, str, list[Attachment], dict[str, str]]]
+    ) -> list[PodObservation]:
+        """ADD every pod (they coexist on the masters), read them all, then DEL them all."""
+        masters = {
+            str(p.get("master", "eth1"))
+            for _n, _ns, atts, _a in pods
+            for att in atts
+            for p in (att.config.get("plugins") or [att.config])
+            if isinstance(p, dict)
+            and p.get("type") in ("macvlan", "ipvlan")
+            and not p.get("linkInContainer")
+        }
+        self.ensure_masters(sorted(masters))
+        states: list[_PodState] = []
+        try:
+            for name, namespace, atts, annotations in pods:
+                states.append(self._add_pod(name, namespace, atts, annotations))
+            observations = [self._observe(s) for s in states]
+        finally:
+            for s in reversed(states):
+                del_errors = self._del_pod(s)
+                if del_errors and not s.error:
+                    s.error = None  # DEL failures are cleanup problems, recorded in invocations
+        for obs, s in zip(observations, states, strict=True):
+            obs.invocations = [inv.to_json() for inv in s.invocations]
+        return observations
+
+    def run_pod(
+        self,
+        pod_name: str,
+        namespace: str,
+        attachments: list[Attachment],
+        annotations: dict[str, str] | None = None,
+    ) -> PodObservation:
+        return self.run_pods([(pod_name, namespace, attachments, annotations or {})])[0]
+
+    # ------------------------------------------------------------------ cases
+
+    def run_case(self, case: Case) -> CaseObservation:
+        start = time.monotonic()
+        why = case.needs_kubeovn()
+        if why:
+            return CaseObservation(case.id, UNSUPPORTED, f"netns backend: {why}")
+        network = f"{NAMESPACE}/{manifests.nad_name(case)}"
+        config = manifests.nad_config(case, NAMESPACE)
+        pods = []
+        for r in range(case.n_replicas):
+            element = manifests.networks_element(case, NAMESPACE, r)
+            pods.append(
+                (
+                    manifests.pod_name(case, r),
+                    NAMESPACE,
+                    [Attachment(network, config, element)],
+                    manifests.pod_annotations(case, NAMESPACE, r),
+                )
+            )
+        try:
+            observed = self.run_pods(pods)
+        except (InfraError, OSError) as e:
+            return CaseObservation(
+                case.id,
+                INFRA_ERROR,
+                f"{type(e).__name__}: {e}",
+                duration_s=time.monotonic() - start,
+            )
+        return CaseObservation(case.id, pods=observed, duration_s=time.monotonic() - start)
+
+    def run(
+        self, cases: Sequence[Case], progress: Progress = no_progress
+    ) -> dict[str, CaseObservation]:
+        """All cases on a bounded thread pool; Ctrl-C cancels what has not started."""
+        out: dict[str, CaseObservation] = {}
+        total = len(cases)
+        lock = threading.Lock()
+
+        def one(case: Case) -> None:
+            if self._cancel.is_set():
+                return
+            obs = self.run_case(case)
+            with lock:
+                out[case.id] = obs
+                progress(
+                    len(out), total, f"{obs.status if obs.status != 'ran' else 'ran'} {case.id}"
+                )
+
+        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="netns")
+        try:
+            futures = [pool.submit(one, c) for c in cases]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            for f in done:
+                f.result()
+        except BaseException:
+            self._cancel.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+        return out
+
+
+@contextmanager
+def backend(cni_bin_dirs: Sequence[str] | None = None) -> Iterator[NetnsBackend]:
+    nb = NetnsBackend(cni_bin_dirs)
+    try:
+        yield nb
+    finally:
+        nb.close()
+
+
+def leftover_namespaces(prefix: str = NS_PREFIX) -> list[str]:
+    """Namespaces that look like ours (for tests and `doctor`)."""
+    return sorted(n for n in netns.listnetns() if n.startswith(prefix))
+
+
+def dump_invocations(obs: PodObservation) -> str:
+    return json.dumps(obs.invocations, indent=2)

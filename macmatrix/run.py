@@ -1,0 +1,242 @@
+"""`macmatrix run`: the same run as `pytest e2e/`, sharing its code path (execute()).
+
+Backend-agnostic: the backend is opened by cli.open_backend (the one place that knows both).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import cases as cases_mod
+from . import junit, manifests
+from .backends.base import Backend, Progress
+from .cases import Case
+from .errors import BadInput
+from .observe import CaseObservation
+from .results import ResultsWriter, case_entry, load
+from .verdict import Expectation, judge, model
+
+BACKENDS = ("auto", "netns", "kind")
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=BACKENDS, default="auto")
+    p.add_argument("--stack", default=None, help="stack name from clusters/stacks.toml (kind)")
+    p.add_argument("--matrix", default=None, help="matrix YAML (default: e2e/matrix.yaml)")
+    p.add_argument("-k", dest="keyword", default=None, help="select cases like pytest -k")
+    p.add_argument("--out", default="results", help="output folder (default: ./results)")
+    p.add_argument("--baseline", default=None, help="results or baseline file as expectation")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, touch nothing")
+    p.add_argument("--keep-cluster", action="store_true", help="kind: keep the cluster")
+    p.add_argument("--kubeconfig", default=None, help="run on an existing cluster")
+    p.add_argument("--cni-bin-dir", action="append", default=None, help="netns: plugin dir")
+    p.add_argument("--workers", type=int, default=None, help="netns: concurrent cases")
+    p.add_argument("--retries", type=int, default=2, help="re-runs of infra-error cases")
+    p.add_argument("--require-lock", action="store_true", help="kind: refuse unhashed downloads")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress, no table")
+
+
+def load_cases(matrix: str | None, keyword: str | None) -> tuple[str, list[Case]]:
+    path = Path(matrix) if matrix else cases_mod.default_matrix_path()
+    if not matrix and not path.exists():
+        raise BadInput("--matrix: no default matrix next to this install; pass --matrix FILE")
+    selected = cases_mod.select(cases_mod.load(path), keyword)
+    if not selected:
+        raise BadInput(f"-k: {keyword!r} selects no case; see the ids with --dry-run")
+    return str(path), selected
+
+
+def load_baseline(path: str | None) -> dict[str, Any] | None:
+    if not path:
+        return None
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text())
+    except OSError as e:
+        raise BadInput(f"--baseline: cannot read {p} ({e.strerror}); pass an existing file") from e
+    except json.JSONDecodeError as e:
+        raise BadInput(f"--baseline: {p} is not valid JSON (line {e.lineno})") from e
+    if isinstance(doc, dict) and isinstance(doc.get("cases"), list):
+        return _baseline_from_results(load(p))
+    if isinstance(doc, dict) and isinstance(doc.get("cases"), dict):
+        return {"source": f"baseline:{p}", "cases": doc["cases"]}
+    raise BadInput(f"--baseline: {p} is neither a results.json nor a baseline file")
+
+
+def _baseline_from_results(doc: dict[str, Any]) -> dict[str, Any]:
+    cases = {
+        e["id"]: {"outcome": e["outcome"], "checks": {n: c["ok"] for n, c in e["checks"].items()}}
+        for e in doc["cases"]
+        if e["outcome"] != "infra-error"
+    }
+    return {"source": "baseline:results", "cases": cases}
+
+
+def expectation_for(
+    case: Case, stack: dict[str, Any], baseline: dict[str, Any] | None
+) -> Expectation:
+    """The baseline's word for a case when it has one, else the model of upstream behaviour."""
+    if baseline and case.id in baseline["cases"]:
+        b = baseline["cases"][case.id]
+        return Expectation(b["outcome"], dict(b.get("checks", {})), [], baseline["source"])
+    return model(case, stack)
+
+
+def _settle(
+    backend: Backend, cases: Sequence[Case], retries: int, progress: Progress
+) -> dict[str, CaseObservation]:
+    """Run once, then re-run infra-error cases up to `retries` times (flaky when that helps)."""
+    try:
+        from .retry import retry_until_settled
+    except ImportError:  # pragma: no cover - retry policy module is optional
+        return backend.run(cases, progress)
+    return retry_until_settled(lambda cs: backend.run(cs, progress), list(cases), retries)
+
+
+def execute(
+    backend: Backend,
+    cases: Sequence[Case],
+    out: Path,
+    matrix: str,
+    baseline: dict[str, Any] | None = None,
+    retries: int = 2,
+    progress: Progress | None = None,
+    on_entry: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Run, judge and write results.json (+ results.md); shared by the CLI and the pytest plugin."""
+    stack = backend.stack()
+    writer = ResultsWriter(out / "results.json", stack, matrix, list(cases))
+    complete = False
+    try:
+        start = time.monotonic()
+        observations = _settle(backend, cases, retries, progress or (lambda *a: None))
+        writer.phase("matrix", time.monotonic() - start)
+        phases = getattr(backend, "phases", None)
+        for name, secs in (phases() if callable(phases) else {}).items():
+            writer.phase(name, secs)
+        entries = []
+        for case in cases:
+            obs = observations.get(case.id)
+            if obs is None:
+                continue
+            entry = case_entry(case, obs, judge(case, obs), expectation_for(case, stack, baseline))
+            entries.append(entry)
+            if on_entry:
+                on_entry(entry)
+        writer.record_many(entries)
+        complete = True
+    finally:
+        doc = writer.finish(complete)
+        _write_markdown(doc, out / "results.md")
+    return doc
+
+
+def _write_markdown(doc: dict[str, Any], path: Path) -> None:
+    from .report import render_markdown
+    from .results import atomic_write
+
+    atomic_write(path, render_markdown([doc]))
+
+
+def exit_code(doc: dict[str, Any]) -> int:
+    """0 all as expected; 1 a case differs from its expectation; 3 infra errors only."""
+    if any(e.get("as_expected") is False for e in doc["cases"]):
+        return 1
+    if any(e["outcome"] == "infra-error" for e in doc["cases"]):
+        return 3
+    return 0
+
+
+class TerminalProgress:
+    """One updating line on a terminal, a line per 10% otherwise; writes to stderr."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.last = -1
+        self.start = time.monotonic()
+
+    def __call__(self, done: int, total: int, message: str) -> None:
+        if self.quiet:
+            return
+        pct = 100 * done // max(total, 1)
+        line = f"[{done:>3}/{total}] {time.monotonic() - self.start:5.1f}s {message}"
+        if self.tty:
+            sys.stderr.write("\r\033[K" + line[:150] + ("\n" if done == total else ""))
+            sys.stderr.flush()
+        elif pct // 10 != self.last // 10 or done == total:
+            sys.stderr.write(line + "\n")
+        self.last = pct
+
+
+def dry_run_netns(cases: Sequence[Case]) -> str:
+    lines = [f"# netns plan: {len(cases)} cases; nothing below has been created", ""]
+    for case in cases:
+        lines.append(f"## {case.id}")
+        why = case.needs_kubeovn()
+        if why:
+            lines += [f"unsupported on netns: {why}", ""]
+            continue
+        ns = "macmatrix"
+        lines.append("NAD spec.config:")
+        lines.append(json.dumps(manifests.nad_config(case, ns), indent=2))
+        for r in range(case.n_replicas):
+            ann = manifests.pod_annotations(case, ns, r)
+            lines.append(f"pod {manifests.pod_name(case, r)} annotations: {json.dumps(ann)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str]) -> int:
+    from .cli import open_backend, resolve_backend
+
+    p = argparse.ArgumentParser(prog="macmatrix run", description=__doc__)
+    add_run_options(p)
+    try:
+        args = p.parse_args(list(argv))
+    except SystemExit as e:
+        return 0 if e.code == 0 else 2
+    matrix, selected = load_cases(args.matrix, args.keyword)
+    baseline = load_baseline(args.baseline)
+    name = resolve_backend(args.backend, announce=not args.quiet)
+    if args.dry_run:
+        if name == "kind":
+            from .backends.kind import dry_run
+
+            print(dry_run(selected, args.stack or "", args.kubeconfig))
+        else:
+            print(dry_run_netns(selected))
+        return 0
+    out = Path(args.out)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        with open_backend(name, args) as backend:
+            doc = execute(
+                backend,
+                selected,
+                out,
+                matrix,
+                baseline,
+                args.retries,
+                TerminalProgress(args.quiet),
+            )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    junit.write(doc, out / "junit.xml")
+    if not args.quiet:
+        from .report import render_terminal
+
+        print(render_terminal(doc))
+        print(f"wrote {out / 'results.json'}, {out / 'results.md'}, {out / 'junit.xml'}")
+    return exit_code(doc)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
