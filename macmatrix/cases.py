@@ -196,7 +196,7 @@ def expand(spec: Mapping[str, Any], where: str = "matrix") -> list[Case]:
         ]
         for combo in itertools.product(*value_lists):
             axes = dict(defaults)
-            axes.update(zip(axes_names, combo))
+            axes.update(zip(axes_names, combo, strict=True))
             if not _valid(axes) or any(_matches(axes, r) for r in excludes):
                 continue
             case = Case(**axes)

@@ -36,7 +36,7 @@ class CNIError(Exception):
 
 
 class PluginTimeout(InfraError):
-    """A plugin did not answer in time: the harness cannot tell what it did (infra, not a finding)."""
+    """A plugin gave no answer in time: we cannot tell what it did (infra, not a finding)."""
 
 
 @dataclass

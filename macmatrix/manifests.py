@@ -44,7 +44,7 @@ def attachment_mac_annotation(case: Case, namespace: str) -> str:
 
 
 def subnet_octets(case: Case) -> tuple[int, int]:
-    """A /24 per case inside 10.128.0.0/10, clear of kind's pod (10.16/16) and service (10.96/12)."""
+    """A /24 per case in 10.128.0.0/10, clear of kind's pods (10.16/16) and services (10.96/12)."""
     h = int(_digest(case)[:8], 16)
     return 128 + (h >> 8) % 64, h % 256
 

@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -216,10 +216,8 @@ class NetnsBackend:
             self._namespaces.clear()
             cids = list(self._container_ids)
         for name in names:
-            try:
+            with suppress(OSError):
                 netns.remove(name)
-            except OSError:
-                pass
         for cid in cids:
             for f in TUNING_STATE_DIR.glob(f"{cid}_*.json"):
                 f.unlink(missing_ok=True)
