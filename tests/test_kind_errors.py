@@ -115,3 +115,19 @@ def test_waits_say_what_they_waited_for() -> None:
             lambda: "ds not ready", lambda s: not s, 0.05, "Multus to be ready", interval_s=0.01
         )
     assert wait_for(lambda: "", lambda s: not s, 1, "nothing") == ""
+
+
+def test_long_waits_report_progress() -> None:
+    said: list[str] = []
+    answers = iter(["pending", "pending", "pending", ""])
+    wait_for(
+        lambda: next(answers),
+        lambda s: not s,
+        5,
+        "Kube-OVN to be ready",
+        interval_s=0.01,
+        say=said.append,
+        say_every_s=0.0,
+    )
+    assert said and said[0].startswith("still waiting for Kube-OVN to be ready (")
+    assert said[0].endswith("'pending'")

@@ -311,3 +311,43 @@ def test_teardown_deletes_namespace_and_subnets() -> None:
     m.teardown()
     cluster.core.delete_namespace.assert_called_once_with(NS)
     assert cluster.custom.delete_cluster_custom_object.call_count == 1
+
+
+class FakeWatchResponse:
+    """What urllib3 hands the watch: newline-delimited JSON events (a stand-in HTTP response)."""
+
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        self.status = 200
+        self.lines = [json.dumps(e).encode() + b"\n" for e in events]
+        self.closed = False
+
+    def stream(self, amt: Any = None, decode_content: Any = None) -> Any:
+        yield from self.lines
+
+    def close(self) -> None:
+        self.closed = True
+
+    def release_conn(self) -> None:
+        pass
+
+
+def test_watch_pods_uses_the_pinned_clients_watch() -> None:
+    from macmatrix.kube.matrix import watch_pods
+
+    core = create_autospec(client.CoreV1Api, instance=True)  # stand-in for the API
+    pod = {"metadata": {"name": "mm-1-0"}, "status": {"phase": "Running"}}
+    response = FakeWatchResponse(
+        [
+            {"type": "ADDED", "object": pod},
+            {"type": "DELETED", "object": {"metadata": {"name": "gone"}}},
+            {"type": "MODIFIED", "object": {**pod, "status": {"phase": "Failed"}}},
+        ]
+    )
+    core.list_namespaced_pod.return_value = response
+    got = list(watch_pods(core, "app.kubernetes.io/managed-by=macmatrix")(NS, 5))
+    assert [p["status"]["phase"] for p in got] == ["Running", "Failed"]
+    kwargs = core.list_namespaced_pod.call_args.kwargs
+    assert core.list_namespaced_pod.call_args.args == (NS,)
+    assert kwargs["watch"] is True and kwargs["timeout_seconds"] == 5
+    assert kwargs["label_selector"] == "app.kubernetes.io/managed-by=macmatrix"
+    assert response.closed

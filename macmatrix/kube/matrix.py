@@ -56,15 +56,25 @@ def to_dict(obj: Any) -> dict[str, Any]:
 
 
 def watch_pods(core: client.CoreV1Api, selector: str) -> PodStream:
-    """A PodStream over a real watch; each chunk starts with the current state of every pod."""
+    """A PodStream over a real watch; each chunk starts with the current state of every pod.
+
+    Events are not deserialised into models (`deserialize=False`): the raw JSON already is the
+    camelCase dict the pure classifiers read, and a wave of pods makes many events.
+    """
 
     def stream(namespace: str, seconds: int) -> Iterator[dict[str, Any]]:
         w = watch.Watch()
         for event in w.stream(
-            core.list_namespaced_pod, namespace, label_selector=selector, timeout_seconds=seconds
+            core.list_namespaced_pod,
+            namespace,
+            label_selector=selector,
+            timeout_seconds=seconds,
+            deserialize=False,
         ):
-            if event.get("type") in ("ADDED", "MODIFIED"):
-                yield to_dict(event["object"])
+            if isinstance(event, dict) and event.get("type") in ("ADDED", "MODIFIED"):
+                obj = event.get("object")
+                if isinstance(obj, dict):
+                    yield obj
 
     return stream
 

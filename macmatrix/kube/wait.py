@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
+from tenacity import (
+    RetryCallState,
+    RetryError,
+    Retrying,
+    retry_if_result,
+    stop_after_delay,
+    wait_fixed,
+)
 
 from ..errors import InfraError
 
@@ -19,16 +27,30 @@ def wait_for(
     what: str,
     interval_s: float = 1.0,
     describe: Callable[[T], str] = repr,
+    say: Callable[[str], None] | None = None,
+    say_every_s: float = 15.0,
 ) -> T:
     """Call `check` until `done(result)`; InfraError naming `what` and the last result on timeout.
 
+    With `say`, prints what it still waits for every `say_every_s` (long phases show progress).
     Exceptions from `check` propagate at once: only "not there yet" is retried here (API calls
     retry their own transient errors).
     """
+    started = time.monotonic()
+    last_said = [started]
+
+    def progress(state: RetryCallState) -> None:
+        now = time.monotonic()
+        if say and now - last_said[0] >= say_every_s and state.outcome and not state.outcome.failed:
+            last_said[0] = now
+            seen = describe(state.outcome.result())
+            say(f"still waiting for {what} ({now - started:.0f}s): {seen}")
+
     retrying = Retrying(
         retry=retry_if_result(lambda value: not done(value)),
         stop=stop_after_delay(timeout_s),
         wait=wait_fixed(interval_s),
+        before_sleep=progress,
     )
     try:
         return retrying(check)

@@ -193,6 +193,7 @@ class Installer:
                 "Kube-OVN to be ready",
                 interval_s=READY_POLL_S,
                 describe=str,
+                say=self.say,
             )
         except InfraError as e:
             raise InfraError(
@@ -220,6 +221,7 @@ class Installer:
             "Multus to be ready",
             interval_s=READY_POLL_S,
             describe=str,
+            say=self.say,
         )
 
     def tuning(self, nodes: list[str]) -> None:
