@@ -444,13 +444,13 @@ main { display: flex; gap: 12px; padding: 8px 16px; align-items: flex-start; }
   border: 1px solid var(--line); }
 table { border-collapse: collapse; }
 #grid th, #grid td { border: 1px solid var(--line); padding: 3px 6px; vertical-align: top; }
-#grid thead th { position: sticky; top: 0; background: var(--head); z-index: 2; min-width: 9em; }
+#grid thead th { position: sticky; top: 0; background: var(--head); z-index: 2; min-width: 7em; }
 #grid th.cid { position: sticky; left: 0; background: var(--bg); z-index: 1; text-align: left;
   font: 12px/1.3 ui-monospace, "DejaVu Sans Mono", Menlo, monospace; font-weight: normal;
-  max-width: 30em; }
+  max-width: 24em; }
 #grid thead th:first-child { left: 0; z-index: 3; }
 .sub { font-weight: normal; font-size: 11px; color: #57606a; }
-.cell { cursor: pointer; min-width: 9em; max-width: 16em; }
+.cell { cursor: pointer; min-width: 7em; max-width: 11em; }
 .cell:focus, .cell.sel { outline: 2px solid #0969da; outline-offset: -2px; }
 .sym { font-weight: bold; display: inline-block; width: 1.1em; text-align: center; }
 .why { font-size: 11px; color: #57606a; overflow: hidden; text-overflow: ellipsis;
@@ -460,16 +460,18 @@ table { border-collapse: collapse; }
 .o-infra-error { background: repeating-linear-gradient(45deg, #fff8c5, #fff8c5 6px, #fff 6px,
   #fff 12px); } .o-infra-error .sym { color: var(--infra); }
 .o-unsupported, .o-none { background: #f6f8fa; color: var(--na); }
+.f.o-infra-error { background: #fff8c5; }
 .unexpected { box-shadow: inset 0 0 0 2px var(--broken); }
 .flaky .flags, .unexpected .flags { font-weight: bold; }
 .cell.dim { opacity: .25; }
 tr[hidden] { display: none; }
-#detail { flex: 0 0 34em; max-width: 40vw; border: 1px solid var(--line); padding: 8px 12px;
+#detail { flex: 0 0 27em; max-width: 34vw; border: 1px solid var(--line); padding: 8px 12px;
   position: sticky; top: 56px; max-height: calc(100vh - 120px); overflow: auto; }
 #detail h2 { font-size: 15px; margin: 0 0 6px; word-break: break-all; }
 #detail table { font-size: 12px; width: 100%; }
 #detail th, #detail td { border: 1px solid var(--line); padding: 2px 4px; text-align: left;
-  vertical-align: top; word-break: break-all; }
+  vertical-align: top; overflow-wrap: anywhere; }
+#detail td.ok, #detail td.bad, #detail th { white-space: nowrap; }
 .ok { color: var(--works); font-weight: bold; } .bad { color: var(--broken); font-weight: bold; }
 #stacks { margin: 8px 16px; font-size: 12px; }
 #stacks th, #stacks td { border: 1px solid var(--line); padding: 2px 6px; }
@@ -569,8 +571,8 @@ _JS = r"""
       ['check', 'ok', 'expected', 'observed', 'model'].forEach(x => h.append(el('th', x)));
       t.append(h);
       for (const n of names) {
-        const k = checks[n]; const tr = el('tr');
-        tr.append(el('td', n));
+        const k = checks[n]; const tr = el('tr'); tr.dataset.check = n;
+        tr.append(el('td', n.replace(/_/g, '_\u200b')));  // let long names wrap at '_'
         tr.append(el('td', k.ok ? '✓ ok' : '✗ fail', k.ok ? 'ok' : 'bad'));
         tr.append(el('td', fmt(k.expected)), el('td', fmt(k.observed)));
         const m = c.expected && c.expected.checks ? c.expected.checks[n] : undefined;
@@ -620,7 +622,7 @@ _PAGE = """<!DOCTYPE html>
 </header>
 <div class="controls" role="search">
 <input type="search" id="search"
- placeholder="search case id (words, e.g. tuning-capmac req-networks)"
+ placeholder="search case id, e.g. tuning-capmac req-networks"
  aria-label="search by case id">
 {filters}
 <label class="f"><input type="checkbox" id="unexpected"> only {unexpected_mark} unexpected</label>

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import json
 import os
 import select
@@ -55,8 +56,8 @@ class Chromium:
     """A headless Chromium and one page, spoken to over the DevTools pipe."""
 
     def __init__(self, binary: str, profile: Path, log: Path):
-        to_chrome_r, self._to_chrome = os.pipe()
-        self._from_chrome, from_chrome_w = os.pipe()
+        to_chrome_r, self._to_chrome = map(_above_4, os.pipe())
+        self._from_chrome, from_chrome_w = map(_above_4, os.pipe())
         # bash moves our pipe ends onto fds 3 and 4, where Chromium expects them (dash cannot:
         # it only redirects single-digit fds).
         script = f'exec "$0" "$@" 3<&{to_chrome_r} 4>&{from_chrome_w}'
@@ -175,6 +176,13 @@ class Chromium:
         self._log.close()
 
 
+def _above_4(fd: int) -> int:
+    """Move a pipe end above fd 4, so that moving the other ends onto 3/4 cannot clobber it."""
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(fd)
+    return high
+
+
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
     binary = find_chromium()
@@ -268,7 +276,7 @@ def test_cell_drill_down_shows_each_check(browser: Chromium, page_url: str) -> N
     assert "NOT as expected" in detail
     checks = browser.js(
         "Array.from(document.querySelectorAll('#detail table.checks tr')).slice(1)"
-        ".map(tr => [tr.cells[0].textContent, tr.cells[1].textContent])"
+        ".map(tr => [tr.dataset.check, tr.cells[1].textContent])"
     )
     assert dict(checks) == {
         "sandbox_created": "✓ ok",
