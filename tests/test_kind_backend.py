@@ -230,3 +230,112 @@ def test_needs_diagnostics_for_anything_not_fully_fine() -> None:
         case, CaseObservation(case.id, pods=[PodObservation("p", error="CNI")])
     )
     assert needs_diagnostics(case, CaseObservation(case.id, status="infra-error", reason="x"))
+
+
+def test_run_and_close_glue(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """run() brings the stack up once (lazily), records phases, runs the matrix, collects
+    diagnostics for what is not fine; close() deletes the cluster, then the network."""
+    from macmatrix.backends import kind as kind_mod
+    from macmatrix.stack.cluster import Tools
+
+    calls: list[str] = []
+    monkeypatch.setenv("MACMATRIX_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(kind_mod, "lock_path", lambda: tmp_path / "stacks.lock")
+    monkeypatch.setattr(
+        kind_mod, "ensure_tools", lambda s, lock: Tools(tmp_path / "k", tmp_path / "c")
+    )
+
+    class Lifecycle:
+        def __init__(self, stack: Any, tools: Any, workdir: Path, keep: bool, log: Any) -> None:
+            self.keep, self.kubeconfig = keep, workdir / "kubeconfig"
+
+        def up(self) -> bool:
+            calls.append("up")
+            return False
+
+        def nodes(self) -> list[str]:
+            return ["n-control-plane", "n-worker"]
+
+        def down(self) -> None:
+            calls.append("down")
+
+    class Net:
+        def remove(self, nodes: list[str]) -> None:
+            calls.append(f"network-rm {len(nodes)}")
+
+    class Inst:
+        def __init__(self, *args: Any, **kw: Any) -> None:
+            pass
+
+        def kube_ovn(self, cluster: Any) -> None:
+            calls.append("kube-ovn")
+
+        def multus(self, cluster: Any) -> None:
+            calls.append("multus")
+
+        def tuning(self, nodes: list[str]) -> None:
+            calls.append(f"tuning {len(nodes)}")
+
+        def master_network(self, nodes: list[str]) -> Net:
+            return Net()
+
+    good, bad = Case(**{**DEFAULTS, "request": "none"}), Case(**DEFAULTS)
+
+    class Matrix:
+        def __init__(
+            self, core: Any, custom: Any, namespace: str, image: str, exec_fn: Any, **kw: Any
+        ):
+            assert namespace.startswith("mm-") and image.endswith(":v1.14.41")
+            self.core, self.stats, self.waves = core, type("S", (), {"calls": 7})(), 1
+
+        def setup(self, cases: Any) -> None:
+            calls.append(f"setup {len(cases)}")
+
+        def run(self, cases: Any) -> dict[str, CaseObservation]:
+            ok = PodObservation(
+                "p",
+                interfaces={"net1": "02:00:00:00:00:01"},
+                network_status=[{"interface": "net1", "mac": "02:00:00:00:00:01"}],
+            )
+            return {
+                good.id: CaseObservation(good.id, pods=[ok]),
+                bad.id: CaseObservation(bad.id, pods=[PodObservation("q", error="CNI")]),
+            }
+
+        def teardown(self) -> None:
+            calls.append("teardown")
+
+    class Diag:
+        def __init__(self, *a: Any) -> None:
+            pass
+
+        def collect(self, case: Case, obs: CaseObservation) -> str:
+            calls.append(f"diag {case.id == bad.id}")
+            return str(tmp_path / "d")
+
+    monkeypatch.setattr(kind_mod, "KindLifecycle", Lifecycle)
+    monkeypatch.setattr(kind_mod, "Installer", Inst)
+    monkeypatch.setattr(kind_mod, "MatrixRun", Matrix)
+    monkeypatch.setattr(kind_mod, "Diagnostics", Diag)
+    monkeypatch.setattr(kind_mod, "new_api_client", lambda path: client.ApiClient())
+
+    b = KindBackend(stacks.get("kube-ovn-v1.14"), None, False, tmp_path / "out", log=io.StringIO())
+    obs = b.run([good, bad])
+    assert obs[bad.id].diagnostics == str(tmp_path / "d") and obs[good.id].diagnostics is None
+    b.run([good])  # prepared once only
+    assert calls.count("up") == 1 and calls.count("kube-ovn") == 1 and "tuning 2" in calls
+    assert calls.count("teardown") == 2 and calls.count("diag True") == 1
+    assert {
+        "tools",
+        "cluster_create",
+        "kube_ovn_ready",
+        "multus_ready",
+        "nodes_ready",
+        "to_matrix",
+        "matrix",
+    } <= set(b.phases())
+    assert b.api_calls == 14 and b.waves == 2
+    b.close()
+    assert calls[-2:] == ["down", "network-rm 2"]
+    b.close()  # idempotent
+    assert calls.count("down") == 1

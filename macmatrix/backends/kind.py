@@ -102,7 +102,7 @@ class KindBackend:
         return out
 
     def phases(self) -> dict[str, float]:
-        """Seconds per phase: cluster_create|cluster_reuse, kube_ovn_ready, multus_ready,
+        """Seconds per phase: tools, cluster_create|cluster_reuse, kube_ovn_ready, multus_ready,
         nodes_ready (tuning + master network), to_matrix (run() start -> first pod), matrix."""
         return dict(self._phases)
 
@@ -186,6 +186,8 @@ class KindBackend:
         lock = Lock(lock_path(), require=self.require_lock)
         t0 = time.monotonic()
         tools = ensure_tools(self._stack, lock)
+        self._phases["tools"] = round(time.monotonic() - t0, 3)
+        t0 = time.monotonic()
         workdir = cache_dir() / "clusters" / self._stack.cluster_name()
         cluster = KindLifecycle(self._stack, tools, workdir, self.keep_cluster, self.log)
         self._cluster = cluster
