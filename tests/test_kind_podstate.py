@@ -74,6 +74,17 @@ def test_events_of_other_pods_do_not_count() -> None:
     assert ps.classify(pod(), [event("mm-2-0", 60, count=5)], NOW.timestamp()).kind == ps.PENDING
 
 
+def test_events_of_an_earlier_pod_with_the_same_name_do_not_count() -> None:
+    """A retry wave recreates pods under their names; the old pod's failures are not theirs."""
+    old = event("mm-1-0", 60, count=5)
+    old["involvedObject"]["uid"] = "uid-old"
+    new_pod = pod()
+    new_pod["metadata"]["uid"] = "uid-new"
+    assert ps.classify(new_pod, [old], NOW.timestamp()).kind == ps.PENDING
+    old["involvedObject"]["uid"] = "uid-new"
+    assert ps.classify(new_pod, [old], NOW.timestamp()).kind == ps.SANDBOX_FAILED
+
+
 def test_the_latest_sandbox_message_wins() -> None:
     events = [event("mm-1-0", 1, message="second"), event("mm-1-0", 30, message="first")]
     assert ps.classify(pod(), events, NOW.timestamp()).message == "second"

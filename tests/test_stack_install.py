@@ -48,6 +48,8 @@ def test_untainted_removes_only_the_control_plane_taint() -> None:
     cp = {"key": commands.CONTROL_PLANE_TAINT, "effect": "NoSchedule"}
     other = {"key": "dedicated", "value": "x", "effect": "NoSchedule"}
     assert install.untainted([cp, other]) == [other]
+    old = {"key": "node-role.kubernetes.io/master", "effect": "NoSchedule"}
+    assert install.untainted([old, cp]) == []
     assert install.untainted([other]) is None
     assert install.untainted(None) is None
 

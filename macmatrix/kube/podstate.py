@@ -74,14 +74,22 @@ def _ts(value: Any) -> float | None:
         return None
 
 
-def sandbox_failures(events: list[dict[str, Any]], pod_name: str) -> list[dict[str, Any]]:
-    """FailedCreatePodSandBox events about `pod_name`, oldest first."""
-    mine = [
-        e
-        for e in events
-        if e.get("reason") == SANDBOX_REASON
-        and (e.get("involvedObject") or {}).get("name") == pod_name
-    ]
+def sandbox_failures(
+    events: list[dict[str, Any]], pod_name: str, pod_uid: str | None = None
+) -> list[dict[str, Any]]:
+    """FailedCreatePodSandBox events about this pod, oldest first.
+
+    With `pod_uid`, events of an earlier pod of the same name (a retry wave recreates pods under
+    their old names) do not count.
+    """
+    mine = []
+    for e in events:
+        about = e.get("involvedObject") or {}
+        if e.get("reason") != SANDBOX_REASON or about.get("name") != pod_name:
+            continue
+        if pod_uid and about.get("uid") and about.get("uid") != pod_uid:
+            continue
+        mine.append(e)
     return sorted(mine, key=lambda e: _ts(e.get("lastTimestamp") or e.get("eventTime")) or 0.0)
 
 
@@ -98,7 +106,8 @@ def classify(
     pod: dict[str, Any], events: list[dict[str, Any]], now: float, grace_s: float = SANDBOX_GRACE_S
 ) -> PodState:
     """Classify one pod from its serialised object and its namespace's sandbox events."""
-    name = (pod.get("metadata") or {}).get("name", "")
+    meta = pod.get("metadata") or {}
+    name = meta.get("name", "")
     status = pod.get("status") or {}
     phase = status.get("phase")
     containers = status.get("containerStatuses") or []
@@ -127,7 +136,7 @@ def classify(
         terminated = (c.get("state") or {}).get("terminated")
         if terminated:
             return PodState(INFRA, f"container exited in {name}: {terminated.get('reason', '')}")
-    failures = sandbox_failures(events, name)
+    failures = sandbox_failures(events, name, meta.get("uid"))
     if failures:
         last = failures[-1]
         first = _first_seen(failures[0])

@@ -21,6 +21,8 @@ KUBE_OVN_DEPLOYMENTS = ("ovn-central", "kube-ovn-controller")
 KUBE_OVN_DAEMONSETS = ("ovs-ovn", "kube-ovn-cni")
 CNI_BIN = "/opt/cni/bin"
 CONTROL_PLANE_TAINT = "node-role.kubernetes.io/control-plane"
+# Kube-OVN's Makefile removes both keys (`master` is what older Kubernetes used).
+CONTROL_PLANE_TAINTS = (CONTROL_PLANE_TAINT, "node-role.kubernetes.io/master")
 
 
 def kind_get_clusters(kind: Path) -> list[str]:

@@ -76,7 +76,7 @@ def untainted(taints: list[dict[str, Any]] | None) -> list[dict[str, Any]] | Non
     spread over both nodes (110 pods per node is the kubelet default).
     """
     taints = taints or []
-    kept = [t for t in taints if t.get("key") != commands.CONTROL_PLANE_TAINT]
+    kept = [t for t in taints if t.get("key") not in commands.CONTROL_PLANE_TAINTS]
     return kept if len(kept) != len(taints) else None
 
 
