@@ -8,8 +8,8 @@ instead of the thousands a full product would give; duplicates across sets colla
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,9 @@ class Case:
     replicas: str
     primary_mac: str
     master: str
+    # Optional leading octets of every requested MAC (the rest is derived from the id, so
+    # concurrent cases never collide); not an axis, so not in the id.
+    mac_prefix: str = field(default="", compare=False)
 
     @property
     def id(self) -> str:
@@ -93,7 +96,7 @@ class Case:
 
     @property
     def axes(self) -> dict[str, str]:
-        return asdict(self)
+        return {name: getattr(self, name) for name in AXES}
 
     @property
     def n_replicas(self) -> int:
@@ -119,12 +122,12 @@ class Case:
         """The MAC replica `replica` asks for on net1 (same value on every route it uses)."""
         if not self.asks_secondary_mac:
             return None
-        return macs.derive(f"{self.id}#{replica}#net1")
+        return macs.derive(f"{self.id}#{replica}#net1", self.mac_prefix or "02")
 
     def requested_primary_mac(self, replica: int) -> str | None:
         if self.primary_mac != "yes":
             return None
-        return macs.derive(f"{self.id}#{replica}#eth0")
+        return macs.derive(f"{self.id}#{replica}#eth0", self.mac_prefix or "02")
 
     def needs_kubeovn(self) -> str | None:
         """Why this case needs a Kube-OVN cluster, or None when plugins alone can run it."""
@@ -164,11 +167,15 @@ def expand(spec: Mapping[str, Any], where: str = "matrix") -> list[Case]:
     """Expand a parsed matrix document into sorted, de-duplicated cases."""
     if not isinstance(spec, Mapping):
         raise BadInput(f"{where}: the top level must be a mapping with `defaults` and `sets`")
-    unknown = set(spec) - {"defaults", "sets", "exclude", "description"}
+    unknown = set(spec) - {"defaults", "sets", "exclude", "description", "mac_prefix"}
     if unknown:
         raise BadInput(
-            f"{where}: unknown key(s) {sorted(unknown)}; use defaults, sets, exclude, description"
+            f"{where}: unknown key(s) {sorted(unknown)}; "
+            "use defaults, sets, exclude, mac_prefix, description"
         )
+    mac_prefix = ""
+    if spec.get("mac_prefix") is not None:
+        mac_prefix = macs.validate_prefix(spec["mac_prefix"], f"{where}: mac_prefix")
     defaults = dict(DEFAULTS)
     for axis, value in (spec.get("defaults") or {}).items():
         defaults[axis] = _canon(axis, value, f"{where}: defaults.{axis}")
@@ -199,7 +206,7 @@ def expand(spec: Mapping[str, Any], where: str = "matrix") -> list[Case]:
             axes.update(zip(axes_names, combo, strict=True))
             if not _valid(axes) or any(_matches(axes, r) for r in excludes):
                 continue
-            case = Case(**axes)
+            case = Case(**axes, mac_prefix=mac_prefix)
             out[case.id] = case
     if not out:
         raise BadInput(f"{where}: every combination is excluded; the matrix has no case")
@@ -241,7 +248,11 @@ def select(cases: Iterable[Case], keyword: str | None) -> list[Case]:
         expr = Expression.compile(keyword)
     except Exception as e:  # pytest raises its own ParseError type
         raise BadInput(f"-k: cannot parse {keyword!r}: {e}; see pytest -k syntax") from e
-    return [c for c in cases if expr.evaluate(lambda term, cid=c.id: term in cid)]
+
+    def matcher(cid: str) -> Callable[..., bool]:
+        return lambda term, **_: term in cid
+
+    return [c for c in cases if expr.evaluate(matcher(c.id))]
 
 
-AXIS_NAMES = tuple(f.name for f in fields(Case))
+AXIS_NAMES = tuple(f.name for f in fields(Case) if f.name in AXES)

@@ -34,7 +34,7 @@ def validate(mac: object, field: str) -> str:
         raise BadInput(
             f"{field}: {mac!r} is not a MAC address; write six hex pairs like 02:00:00:00:00:01"
         )
-    norm = normalise(mac)
+    norm = normalise(text)
     assert norm is not None
     if int(norm[:2], 16) & 1:
         raise BadInput(
@@ -44,7 +44,17 @@ def validate(mac: object, field: str) -> str:
     return norm
 
 
-def derive(seed: str) -> str:
-    """A stable, locally administered unicast MAC for `seed` (baselines need stable requests)."""
+def derive(seed: str, prefix: str = "02") -> str:
+    """A stable MAC for `seed` after `prefix` octets (baselines need stable requests)."""
+    head = [o for o in prefix.lower().split(":") if o]
     digest = hashlib.sha256(seed.encode()).digest()
-    return "02:" + ":".join(f"{b:02x}" for b in digest[:5])
+    return ":".join(head + [f"{b:02x}" for b in digest[: 6 - len(head)]])
+
+
+def validate_prefix(prefix: object, field: str) -> str:
+    """1-3 leading octets for requested MACs; must make a unicast MAC."""
+    octets = str(prefix).strip().lower().split(":") if isinstance(prefix, str) else []
+    if not 1 <= len(octets) <= 3 or not all(re.fullmatch(r"[0-9a-f]{2}", o) for o in octets):
+        raise BadInput(f"{field}: {prefix!r} must be 1 to 3 hex octets like 02:00:5e")
+    validate(":".join(octets + ["00"] * (6 - len(octets))), field)
+    return ":".join(octets)

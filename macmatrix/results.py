@@ -89,10 +89,15 @@ def case_entry(
     if obs.diagnostics:
         entry["diagnostics"] = obs.diagnostics
     if expected is not None:
-        diffs = differences(verdict, expected)
         entry["expected"] = expected.to_json()
-        entry["as_expected"] = not diffs
-        entry["differences"] = diffs
+        if verdict.outcome == INFRA_ERROR:
+            # An infra error says nothing about the combination: neither as nor against expectation.
+            entry["as_expected"] = None
+            entry["differences"] = []
+        else:
+            diffs = differences(verdict, expected)
+            entry["as_expected"] = not diffs
+            entry["differences"] = diffs
     return entry
 
 

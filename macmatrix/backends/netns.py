@@ -461,8 +461,10 @@ class NetnsBackend:
             for f in done:
                 f.result()
         except BaseException:
+            # Stop what has not started; let running cases finish their (bounded) plugin calls
+            # so that close() then removes everything they made.
             self._cancel.set()
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown(wait=True, cancel_futures=True)
             raise
         pool.shutdown(wait=True)
         return out

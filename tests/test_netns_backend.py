@@ -1,0 +1,119 @@
+"""The netns backend with the real plugins: host untouched, cleanup on signals, parallel runs.
+
+Needs root and Debian's containernetworking-plugins; skips saying so otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from macmatrix import cases
+from macmatrix.backends.netns import Attachment, NetnsBackend, leftover_namespaces
+from macmatrix.cni import DEFAULT_BIN_DIRS
+
+pytestmark = pytest.mark.netns
+
+if os.geteuid() != 0:
+    pytest.skip("the netns backend needs root (CI runs as root)", allow_module_level=True)
+if not any(Path(d, "macvlan").exists() for d in DEFAULT_BIN_DIRS):
+    pytest.skip(
+        "no CNI plugins: apt-get install containernetworking-plugins", allow_module_level=True
+    )
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def host_links() -> list[tuple[str, str, str]]:
+    out = subprocess.run(["ip", "-j", "link", "show"], capture_output=True, check=True).stdout
+    return sorted(
+        (link["ifname"], link.get("address", ""), link["operstate"]) for link in json.loads(out)
+    )
+
+
+def test_host_links_are_the_same_before_and_after_a_run() -> None:
+    before, ns_before = host_links(), set(leftover_namespaces())
+    cs = cases.select(cases.load(cases.default_matrix_path()), "x1 and ipam-static")
+    with NetnsBackend() as nb:
+        obs = nb.run(cs)
+    assert len(obs) == len(cs) and any(o.pods for o in obs.values())
+    assert host_links() == before
+    assert set(leftover_namespaces()) == ns_before
+
+
+def test_run_pod_honours_the_element_mac_with_the_real_plugin() -> None:
+    conf = {"cniVersion": "1.0.0", "type": "macvlan", "master": "eth7", "ipam": {"type": "static"}}
+    element = {"name": "mv", "mac": "02:12:34:56:78:9a", "ips": ["10.5.0.2/24"]}
+    with NetnsBackend() as nb:
+        obs = nb.run_pod("p", "ns", [Attachment("ns/mv", conf, element)])
+        prefix = nb.prefix
+    assert obs.error is None
+    assert obs.interfaces == {"net1": "02:12:34:56:78:9a"}
+    assert obs.network_status[0]["mac"] == "02:12:34:56:78:9a"
+    add, dele = obs.invocations[0], obs.invocations[-1]
+    assert add["command"] == "ADD" and "MAC=02:12:34:56:78:9a" in add["cni_args"]
+    assert add["stdin"]["name"] == "mv"  # Multus fills the name from the NAD
+    assert "runtimeConfig" not in add["stdin"]  # no capabilities.mac declared
+    assert dele["command"] == "DEL" and dele["error"] is None
+    assert not [n for n in leftover_namespaces() if n.startswith(prefix)]
+
+
+def test_two_runs_at_once_do_not_collide() -> None:
+    cs = cases.select(cases.load(cases.default_matrix_path()), "tuning-capmac and cni-1.0.0")
+    results: list[dict] = []
+
+    def one() -> None:
+        with NetnsBackend(workers=2) as nb:
+            results.append(nb.run(cs))
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert len(results) == 2
+    for r in results:
+        assert all(o.status != "infra-error" for o in r.values()), [o.reason for o in r.values()]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_leaves_no_namespace_behind(tmp_path: Path, sig: int) -> None:
+    before = set(leftover_namespaces())
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "macmatrix.cli",
+            "run",
+            "--backend",
+            "netns",
+            "--out",
+            str(tmp_path),
+            "-q",
+            "--workers",
+            "2",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not set(leftover_namespaces()) - before:
+        time.sleep(0.005)
+    assert set(leftover_namespaces()) - before, "the run never created its namespaces"
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3, err.decode()
+    assert b"interrupted" in err
+    assert set(leftover_namespaces()) == before
+    doc = json.loads((tmp_path / "results.json").read_text())  # still a valid file
+    assert doc["complete"] is False
+    assert any(c["reason"].startswith("unfinished") for c in doc["cases"])

@@ -1,0 +1,81 @@
+"""results.json: unfinished cases first, atomic rewrites, and loading with clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from macmatrix import junit
+from macmatrix.cases import DEFAULTS, Case
+from macmatrix.errors import BadInput
+from macmatrix.observe import CaseObservation, PodObservation
+from macmatrix.results import UNFINISHED, ResultsWriter, case_entry, load
+from macmatrix.verdict import judge, model
+
+STACK = {"name": "netns", "backend": "netns", "cni_plugins": "1.1.1"}
+
+
+def two_cases() -> list[Case]:
+    return [Case(**DEFAULTS), Case(**{**DEFAULTS, "request": "none"})]
+
+
+def test_writer_starts_with_every_case_unfinished(tmp_path: Path) -> None:
+    path = tmp_path / "out" / "results.json"
+    ResultsWriter(path, STACK, "m.yaml", two_cases())
+    doc = load(path)
+    assert [c["reason"] for c in doc["cases"]] == [UNFINISHED, UNFINISHED]
+    assert doc["complete"] is False and doc["finished"] is None
+    assert doc["summary"]["infra-error"] == 2
+
+
+def test_recorded_case_and_finish(tmp_path: Path) -> None:
+    c, other = two_cases()
+    w = ResultsWriter(tmp_path / "results.json", STACK, "m.yaml", [c, other])
+    mac = c.requested_mac(0)
+    obs = CaseObservation(
+        c.id,
+        pods=[PodObservation("p", {"net1": mac}, [{"interface": "net1", "mac": mac.upper()}])],
+    )
+    w.record(case_entry(c, obs, judge(c, obs), model(c, STACK)))
+    doc = w.finish()
+    assert doc["complete"] is False  # the other case never finished
+    entry = load(tmp_path / "results.json")["cases"][0]
+    assert entry["outcome"] == "works" and entry["as_expected"] is True
+    assert entry["requested"] == {"net1": mac}
+    assert entry["pods"][0]["interfaces"] == {"net1": mac}
+    assert entry["checks"]["secondary_mac_honoured"] == {
+        "expected": [mac],
+        "observed": [mac],
+        "ok": True,
+    }
+    assert not list(tmp_path.glob(".results.json.*"))  # no temp files left behind
+
+
+def test_load_rejects_truncated_foreign_and_other_schema(tmp_path: Path) -> None:
+    p = tmp_path / "r.json"
+    w = ResultsWriter(p, STACK, "m.yaml", two_cases())
+    text = p.read_text()
+    p.write_text(text[: len(text) // 2])
+    with pytest.raises(BadInput, match="truncated"):
+        load(p)
+    p.write_text(json.dumps({"hello": 1}))
+    with pytest.raises(BadInput, match="not a macmatrix results"):
+        load(p)
+    doc = dict(w.doc, schema=99)
+    p.write_text(json.dumps(doc))
+    with pytest.raises(BadInput, match="schema 99"):
+        load(p)
+    with pytest.raises(BadInput, match="cannot read"):
+        load(tmp_path / "missing.json")
+
+
+def test_junit_maps_outcomes_to_pytest_names(tmp_path: Path) -> None:
+    c, other = two_cases()
+    w = ResultsWriter(tmp_path / "results.json", STACK, "m.yaml", [c, other])
+    bad = CaseObservation(c.id, pods=[PodObservation("p", {"net1": "02:00:00:00:00:99"})])
+    w.record(case_entry(c, bad, judge(c, bad), model(c, STACK)))
+    xml = junit.render(w.finish())
+    assert f'name="test_mac_case[{c.id}]"' in xml
+    assert "<failure" in xml and "<error" in xml  # the unfinished one is an infra error
