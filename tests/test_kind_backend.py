@@ -18,6 +18,7 @@ from macmatrix.cases import DEFAULTS, Case
 from macmatrix.errors import BadInput, InfraError
 from macmatrix.observe import CaseObservation, PodObservation
 from macmatrix.stack import install, stacks
+from macmatrix.stack.cluster import Tools
 from macmatrix.stack.lock import Lock
 
 
@@ -90,6 +91,9 @@ def _installer(tmp_path: Path, workloads: dict[tuple[str, str], Any]) -> install
     apps.read_namespaced_deployment.side_effect = read("deployment")
     apps.read_namespaced_daemon_set.side_effect = read("daemonset")
     inst.apps = apps
+    core = create_autospec(client.CoreV1Api, instance=True)  # stand-in for the API
+    core.list_namespaced_pod.return_value = client.V1PodList(items=[])
+    inst.core = core
     return inst
 
 
@@ -169,7 +173,7 @@ def test_install_script_failure_is_judged_by_readiness(
     monkeypatch.setattr(
         inst, "_stream", lambda argv, env: (1, "cp: /usr/local/bin/kubectl-ko: Permission denied")
     )
-    inst.tools = type("T", (), {"kubectl": tmp_path / "kubectl", "kind": tmp_path / "kind"})()  # type: ignore[assignment]
+    inst.tools = Tools(tmp_path / "kind", tmp_path / "kubectl")
     inst.kube_ovn(None)  # no exception: the pods are ready
     assert "deciding from the pods' readiness" in inst.log.getvalue()  # type: ignore[attr-defined]
 
@@ -183,7 +187,7 @@ def test_a_cluster_that_never_becomes_ready_is_one_infra_line(
     monkeypatch.setattr(inst, "untaint_control_plane", lambda: None)
     monkeypatch.setattr(install, "fetch", lambda *a, **k: tmp_path / "install.sh")
     monkeypatch.setattr(inst, "_stream", lambda argv, env: (1, "error: timed out"))
-    inst.tools = type("T", (), {"kubectl": tmp_path / "kubectl", "kind": tmp_path / "kind"})()  # type: ignore[assignment]
+    inst.tools = Tools(tmp_path / "kind", tmp_path / "kubectl")
     with pytest.raises(
         InfraError, match="Kube-OVN never became ready: .*deployment/ovn-central not ready"
     ) as e:
@@ -236,7 +240,6 @@ def test_run_and_close_glue(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     """run() brings the stack up once (lazily), records phases, runs the matrix, collects
     diagnostics for what is not fine; close() deletes the cluster, then the network."""
     from macmatrix.backends import kind as kind_mod
-    from macmatrix.stack.cluster import Tools
 
     calls: list[str] = []
     monkeypatch.setenv("MACMATRIX_CACHE", str(tmp_path / "cache"))
@@ -339,3 +342,43 @@ def test_run_and_close_glue(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     assert calls[-2:] == ["down", "network-rm 2"]
     b.close()  # idempotent
     assert calls.count("down") == 1
+
+
+def test_an_image_that_never_pulls_ends_the_wait_with_its_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inst = _installer(tmp_path, {})
+    core = create_autospec(client.CoreV1Api, instance=True)  # stand-in for the API
+    core.list_namespaced_pod.return_value = client.V1PodList(
+        items=[
+            client.V1Pod(
+                metadata=client.V1ObjectMeta(name="ovs-ovn-1", namespace="kube-system"),
+                status=client.V1PodStatus(
+                    container_statuses=[
+                        client.V1ContainerStatus(
+                            name="openvswitch",
+                            image="docker.io/kubeovn/kube-ovn:v1.14.41",
+                            image_id="",
+                            ready=False,
+                            restart_count=0,
+                            state=client.V1ContainerState(
+                                waiting=client.V1ContainerStateWaiting(reason="ErrImagePull")
+                            ),
+                        )
+                    ]
+                ),
+            )
+        ]
+    )
+    inst.core = core
+    monkeypatch.setattr(install, "READY_POLL_S", 0.01)
+    monkeypatch.setattr(install, "PULL_FAIL_POLLS", 3)
+    monkeypatch.setattr(inst, "untaint_control_plane", lambda: None)
+    monkeypatch.setattr(install, "fetch", lambda *a, **k: tmp_path / "install.sh")
+    monkeypatch.setattr(inst, "_stream", lambda argv, env: (1, "error"))
+    inst.tools = Tools(tmp_path / "kind", tmp_path / "kubectl")
+    want = "image pull failed: kube-system/ovs-ovn-1: docker.io/kubeovn/kube-ovn:v1.14.41"
+    with pytest.raises(InfraError, match=want + ": ErrImagePull") as e:
+        inst.kube_ovn(None)
+    assert "\n" not in str(e.value)
+    assert core.list_namespaced_pod.call_count == 3

@@ -108,3 +108,27 @@ def test_a_tarball_without_tuning_is_an_infra_error(tmp_path: Path) -> None:
     tgz = _tarball(tmp_path, ["./macvlan"])
     with pytest.raises(InfraError, match="has no 'tuning'"):
         install.extract_member(tgz, "tuning", tmp_path / "t")
+
+
+def test_pull_failures_name_pod_image_and_reason() -> None:
+    pods = [
+        {
+            "metadata": {"namespace": "kube-system", "name": "kube-ovn-cni-x"},
+            "status": {
+                "initContainerStatuses": [
+                    {
+                        "image": "docker.io/kubeovn/kube-ovn:v1.14.41",
+                        "state": {"waiting": {"reason": "ImagePullBackOff"}},
+                    }
+                ]
+            },
+        },
+        {
+            "metadata": {"namespace": "kube-system", "name": "ok"},
+            "status": {"containerStatuses": [{"image": "a", "state": {"running": {}}}]},
+        },
+    ]
+    assert install.pull_failures(pods) == [
+        "kube-system/kube-ovn-cni-x: docker.io/kubeovn/kube-ovn:v1.14.41: ImagePullBackOff"
+    ]
+    assert install.pull_failures([]) == []

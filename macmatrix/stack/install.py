@@ -19,6 +19,7 @@ from kubernetes import client
 from ..errors import InfraError
 from ..kube.client import call
 from ..kube.matrix import to_dict
+from ..kube.podstate import IMAGE_REASONS
 from ..kube.wait import wait_for
 from . import commands
 from .cluster import KindLifecycle, Tools, sh
@@ -30,6 +31,8 @@ from .stacks import Stack
 INSTALL_TIMEOUT_S = 1800.0
 READY_TIMEOUT_S = 600.0
 READY_POLL_S = 5.0
+# Image pulls that keep failing for this many polls end the wait early with the image's name.
+PULL_FAIL_POLLS = 12
 
 
 # ----------------------------------------------------------------------------- pure rules
@@ -67,6 +70,23 @@ def first_image(workload: dict[str, Any]) -> str:
         "containers"
     ) or [{}]
     return str(containers[0].get("image", ""))
+
+
+def pull_failures(pods: list[dict[str, Any]]) -> list[str]:
+    """`namespace/pod: image: reason` for every container that cannot get its image."""
+    out = []
+    for pod in pods:
+        meta = pod.get("metadata") or {}
+        status = pod.get("status") or {}
+        for c in (status.get("initContainerStatuses") or []) + (
+            status.get("containerStatuses") or []
+        ):
+            reason = ((c.get("state") or {}).get("waiting") or {}).get("reason")
+            if reason in IMAGE_REASONS:
+                out.append(
+                    f"{meta.get('namespace')}/{meta.get('name')}: {c.get('image')}: {reason}"
+                )
+    return out
 
 
 def untainted(taints: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
@@ -119,6 +139,7 @@ class Installer:
         self.work = work
         self.log = log
         self.cache = cache
+        self._pull_polls = 0
 
     def say(self, text: str) -> None:
         print(f"macmatrix: {text}", file=self.log, flush=True)
@@ -136,6 +157,26 @@ class Installer:
             if e.status == 404:
                 return None
             raise
+
+    def check_pulls(self) -> str:
+        """What cannot pull its image in kube-system; InfraError once that has lasted a while."""
+        listing = to_dict(call(self.core.list_namespaced_pod, commands.KUBE_SYSTEM))
+        failing = pull_failures(listing.get("items") or [])
+        self._pull_polls = self._pull_polls + 1 if failing else 0
+        if failing and self._pull_polls >= PULL_FAIL_POLLS:
+            raise InfraError(
+                f"image pull failed: {failing[0]}; check internet access, or `docker pull` the "
+                "image on the host (it is then loaded into the nodes)"
+            )
+        return f"image pull failing: {failing[0]}" if failing else ""
+
+    def _waiting(self, state: Callable[[], str]) -> str:
+        """A readiness state for a wait, with any image pull trouble in kube-system added."""
+        missing = state()
+        if not missing:
+            return ""
+        pulls = self.check_pulls()
+        return f"{missing}; {pulls}" if pulls else missing
 
     def kube_ovn_state(self) -> str:
         """'' when Kube-OVN at the stack's tag is ready, else what is missing."""
@@ -187,7 +228,7 @@ class Installer:
             self.say(f"install.sh exited {rc} ({last}); deciding from the pods' readiness")
         try:
             wait_for(
-                self.kube_ovn_state,
+                lambda: self._waiting(self.kube_ovn_state),
                 lambda s: not s,
                 READY_TIMEOUT_S,
                 "Kube-OVN to be ready",
@@ -215,7 +256,7 @@ class Installer:
         for argv in commands.multus_apply(self.tools.kubectl, self.kubeconfig, manifest):
             sh(argv, " ".join(argv[2:5]), timeout=360)
         wait_for(
-            self.multus_state,
+            lambda: self._waiting(self.multus_state),
             lambda s: not s,
             READY_TIMEOUT_S,
             "Multus to be ready",
