@@ -277,6 +277,24 @@ def test_transient_api_errors_are_retried() -> None:
     assert obs[PLAIN.id].status == RAN
 
 
+def test_a_pod_the_api_refuses_is_infra_without_waiting() -> None:
+    cluster = FakeCluster()
+    created = cluster.core.create_namespaced_pod.side_effect
+
+    def refuse(namespace: str, body: client.V1Pod, **kw: Any) -> client.V1Pod:
+        if body.metadata.annotations[manifests.CASE_ID_ANNOTATION] == PULL.id:
+            raise client.exceptions.ApiException(status=422, reason="Invalid")
+        return created(namespace, body, **kw)
+
+    cluster.core.create_namespaced_pod.side_effect = refuse
+    t0 = time.monotonic()
+    m, obs = run(cluster, [PLAIN, PULL], deadline_s=30)
+    assert time.monotonic() - t0 < 5  # did not wait for a pod that does not exist
+    assert obs[PULL.id].status == INFRA_ERROR and obs[PULL.id].attempts == 2
+    assert obs[PULL.id].reason == f"creating pod {manifests.pod_name(PULL, 0)}: 422 Invalid"
+    assert obs[PLAIN.id].status == RAN
+
+
 def test_client_errors_are_not_retried() -> None:
     cluster = FakeCluster()
     cluster.core.create_namespace.side_effect = client.exceptions.ApiException(status=403)

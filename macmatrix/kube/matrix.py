@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+import urllib3
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
@@ -231,6 +232,8 @@ class MatrixRun:
                     )
                 except ApiException as e:
                     create_errors[case.id] = f"creating pod {name}: {e.status} {e.reason}"
+                    # nothing to wait for: the pod does not exist
+                    slots[name].state = podstate.PodState(podstate.INFRA, create_errors[case.id])
         deadline = started + (self.deadline_s or 120.0 + 2.0 * len(slots))
         self._settle(slots, deadline, done_before, total or len(cases))
         ip_crs = self._ip_crs(cases)
@@ -280,7 +283,7 @@ class MatrixRun:
                     if not pending:
                         break
                 self.stats.calls += 1
-            except (ApiException, OSError) as e:
+            except (ApiException, OSError, urllib3.exceptions.HTTPError) as e:
                 print(f"macmatrix: pod watch interrupted ({e}); re-opening", file=self.log)
             if not pending:
                 break
