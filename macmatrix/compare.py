@@ -224,10 +224,16 @@ def diff(
 
 
 def stack_differences(base: Mapping[str, Any], head: Mapping[str, Any]) -> list[str]:
-    """'component: old -> new' for every stack entry that differs (the upgrade under test)."""
+    """'component: old -> new' for every stack entry that differs (the upgrade under test).
+
+    Only scalar entries (versions) count: lists such as host plugin paths are not the stack
+    and are not kept in baselines.
+    """
     out = []
     for key in sorted(set(base) | set(head)):
         b, h = base.get(key), head.get(key)
+        if isinstance(b, Mapping | list) or isinstance(h, Mapping | list):
+            continue
         if b != h:
             out.append(f"{key}: {_plain(b)} -> {_plain(h)}")
     return out
@@ -292,7 +298,7 @@ def stack_label(stack: Mapping[str, Any]) -> str:
     rest = [
         f"{k} {_plain(v)}"
         for k, v in sorted(stack.items())
-        if k not in ("name", "backend") and not isinstance(v, Mapping | list)
+        if k not in ("name", "backend") and v is not None and not isinstance(v, Mapping | list)
     ]
     return ", ".join(head + rest) or "stack unknown"
 

@@ -87,6 +87,8 @@ def test_update_reports_unchanged_and_drops_host_paths(tmp_path, capsys):
     assert "wrote" in run_cli(capsys, "update", str(src), "--out", str(target))[1]
     assert "unchanged" in run_cli(capsys, "update", str(src), "--out", str(target))[1]
     assert "cni_bin_dirs" not in json.loads(target.read_text())["stack"]
+    code, out, _ = run_cli(capsys, "check", str(src), "--baseline", str(target))
+    assert code == 0 and "stack changed" not in out
 
 
 def test_update_defaults_to_the_stack_baseline_path(tmp_path, capsys, monkeypatch):
