@@ -378,7 +378,11 @@ def _count(kind: str, n: int) -> str:
 
 
 def _cell(text: str) -> str:
-    return _short(text).replace("\\", "\\\\").replace("|", "\\|")
+    """Table-cell text: pipes escaped, and < > as entities (Go errors say `<nil>`, which
+    GitHub would otherwise swallow as an HTML tag)."""
+    text = _short(text).replace(" -> ", " → ")
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("\\", "\\\\").replace("|", "\\|")
 
 
 def render_markdown(
@@ -428,7 +432,7 @@ def render_markdown(
         for ch in items:
             reason = ch.head.reason if kind in (REGRESSION, CHANGE) else ""
             table.append(f"| `{ch.id}` | {_cell('; '.join(ch.details))} | {_cell(reason)} |")
-        heading = f"{TITLES[kind]}: {len(items)}"
+        heading = f"{TITLES[kind]}: {len(items)}".replace(" -> ", " → ")
         if kind in (REGRESSION, FIX, CHANGE):
             out += [f"#### {heading}", "", *table, ""]
         else:

@@ -235,17 +235,15 @@ def test_markdown_is_a_pr_comment(pair, capsys):
     base, head = pair(
         {A: "works", B: "works", C: "broken", D: "works"},
         {A: "broken", B: "infra", C: "works", D: "works"},
-        head_kw={"reasons": {B: "exec failed | pipe in reason"}},
+        head_kw={"reasons": {B: "exec failed | pipe in reason, err <nil>"}},
     )
     code, out, _ = run_cli(capsys, base, head, "--markdown")
     assert code == 1
     assert out.startswith("### macmatrix compare: ❌ 1 regression\n")
     assert "| regressions (works → broken) | 1 |" in out
     assert "| fixes (broken → works) | 1 |" in out
-    assert (
-        f"| `{A.id}` | outcome: works -> broken; check secondary_mac_honoured: ok -> fails" in out
-    )
-    assert "exec failed \\| pipe in reason" in out
+    assert f"| `{A.id}` | outcome: works → broken; check secondary_mac_honoured: ok → fails" in out
+    assert "exec failed \\| pipe in reason, err &lt;nil&gt;" in out
     # every table row keeps its column count once escaped pipes are ignored
     for line in out.splitlines():
         if line.startswith("| `"):
