@@ -11,7 +11,7 @@ Keys sorted, indent 2, trailing newline: the same behaviour always gives the sam
 outcomes and check ok-values are kept — no timings, reasons or (random) MACs. Infra-error cases
 are left out: they say nothing about behaviour, so a later run falls back to the model for them.
 
-    macmatrix baseline update RESULTS.json [--out FILE]
+    macmatrix baseline update RESULTS.json [--out FILE] [--keep-known]
     macmatrix baseline check  RESULTS.json [--baseline FILE] [--markdown]
     macmatrix baseline plan-upgrade FROM TO [--out DIR] [--baseline FILE]
 
@@ -297,6 +297,12 @@ def parser() -> argparse.ArgumentParser:
     up = sub.add_parser("update", help="write a baseline from a results.json")
     up.add_argument("results", metavar="RESULTS.json")
     up.add_argument("--out", metavar="FILE", help="default: e2e/baselines/<stack>-<backend>.json")
+    up.add_argument(
+        "--keep-known",
+        action="store_true",
+        help="for a case that hit an infra error, keep the entry the existing baseline has "
+        "(its last known behaviour) instead of dropping it",
+    )
     ck = sub.add_parser("check", help="exit 1 if a results.json departs from its baseline")
     ck.add_argument("results", metavar="RESULTS.json")
     ck.add_argument(
@@ -327,7 +333,7 @@ def main(argv: Sequence[str]) -> int:
         )
     doc = results.load(args.results)
     if args.action == "update":
-        return _update(doc, args.results, args.out)
+        return _update(doc, args.results, args.out, args.keep_known)
     return _check(doc, args.results, args.baseline, args.markdown)
 
 
@@ -340,9 +346,14 @@ def _plan(old_name: str, new_name: str, out_dir: str, given: str | None) -> int:
     return 0
 
 
-def _update(doc: dict[str, Any], source: str, out: str | None) -> int:
+def _update(doc: dict[str, Any], source: str, out: str | None, keep_known: bool = False) -> int:
     path = Path(out) if out else baseline_path(doc.get("stack") or {})
     base, skipped = build(doc)
+    old = _previous_cases(path, strict=keep_known)
+    kept = sorted(cid for cid in skipped if cid in old) if keep_known else []
+    for cid in kept:
+        base["cases"][cid] = old[cid]
+    skipped = [cid for cid in skipped if cid not in kept]
     if not base["cases"]:
         raise InfraError(
             f"{source}: all {len(skipped)} case(s) are infra errors; nothing to write; re-run"
@@ -361,9 +372,29 @@ def _update(doc: dict[str, Any], source: str, out: str | None) -> int:
             "behaviour; re-run them before committing the baseline:"
         )
         print("".join(f"  {cid}\n" for cid in skipped), end="")
+        dropped = [cid for cid in skipped if cid in old]
+        if dropped:
+            print(
+                f"{len(dropped)} of them were in the previous baseline and are now dropped; "
+                "--keep-known keeps their last known entries"
+            )
+    if kept:
+        print(f"kept the previous entries of {len(kept)} infra-error case(s) (--keep-known)")
     if not doc.get("complete", True):
         print(f"note: {source} is from an incomplete run")
     return 0
+
+
+def _previous_cases(path: Path, strict: bool) -> dict[str, Any]:
+    """Cases of the baseline about to be replaced; a broken file only matters to --keep-known."""
+    if not path.exists():
+        return {}
+    try:
+        return dict(load(path)["cases"])
+    except BadInput:
+        if strict:
+            raise
+        return {}
 
 
 def _check(doc: dict[str, Any], source: str, given: str | None, markdown: bool) -> int:

@@ -101,6 +101,29 @@ def test_update_defaults_to_the_stack_baseline_path(tmp_path, capsys, monkeypatc
     assert out.startswith("wrote e2e/baselines/plugins-v1.1.1-netns.json")
 
 
+def test_update_keep_known_keeps_last_known_entries_of_infra_cases(tmp_path, capsys):
+    target = str(tmp_path / "b.json")
+    run_cli(capsys, "update", str(write_results(tmp_path / "r1.json", PLAN)), "--out", target)
+    before = json.loads(Path(target).read_text())["cases"]
+    flaky_run = write_results(tmp_path / "r2.json", {**PLAN, B: "infra", A: "broken"}, seed=5)
+    code, out, _ = run_cli(capsys, "update", str(flaky_run), "--out", target, "--keep-known")
+    assert code == 0 and "kept the previous entries of 1 infra-error case(s)" in out
+    after = json.loads(Path(target).read_text())["cases"]
+    assert after[B.id] == before[B.id]  # last known behaviour, not dropped
+    assert after[A.id]["outcome"] == BROKEN  # real changes are still written
+    # without the flag the case is dropped, and the message says it was in the baseline
+    code, out, _ = run_cli(capsys, "update", str(flaky_run), "--out", target)
+    assert B.id not in json.loads(Path(target).read_text())["cases"]
+    assert "1 of them were in the previous baseline and are now dropped" in out
+    # a corrupt previous file is simply replaced, unless its entries were asked for
+    Path(target).write_text('{"cases": {')
+    assert "truncated" in one_line_exit_2(
+        capsys, "update", str(flaky_run), "--out", target, "--keep-known"
+    )
+    assert run_cli(capsys, "update", str(flaky_run), "--out", target)[0] == 0
+    assert json.loads(Path(target).read_text())["schema"] == 1
+
+
 def test_update_with_only_infra_errors_is_exit_3(tmp_path, capsys):
     src = write_results(tmp_path / "r.json", {A: "infra", B: "infra"})
     code, _, err = run_cli(capsys, "update", str(src), "--out", str(tmp_path / "b.json"))
