@@ -9,7 +9,6 @@ the download hosts are unreachable (as on the project's CI machines).
 from __future__ import annotations
 
 import os
-import socket
 import time
 from pathlib import Path
 
@@ -22,11 +21,9 @@ pytestmark = pytest.mark.kind
 
 
 def _reachable(host: str) -> bool:
-    try:
-        with socket.create_connection((host, 443), timeout=3):
-            return True
-    except OSError:
-        return False
+    from macmatrix.stack.download import reachable
+
+    return reachable(host)
 
 
 def _why_not() -> str | None:

@@ -167,6 +167,7 @@ class Invocation:
     ifname: str
     stdin: dict[str, Any]
     cni_args: str
+    netns: str = ""
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     duration_s: float = 0.0
@@ -179,6 +180,7 @@ class Invocation:
             "ifname": self.ifname,
             "stdin": self.stdin,
             "cni_args": self.cni_args,
+            "netns": self.netns,
             "result": self.result,
             "error": self.error,
             "duration_s": round(self.duration_s, 4),
@@ -268,7 +270,7 @@ class CNIRuntime:
                 # a single conf keeps its own name/cniVersion (libcni AddNetwork)
                 sent = build_plugin_conf(plugin, name, version, None, rt)
             inv = Invocation(
-                network, str(plugin.get("type")), "ADD", rt.ifname, sent, rt.cni_args()
+                network, str(plugin.get("type")), "ADD", rt.ifname, sent, rt.cni_args(), rt.netns
             )
             log.append(inv)
             start = time.monotonic()
@@ -302,7 +304,7 @@ class CNIRuntime:
         for plugin in reversed(plugins):
             sent = build_plugin_conf(plugin, name, version, prev, rt)
             inv = Invocation(
-                network, str(plugin.get("type")), "DEL", rt.ifname, sent, rt.cni_args()
+                network, str(plugin.get("type")), "DEL", rt.ifname, sent, rt.cni_args(), rt.netns
             )
             log.append(inv)
             start = time.monotonic()

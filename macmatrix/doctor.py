@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -66,11 +65,9 @@ def _free_gb(path: Path) -> float:
 
 
 def _reach(host: str) -> bool:
-    try:
-        with socket.create_connection((host, 443), timeout=3):
-            return True
-    except OSError:
-        return False
+    from .stack.download import reachable
+
+    return reachable(host)
 
 
 def _engine() -> bool:

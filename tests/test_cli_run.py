@@ -11,14 +11,11 @@ from pathlib import Path
 import pytest
 
 from macmatrix.backends import netns
-from macmatrix.cni import DEFAULT_BIN_DIRS
 from macmatrix.errors import BadInput
 
 REPO = Path(__file__).resolve().parents[1]
-HAVE_NETNS = os.geteuid() == 0 and any(Path(d, "macvlan").exists() for d in DEFAULT_BIN_DIRS)
-needs_netns = pytest.mark.skipif(
-    not HAVE_NETNS, reason="needs root and containernetworking-plugins (the netns backend)"
-)
+WHY_NOT = netns.unavailable()
+needs_netns = pytest.mark.skipif(bool(WHY_NOT), reason=f"netns backend unavailable: {WHY_NOT}")
 
 
 def macmatrix(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:

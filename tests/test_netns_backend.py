@@ -6,7 +6,6 @@ Needs root and Debian's containernetworking-plugins; skips saying so otherwise.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -17,17 +16,13 @@ from pathlib import Path
 import pytest
 
 from macmatrix import cases
-from macmatrix.backends.netns import Attachment, NetnsBackend, leftover_namespaces
-from macmatrix.cni import DEFAULT_BIN_DIRS
+from macmatrix.backends.netns import Attachment, NetnsBackend, leftover_namespaces, unavailable
 
 pytestmark = pytest.mark.netns
 
-if os.geteuid() != 0:
-    pytest.skip("the netns backend needs root (CI runs as root)", allow_module_level=True)
-if not any(Path(d, "macvlan").exists() for d in DEFAULT_BIN_DIRS):
-    pytest.skip(
-        "no CNI plugins: apt-get install containernetworking-plugins", allow_module_level=True
-    )
+WHY_NOT = unavailable()
+if WHY_NOT:
+    pytest.skip(f"netns backend unavailable: {WHY_NOT}", allow_module_level=True)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -40,13 +35,13 @@ def host_links() -> list[tuple[str, str, str]]:
 
 
 def test_host_links_are_the_same_before_and_after_a_run() -> None:
-    before, ns_before = host_links(), set(leftover_namespaces())
+    before = host_links()
     cs = cases.select(cases.load(cases.default_matrix_path()), "x1 and ipam-static")
     with NetnsBackend() as nb:
         obs = nb.run(cs)
     assert len(obs) == len(cs) and any(o.pods for o in obs.values())
     assert host_links() == before
-    assert set(leftover_namespaces()) == ns_before
+    assert not leftover_namespaces(nb.prefix)
 
 
 def test_run_pod_honours_the_element_mac_with_the_real_plugin() -> None:

@@ -131,6 +131,22 @@ def require_root() -> None:
         )
 
 
+def unavailable(bin_dirs: Sequence[str] | None = None) -> str | None:
+    """Why the netns backend cannot run here (not root, no plugins, no CAP_SYS_ADMIN), or None."""
+    try:
+        require_root()
+        find_bin_dirs(bin_dirs)
+    except BadInput as e:
+        return str(e)
+    probe = f"{NS_PREFIX}probe-{os.getpid()}-{threading.get_native_id()}"
+    try:
+        create_netns(probe)
+    except OSError as e:
+        return f"cannot create a network namespace here ({e}); run as root outside a container"
+    netns.remove(probe)
+    return None
+
+
 def _ns_path(name: str) -> str:
     return str(NETNS_DIR / name)
 

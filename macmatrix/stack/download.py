@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import urllib.error
@@ -63,3 +64,17 @@ def _download(url: str, dest: Path) -> None:
             f"download failed: {url}: {reason}; check internet access (offline?) or place the "
             f"file at {dest} by hand"
         ) from e
+
+
+def reachable(host: str, timeout: float = 3.0) -> bool:
+    """Whether `host` answers on 443. Resolves the name first, so an offline machine (no DNS)
+    is told apart without sending a single packet to the host."""
+    try:
+        socket.getaddrinfo(host, 443, type=socket.SOCK_STREAM)
+    except OSError:
+        return False
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
