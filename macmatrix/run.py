@@ -20,7 +20,7 @@ from .backends.base import Backend, Progress
 from .cases import Case
 from .errors import BadInput
 from .observe import CaseObservation
-from .results import ResultsWriter, case_entry, load
+from .results import ResultsWriter, case_entry
 from .verdict import Expectation, judge, model
 
 BACKENDS = ("auto", "netns", "kind")
@@ -32,7 +32,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--matrix", default=None, help="matrix YAML (default: e2e/matrix.yaml)")
     p.add_argument("-k", dest="keyword", default=None, help="select cases like pytest -k")
     p.add_argument("--out", default="results", help="output folder (default: ./results)")
-    p.add_argument("--baseline", default=None, help="results or baseline file as expectation")
+    p.add_argument(
+        "--baseline",
+        default=None,
+        help="results or baseline file as expectation (default: the committed one, if any)",
+    )
+    p.add_argument("--no-baseline", action="store_true", help="judge against the model only")
     p.add_argument("--dry-run", action="store_true", help="print the plan, touch nothing")
     p.add_argument("--keep-cluster", action="store_true", help="kind: keep the cluster")
     p.add_argument("--kubeconfig", default=None, help="run on an existing cluster")
@@ -54,50 +59,47 @@ def load_cases(matrix: str | None, keyword: str | None) -> tuple[str, list[Case]
 
 
 def load_baseline(path: str | None) -> dict[str, Any] | None:
+    """A baseline (or results.json) given with --baseline; validated, one-line errors."""
     if not path:
         return None
-    p = Path(path)
+    from . import baseline
+
+    return baseline.load(path)
+
+
+def committed_baseline(stack: dict[str, Any]) -> dict[str, Any] | None:
+    """e2e/baselines/<stack>-<backend>.json when the repository has one for this stack."""
+    from . import baseline
+
     try:
-        doc = json.loads(p.read_text())
-    except OSError as e:
-        raise BadInput(f"--baseline: cannot read {p} ({e.strerror}); pass an existing file") from e
-    except json.JSONDecodeError as e:
-        raise BadInput(f"--baseline: {p} is not valid JSON (line {e.lineno})") from e
-    if isinstance(doc, dict) and isinstance(doc.get("cases"), list):
-        return _baseline_from_results(load(p))
-    if isinstance(doc, dict) and isinstance(doc.get("cases"), dict):
-        return {"source": f"baseline:{p}", "cases": doc["cases"]}
-    raise BadInput(f"--baseline: {p} is neither a results.json nor a baseline file")
-
-
-def _baseline_from_results(doc: dict[str, Any]) -> dict[str, Any]:
-    cases = {
-        e["id"]: {"outcome": e["outcome"], "checks": {n: c["ok"] for n, c in e["checks"].items()}}
-        for e in doc["cases"]
-        if e["outcome"] != "infra-error"
-    }
-    return {"source": "baseline:results", "cases": cases}
+        path = baseline.baseline_path(stack)
+    except BadInput:
+        return None
+    return baseline.load(path) if path.exists() else None
 
 
 def expectation_for(
     case: Case, stack: dict[str, Any], baseline: dict[str, Any] | None
 ) -> Expectation:
     """The baseline's word for a case when it has one, else the model of upstream behaviour."""
-    if baseline and case.id in baseline["cases"]:
-        b = baseline["cases"][case.id]
-        return Expectation(b["outcome"], dict(b.get("checks", {})), [], baseline["source"])
+    if baseline:
+        from .baseline import expectation_from_baseline
+
+        found = expectation_from_baseline(baseline, case.id)
+        if found is not None:
+            return found
     return model(case, stack)
 
 
 def _settle(
     backend: Backend, cases: Sequence[Case], retries: int, progress: Progress
-) -> dict[str, CaseObservation]:
+) -> tuple[dict[str, CaseObservation], dict[str, list[dict[str, Any]]]]:
     """Run once, then re-run infra-error cases up to `retries` times (flaky when that helps)."""
-    try:
-        from .retry import retry_until_settled
-    except ImportError:  # pragma: no cover - retry policy module is optional
-        return backend.run(cases, progress)
-    return retry_until_settled(lambda cs: backend.run(cs, progress), list(cases), retries)
+    from .retry import settle
+
+    settled = settle(lambda cs: backend.run(cs, progress), list(cases), retries)
+    tries = {cid: [a.to_json() for a in hist] for cid, hist in settled.history.items()}
+    return settled.observations, tries
 
 
 def execute(
@@ -109,14 +111,17 @@ def execute(
     retries: int = 2,
     progress: Progress | None = None,
     on_entry: Callable[[dict[str, Any]], None] | None = None,
+    use_committed_baseline: bool = True,
 ) -> dict[str, Any]:
     """Run, judge and write results.json (+ results.md); shared by the CLI and the pytest plugin."""
     stack = backend.stack()
+    if baseline is None and use_committed_baseline:
+        baseline = committed_baseline(stack)
     writer = ResultsWriter(out / "results.json", stack, matrix, list(cases))
     complete = False
     try:
         start = time.monotonic()
-        observations = _settle(backend, cases, retries, progress or (lambda *a: None))
+        observations, tries = _settle(backend, cases, retries, progress or (lambda *a: None))
         writer.phase("matrix", time.monotonic() - start)
         phases = getattr(backend, "phases", None)
         for name, secs in (phases() if callable(phases) else {}).items():
@@ -127,6 +132,8 @@ def execute(
             if obs is None:
                 continue
             entry = case_entry(case, obs, judge(case, obs), expectation_for(case, stack, baseline))
+            if len(tries.get(case.id, [])) > 1:
+                entry["tries"] = tries[case.id]
             entries.append(entry)
             if on_entry:
                 on_entry(entry)
