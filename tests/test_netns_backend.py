@@ -112,3 +112,35 @@ def test_interrupted_run_leaves_no_namespace_behind(tmp_path: Path, sig: int) ->
     doc = json.loads((tmp_path / "results.json").read_text())  # still a valid file
     assert doc["complete"] is False
     assert any(c["reason"].startswith("unfinished") for c in doc["cases"])
+
+
+def test_sigterm_to_pytest_run_leaves_no_namespace_behind(tmp_path: Path) -> None:
+    before = set(leftover_namespaces())
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "e2e/test_mac_matrix.py",
+            "--backend",
+            "netns",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--out",
+            str(tmp_path),
+            "--workers",
+            "2",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not set(leftover_namespaces()) - before:
+        time.sleep(0.005)
+    assert set(leftover_namespaces()) - before, "the run never created its namespaces"
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert set(leftover_namespaces()) == before
