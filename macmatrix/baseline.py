@@ -110,16 +110,7 @@ def load(path: str | Path) -> dict[str, Any]:
     Any problem is one BadInput line. The returned doc carries its display path under `path`.
     """
     p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as e:
-        raise BadInput(f"{p}: cannot read ({e.strerror}); pass a baseline .json path") from e
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise BadInput(
-            f"{p}: not valid JSON (line {e.lineno}: {e.msg}); the file may be truncated"
-        ) from e
+    doc = results.read_json(p, "baseline .json")
     if isinstance(doc, dict) and isinstance(doc.get("cases"), list):
         # A results.json given as the baseline: reduce it the way `baseline update` would.
         doc, _ = build(results.load(p))

@@ -158,19 +158,25 @@ def summarise(entries: list[dict[str, Any]]) -> dict[str, int]:
     return out
 
 
-def load(path: str | Path) -> dict[str, Any]:
-    """Read a results.json; a wrong schema, truncated or foreign file is one BadInput line."""
+def read_json(path: str | Path, kind: str) -> Any:
+    """Parse a JSON file; unreadable or truncated files are one BadInput line naming `kind`."""
     p = Path(path)
     try:
         text = p.read_text()
     except OSError as e:
-        raise BadInput(f"{p}: cannot read ({e.strerror}); pass a results.json path") from e
+        raise BadInput(f"{p}: cannot read ({e.strerror}); pass a {kind} path") from e
     try:
-        doc = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as e:
         raise BadInput(
             f"{p}: not valid JSON (line {e.lineno}: {e.msg}); the file may be truncated"
         ) from e
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """Read a results.json; a wrong schema, truncated or foreign file is one BadInput line."""
+    p = Path(path)
+    doc = read_json(p, "results.json")
     if not isinstance(doc, dict) or "cases" not in doc or "schema" not in doc:
         raise BadInput(f"{p}: not a macmatrix results file (no `schema`/`cases`)")
     if doc["schema"] != SCHEMA:
