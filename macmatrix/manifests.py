@@ -173,6 +173,7 @@ def pod(case: Case, namespace: str, replica: int, image: str) -> dict[str, Any]:
             "annotations": pod_annotations(case, namespace, replica),
         },
         "spec": {
+            **_same_node(case),
             "terminationGracePeriodSeconds": 0,
             "restartPolicy": "Never",
             "containers": [
@@ -189,6 +190,21 @@ def pod(case: Case, namespace: str, replica: int, image: str) -> dict[str, Any]:
             ],
         },
     }
+
+
+def _same_node(case: Case) -> dict[str, Any]:
+    """Replicas of a case share a node, so they share the macvlan lower device as on netns.
+
+    Without this, a two-node kind cluster could place them apart and a duplicate MAC would be
+    refused on one run (EADDRINUSE on one master) and accepted on the next.
+    """
+    if case.n_replicas < 2:
+        return {}
+    term = {
+        "labelSelector": {"matchLabels": {"macmatrix.io/nad": nad_name(case)}},
+        "topologyKey": "kubernetes.io/hostname",
+    }
+    return {"affinity": {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}}
 
 
 def pods(case: Case, namespace: str, image: str) -> list[dict[str, Any]]:

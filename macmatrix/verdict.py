@@ -178,7 +178,7 @@ def model(case: Case, stack: dict[str, Any]) -> Expectation:
         )
     source, why = _mac_source(case, plugins)
     if source == "static" and case.n_replicas > 1:
-        # Pods of one case share a node (kind has one worker) and so the macvlan lower device;
+        # Pods of one case share a node (podAffinity, manifests._same_node) and so the lower device;
         # the kernel refuses a second macvlan with a MAC already in use there (drivers/net/
         # macvlan.c, macvlan_addr_busy -> EADDRINUSE), so the second pod's sandbox fails.
         why.append("the NAD's static MAC is already in use on the master: address already in use")

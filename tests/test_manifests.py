@@ -103,3 +103,14 @@ def test_nad_object_carries_config_as_json_string() -> None:
     assert obj["kind"] == "NetworkAttachmentDefinition"
     assert json.loads(obj["spec"]["config"]) == m.nad_config(c, NS)
     assert len(obj["metadata"]["name"]) <= 63
+
+
+def test_replicas_of_a_case_are_pinned_to_one_node() -> None:
+    c = case(replicas="2")
+    pods = m.pods(c, NS, "img")
+    terms = pods[0]["spec"]["affinity"]["podAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ]
+    assert terms[0]["topologyKey"] == "kubernetes.io/hostname"
+    assert terms[0]["labelSelector"]["matchLabels"].items() <= pods[1]["metadata"]["labels"].items()
+    assert "affinity" not in m.pods(case(), NS, "img")[0]["spec"]
