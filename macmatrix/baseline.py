@@ -310,12 +310,23 @@ def parser() -> argparse.ArgumentParser:
     pu.add_argument(
         "--baseline", metavar="FILE", help="FROM's baseline (default: the committed one)"
     )
+    pu.add_argument(
+        "--in-place",
+        "--dry-run",
+        dest="in_place",
+        action="store_true",
+        help="print the whole in-place upgrade check instead (what `pytest e2e/test_upgrade.py "
+        "--upgrade-from FROM --upgrade-to TO` does on one kind cluster); touches nothing",
+    )
+    pu.add_argument("--matrix", metavar="FILE", help="with --in-place: the matrix (default: ours)")
     return p
 
 
 def main(argv: Sequence[str]) -> int:
     args = parser().parse_args(list(argv))
     if args.action == "plan-upgrade":
+        if args.in_place:
+            return _plan_in_place(args.old, args.new, args.matrix)
         return _plan(args.old, args.new, args.out, args.baseline)
     if looks_like_baseline(args.results):
         raise BadInput(
@@ -334,6 +345,21 @@ def _plan(old_name: str, new_name: str, out_dir: str, given: str | None) -> int:
     old, new = stacks.get(old_name).as_stack_dict(), stacks.get(new_name).as_stack_dict()
     steps = plan_upgrade(old, new, out_dir, Path(given) if given else None)
     print(render_plan(old, new, steps), end="")
+    return 0
+
+
+def _plan_in_place(old_name: str, new_name: str, matrix: str | None) -> int:
+    """The in-place check's plan: FROM installed, pods kept, upgrade, checks, second run."""
+    from .backends.kind import lock_path
+    from .cases import default_matrix_path
+    from .cases import load as load_cases
+    from .stack import stacks, upgrade
+    from .stack.lock import Lock
+
+    up = upgrade.plan(stacks.get(old_name), stacks.get(new_name), field="TO")
+    cases = load_cases(Path(matrix) if matrix else default_matrix_path())
+    lock = Lock(lock_path()) if lock_path().exists() else None
+    print(upgrade.render(up, cases, lock=lock), end="")
     return 0
 
 

@@ -437,15 +437,20 @@ def _run_kind(
     """One pod on the kept kind cluster of `stack_name` (created and kept if there is none).
 
     Only reached when macmatrix.backends.kind offers KindBackend.run_pod(pod_name, namespace,
-    attachments, annotations) -> PodObservation; the matrix-only backend does not.
+    attachments, annotations) -> PodObservation. Without --stack the newest stack is used.
     """
     module = kind_repro_support()
     if module is None:  # pick_backend checked; keep races honest
         raise BadInput("--backend kind: not available in this build; use --backend netns")
     from .backends.netns import Attachment  # the attachment shape both backends take
 
+    if not stack_name:
+        from .stack import stacks
+
+        stack_name = stacks.stack_names()[-1]
+        print(f"macmatrix repro: no --stack given; using the newest, {stack_name}", file=sys.stderr)
     backend = module.KindBackend.from_options(
-        stack_name=stack_name or "",
+        stack_name=stack_name,
         kubeconfig=None,
         keep_cluster=True,
         out_dir=Path("results") / "repro",

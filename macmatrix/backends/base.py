@@ -16,6 +16,18 @@ def no_progress(done: int, total: int, message: str) -> None:
     """Default progress sink."""
 
 
+class AttachmentLike(Protocol):
+    """One networks element with its NAD config, as written (never normalised).
+
+    What `run_pod` of any backend takes (netns.Attachment has this shape); a Protocol so that
+    backends need not import each other.
+    """
+
+    network: str  # "<namespace>/<nad name>"
+    config: dict[str, Any]
+    element: dict[str, Any]
+
+
 class Backend(Protocol):
     """What cli.py and fixtures/ need from a backend."""
 

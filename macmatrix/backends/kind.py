@@ -19,18 +19,20 @@ from kubernetes import client
 
 from ..cases import Case
 from ..errors import BadInput, InfraError
-from ..kube.client import ThreadClients, exec_in_pod, new_api_client
+from ..kube import snapshot
+from ..kube.client import ExecResult, ThreadClients, exec_in_pod, new_api_client
 from ..kube.diagnostics import Diagnostics
-from ..kube.matrix import CONTAINER, MatrixRun
-from ..observe import CaseObservation
-from ..stack import stacks
+from ..kube.matrix import CONTAINER, MatrixRun, delete_run
+from ..kube.single import SinglePod
+from ..observe import CaseObservation, PodObservation
+from ..stack import stacks, upgrade
 from ..stack.cluster import KindLifecycle, ensure_tools
 from ..stack.docker import MasterNetwork
 from ..stack.download import cache_dir
 from ..stack.install import Installer, first_image, image_tag
 from ..stack.lock import Lock
 from ..stack.plan import render
-from .base import Progress, no_progress
+from .base import AttachmentLike, Progress, no_progress
 
 
 def lock_path() -> Path:
@@ -75,6 +77,12 @@ class KindBackend:
         self._pod_image = stack.pod_image
         self.api_calls = 0
         self.waves = 0
+        # upgrade check: keep the pods of run() (namespace, Subnets) until release_kept()
+        self.keep_pods = False
+        self._kept: list[tuple[str, list[str]]] = []
+        self._upgrade: upgrade.UpgradePlan | None = None
+        self._upgraded = False
+        self._fresh = False
 
     @classmethod
     def from_options(
@@ -95,9 +103,32 @@ class KindBackend:
             )
         return cls(stack, kubeconfig, keep_cluster, out_dir, require_lock)
 
+    @classmethod
+    def for_upgrade(
+        cls,
+        from_name: str,
+        to_name: str,
+        keep_cluster: bool,
+        out_dir: Path,
+        require_lock: bool = False,
+    ) -> KindBackend:
+        """A backend for the in-place upgrade check: a fresh cluster of its own running FROM;
+        upgrade() moves it to TO (see stack/upgrade.py and stack/upgrade_check.py)."""
+        plan = upgrade.plan(stacks.get(from_name), stacks.get(to_name))
+        backend = cls(plan.old, None, keep_cluster, out_dir, require_lock)
+        backend._upgrade = plan
+        backend._fresh = True
+        return backend
+
     # ------------------------------------------------------------------ protocol
     def stack(self) -> dict[str, Any]:
-        out = self._stack.as_stack_dict()
+        if self._upgrade is not None and self._upgraded:
+            out = self._upgrade.as_stack_dict()
+        else:
+            out = self._stack.as_stack_dict()
+            if self._upgrade is not None:
+                out["name"] = self._upgrade.from_name
+                out["upgrade_to"] = self._upgrade.to_name
         out.update(self._detected)
         return out
 
@@ -116,7 +147,7 @@ class KindBackend:
         api = new_api_client(kubeconfig)
         threads = ThreadClients(lambda: new_api_client(kubeconfig))
 
-        def exec_fn(namespace: str, pod: str, argv: list[str]):  # type: ignore[no-untyped-def]
+        def exec_fn(namespace: str, pod: str, argv: list[str]) -> ExecResult:
             return exec_in_pod(threads.get(), namespace, pod, argv, container=CONTAINER)
 
         namespace = f"mm-{time.strftime('%m%d%H%M')}-{secrets.token_hex(3)}"
@@ -146,15 +177,123 @@ class KindBackend:
                     obs.diagnostics = diag.collect(case, obs)
             return observations
         finally:
-            matrix.teardown()
+            if self.keep_pods:
+                self._kept.append((namespace, list(matrix.subnets)))
+                print(f"macmatrix: keeping the pods in {namespace}", file=self.log, flush=True)
+            else:
+                matrix.teardown()
             threads.close()
             api.close()
             self._phases["matrix"] = round(time.monotonic() - t0, 3)
             self.api_calls += matrix.stats.calls
             self.waves += matrix.waves
 
+    # ------------------------------------------------------------------ upgrade check
+    def _clients(self) -> tuple[client.ApiClient, ThreadClients, snapshot.ExecFn]:
+        assert self._kubeconfig is not None
+        kubeconfig = str(self._kubeconfig)
+        api = new_api_client(kubeconfig)
+        threads = ThreadClients(lambda: new_api_client(kubeconfig))
+
+        def exec_fn(namespace: str, pod: str, argv: list[str]) -> ExecResult:
+            return exec_in_pod(threads.get(), namespace, pod, argv, container=CONTAINER)
+
+        return api, threads, exec_fn
+
+    def kept_snapshot(self) -> dict[str, snapshot.PodSnapshot]:
+        """Every kept pod as it is now: uid, state, kernel MACs, MAC-reporting annotations."""
+        if not self._kept:
+            return {}
+        api, threads, exec_fn = self._clients()
+        try:
+            return snapshot.take(client.CoreV1Api(api), [ns for ns, _ in self._kept], exec_fn)
+        except (client.exceptions.ApiException, urllib3.exceptions.HTTPError) as e:
+            raise InfraError(f"snapshot of the kept pods failed: {e}") from e
+        finally:
+            threads.close()
+            api.close()
+
+    def upgrade(self) -> None:
+        """Upgrade the cluster in place from FROM to TO: the new tag's install.sh (pods of
+        other workloads are not restarted), Multus when its pin changes, tuning when the plugins
+        release changes. Later runs use TO's pod image and report TO's stack."""
+        up = self._upgrade
+        if up is None:
+            raise BadInput("upgrade: this backend was not made with KindBackend.for_upgrade")
+        if self._upgraded:
+            return
+        self._prepare()
+        cluster = self._cluster
+        if cluster is None or self._kubeconfig is None:
+            raise BadInput("upgrade: needs the check's own kind cluster, not --kubeconfig")
+        lock = Lock(lock_path(), require=self.require_lock)
+        tools = ensure_tools(up.new, lock)
+        api = new_api_client(str(self._kubeconfig))
+        try:
+            inst = Installer(up.new, tools, lock, self._kubeconfig, api, cluster.workdir, self.log)
+            t0 = time.monotonic()
+            inst.kube_ovn(cluster, extra_env=up.install_env())
+            self._timed("upgrade_kube_ovn", t0)
+            t0 = time.monotonic()
+            inst.multus(cluster)  # skipped when the pin is unchanged (already ready at TO's tag)
+            self._timed("upgrade_multus", t0)
+            t0 = time.monotonic()
+            inst.tuning(self._nodes, replace=up.cni_plugins.changed)
+            self._timed("upgrade_tuning", t0)
+        finally:
+            api.close()
+        self._stack = up.new
+        self._pod_image = up.new.pod_image
+        self._upgraded = True
+
+    def release_kept(self) -> None:
+        """Delete the kept runs' namespaces and Subnets (not waited for)."""
+        if not self._kept or self._kubeconfig is None:
+            self._kept = []
+            return
+        kept, self._kept = self._kept, []
+        api = new_api_client(str(self._kubeconfig))
+        try:
+            core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
+            for namespace, subnets in kept:
+                delete_run(core, custom, namespace, subnets, self.log)
+        finally:
+            api.close()
+
+    # ------------------------------------------------------------------ repro
+    def run_pod(
+        self,
+        pod_name: str,
+        namespace: str,
+        attachments: Sequence[AttachmentLike],
+        annotations: dict[str, str],
+    ) -> PodObservation:
+        """One pod with the given NADs (configs exactly as given) on the cluster; everything it
+        created is deleted again. Diagnostics land in OUT/diagnostics/ when it fails."""
+        self._prepare()
+        api, threads, exec_fn = self._clients()
+        runner = SinglePod(
+            client.CoreV1Api(api),
+            client.CustomObjectsApi(api),
+            self._pod_image,
+            exec_fn,
+            self.out_dir,
+            log=self.log,
+        )
+        try:
+            return runner.run(pod_name, namespace, list(attachments), annotations)
+        finally:
+            self.api_calls += runner.stats.calls
+            threads.close()
+            api.close()
+
     def close(self) -> None:
         """Delete the cluster and its macvlan network unless kept; never an external cluster."""
+        if self._kept and (self._cluster is None or self._cluster.keep):
+            try:
+                self.release_kept()
+            except Exception as e:  # closing must go on; say what stays behind
+                print(f"macmatrix: could not delete the kept pods: {e}", file=self.log)
         if self._cluster is None:
             return
         cluster, self._cluster = self._cluster, None
@@ -191,7 +330,7 @@ class KindBackend:
         workdir = cache_dir() / "clusters" / self._stack.cluster_name()
         cluster = KindLifecycle(self._stack, tools, workdir, self.keep_cluster, self.log)
         self._cluster = cluster
-        reused = cluster.up()
+        reused = cluster.up(fresh=True) if self._fresh else cluster.up()
         self._kubeconfig = cluster.kubeconfig
         self._timed("cluster_reuse" if reused else "cluster_create", t0)
         self._nodes = cluster.nodes()

@@ -76,6 +76,14 @@ class Diagnostics:
             self._pod(folder, manifests.pod_name(case, replica))
         return str(folder)
 
+    def collect_pod(self, folder_name: str, pod: str, summary: list[str]) -> str:
+        """Diagnostics for one pod outside the matrix (repro on kind): same files as a case."""
+        folder = self.root / case_dir_name(folder_name)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "summary.txt").write_text("\n".join(summary) + "\n")
+        self._pod(folder, pod)
+        return str(folder)
+
     def _pod(self, folder: Path, name: str) -> None:
         try:
             pod = to_dict(self._api(self.core.read_namespaced_pod, name, self.namespace))

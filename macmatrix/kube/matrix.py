@@ -176,20 +176,7 @@ class MatrixRun:
 
     def teardown(self) -> None:
         """Delete the run's namespace and Subnets; do not wait (the next run uses a new one)."""
-        try:
-            self._api(self.core.delete_namespace, self.namespace)
-        except ApiException as e:
-            if e.status != 404:
-                print(
-                    f"macmatrix: could not delete namespace {self.namespace}: {e.reason}",
-                    file=self.log,
-                )
-        for name in self.subnets:
-            try:
-                self._api(self.custom.delete_cluster_custom_object, *SUBNETS, name)
-            except ApiException as e:
-                if e.status != 404:
-                    print(f"macmatrix: could not delete Subnet {name}: {e.reason}", file=self.log)
+        delete_run(self.core, self.custom, self.namespace, self.subnets, self.log, self.stats)
 
     # ------------------------------------------------------------------ the run
     def run(self, cases: Sequence[Case]) -> dict[str, CaseObservation]:
@@ -411,3 +398,28 @@ class MatrixRun:
             "pods to be deleted before a retry",
             describe=lambda left: f"still present: {left[:3]}",
         )
+
+
+def delete_run(
+    core: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    subnets: Sequence[str],
+    log: TextIO = sys.stderr,
+    stats: CallStats | None = None,
+) -> None:
+    """Delete a run's namespace and Subnets (best effort, not waited for; 404 is fine).
+
+    Also used later for runs whose pods were kept across an upgrade (KindBackend.keep_pods).
+    """
+    try:
+        call(core.delete_namespace, namespace, stats=stats)
+    except ApiException as e:
+        if e.status != 404:
+            print(f"macmatrix: could not delete namespace {namespace}: {e.reason}", file=log)
+    for name in subnets:
+        try:
+            call(custom.delete_cluster_custom_object, *SUBNETS, name, stats=stats)
+        except ApiException as e:
+            if e.status != 404:
+                print(f"macmatrix: could not delete Subnet {name}: {e.reason}", file=log)

@@ -90,14 +90,25 @@ class KindLifecycle:
         out = sh(commands.kind_get_clusters(self.tools.kind), "kind get clusters", timeout=60)
         return self.name in out.split()
 
-    def up(self) -> bool:
-        """Create the cluster, or reuse a kept one (exporting its kubeconfig). True if reused."""
+    def up(self, fresh: bool = False) -> bool:
+        """Create the cluster, or reuse a kept one (exporting its kubeconfig). True if reused.
+
+        `fresh` deletes a cluster of the same name first (the upgrade check must start from the
+        old stack, never from a cluster an earlier check already upgraded).
+        """
         if not docker.engine_answers():
             raise InfraError(
                 "no Docker engine answers; start Docker (or use --backend netns), "
                 "see `macmatrix doctor --backend kind`"
             )
         self.workdir.mkdir(parents=True, exist_ok=True)
+        if fresh and self.exists():
+            print(f"macmatrix: deleting the earlier cluster {self.name}", file=self.log, flush=True)
+            sh(
+                commands.kind_delete(self.tools.kind, self.name, self.kubeconfig),
+                f"kind delete cluster --name {self.name}",
+                timeout=300,
+            )
         self.reused = self.exists()
         if self.reused:
             print(f"macmatrix: reusing kind cluster {self.name}", file=self.log, flush=True)

@@ -211,7 +211,11 @@ class Installer:
             if new is not None and node.metadata and node.metadata.name:
                 call(self.core.patch_node, node.metadata.name, {"spec": {"taints": new}})
 
-    def kube_ovn(self, cluster: KindLifecycle | None) -> None:
+    def kube_ovn(
+        self, cluster: KindLifecycle | None, extra_env: dict[str, str] | None = None
+    ) -> None:
+        """Install (or, on a cluster running another tag, upgrade in place) Kube-OVN with the
+        stack's install.sh; `extra_env` is what an upgrade adds (stack/upgrade.py)."""
         if not self.kube_ovn_state():
             self.say(f"Kube-OVN {self.stack.kube_ovn} already ready")
             return
@@ -221,9 +225,9 @@ class Installer:
         assert self.tools is not None, "installing needs the pinned kubectl"
         script = fetch(self.stack.install_sh_url, self.lock, self.cache)
         self.say(f"installing Kube-OVN {self.stack.kube_ovn} (install.sh, several minutes)")
-        rc, last = self._stream(
-            commands.install_sh(script), commands.install_env(self.kubeconfig, self.tools.kubectl)
-        )
+        env = commands.install_env(self.kubeconfig, self.tools.kubectl)
+        env.update(extra_env or {})
+        rc, last = self._stream(commands.install_sh(script), env)
         if rc != 0:
             self.say(f"install.sh exited {rc} ({last}); deciding from the pods' readiness")
         try:
@@ -265,8 +269,10 @@ class Installer:
             say=self.say,
         )
 
-    def tuning(self, nodes: list[str]) -> None:
-        missing = [n for n in nodes if not _ok(commands.tuning_present(n))]
+    def tuning(self, nodes: list[str], replace: bool = False) -> None:
+        """Copy the stack's `tuning` where it is missing; `replace` copies it into every node
+        (an upgrade to another plugins release: macvlan changes, so tuning must too)."""
+        missing = nodes if replace else [n for n in nodes if not _ok(commands.tuning_present(n))]
         if not missing:
             return
         tarball = fetch(self.stack.cni_plugins_url(), self.lock, self.cache)

@@ -52,7 +52,9 @@ def render(
     kubeconfig: str | None = None,
     cache: Path | None = None,
     lock: Lock | None = None,
+    teardown: bool = True,
 ) -> str:
+    """The plan text; `teardown=False` stops after the matrix (the upgrade check keeps pods)."""
     c = cache or cache_dir()
     tools = tools_paths(stack, c)
     name = stack.cluster_name()
@@ -191,6 +193,8 @@ def render(
         docs.extend(manifests.pods(case, PLACEHOLDER_NS, stack.pod_image))
         add(yaml.safe_dump_all(docs, sort_keys=False).rstrip())
     add("")
+    if not teardown:
+        return "\n".join(out) + "\n"
     add("## 8. teardown")
     add(f"  API: delete namespace {PLACEHOLDER_NS} and the run's Subnets")
     if not kubeconfig:

@@ -1,0 +1,454 @@
+"""One pod with pasted NADs on a cluster (`macmatrix repro --backend kind`): create, wait, read,
+collect diagnostics when it fails, delete.
+
+The NADs carry the attachments' configs exactly as given (serialised in their own key order, no
+`name` filled in, nothing normalised); the pod gets the user's annotations and the networks
+elements as Multus would hold them. Attachments are any objects with `.network` ("ns/name"),
+`.config` and `.element` (backends/base.py AttachmentLike). A kube-ovn IPAM (or `type:
+kube-ovn`) attachment needs a Subnet with its provider; when the cluster has none, a /24 is made
+for the repro and removed afterwards. The builders are pure; `SinglePod` holds the calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import urllib3
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from ..backends.base import AttachmentLike
+from ..cni import element_ifname
+from ..errors import InfraError
+from ..manifests import MANAGED_BY, NETWORKS_ANNOTATION
+from ..observe import PodObservation
+from . import annotations as ann
+from . import podstate
+from .client import CallStats, ExecResult, call
+from .diagnostics import Diagnostics
+from .matrix import CONTAINER, IPS, NADS, SUBNETS, WATCH_CHUNK_S, PodStream, to_dict, watch_pods
+from .wait import wait_for
+
+REPRO_LABEL = {"macmatrix.io/repro": "true"}
+POD_TIMEOUT_S = 180.0
+ExecFn = Callable[[str, str, list[str]], ExecResult]
+
+
+# ----------------------------------------------------------------------------- pure builders
+
+
+def split_network(network: str) -> tuple[str, str]:
+    ns, _, name = network.partition("/")
+    return ns, name
+
+
+def plugins(config: dict[str, Any]) -> list[dict[str, Any]]:
+    items = config.get("plugins") if isinstance(config.get("plugins"), list) else [config]
+    return [p for p in items or [] if isinstance(p, dict)]
+
+
+def provider(att: AttachmentLike) -> str:
+    """Kube-OVN's provider of an attachment: its kube-ovn IPAM's or plugin's, else `<nad>.<ns>`."""
+    for p in plugins(att.config):
+        ipam = p.get("ipam")
+        if isinstance(ipam, dict) and ipam.get("type") == "kube-ovn" and ipam.get("provider"):
+            return str(ipam["provider"])
+        if p.get("type") == "kube-ovn" and p.get("provider"):
+            return str(p["provider"])
+    ns, name = split_network(att.network)
+    return f"{name}.{ns}"
+
+
+def needs_subnet(att: AttachmentLike) -> bool:
+    """Kube-OVN allocates for this attachment, so a Subnet with its provider must exist."""
+    return any(
+        p.get("type") == "kube-ovn"
+        or (isinstance(p.get("ipam"), dict) and p["ipam"].get("type") == "kube-ovn")
+        for p in plugins(att.config)
+    )
+
+
+def nad_body(network: str, config: dict[str, Any]) -> dict[str, Any]:
+    """A NAD whose spec.config is the given config, serialised as is (key order kept)."""
+    ns, name = split_network(network)
+    return {
+        "apiVersion": "k8s.cni.cncf.io/v1",
+        "kind": "NetworkAttachmentDefinition",
+        "metadata": {"name": name, "namespace": ns, "labels": {**MANAGED_BY, **REPRO_LABEL}},
+        "spec": {"config": json.dumps(config)},
+    }
+
+
+def subnet_body(prov: str) -> dict[str, Any]:
+    """A /24 for one provider in 10.192.0.0/11, clear of the matrix's 10.128/10 Subnets' lower
+    half, kind's pods (10.16/16) and services (10.96/12)."""
+    h = int(hashlib.sha256(prov.encode()).hexdigest()[:8], 16)
+    a, b = 192 + (h >> 8) % 32, h % 256
+    return {
+        "apiVersion": "kubeovn.io/v1",
+        "kind": "Subnet",
+        "metadata": {"name": f"mm-repro-{h:08x}", "labels": {**MANAGED_BY, **REPRO_LABEL}},
+        "spec": {
+            "protocol": "IPv4",
+            "provider": prov,
+            "cidrBlock": f"10.{a}.{b}.0/24",
+            "gateway": f"10.{a}.{b}.1",
+            "excludeIps": [f"10.{a}.{b}.1"],
+        },
+    }
+
+
+def pod_body(
+    name: str,
+    namespace: str,
+    attachments: Sequence[AttachmentLike],
+    annotations: dict[str, str],
+    image: str,
+) -> dict[str, Any]:
+    """The user's annotations, with the networks annotation set to the elements as Multus holds
+    them; an unprivileged container that only sleeps (MACs are read through exec)."""
+    merged = dict(annotations)
+    merged[NETWORKS_ANNOTATION] = json.dumps([a.element for a in attachments])
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {**MANAGED_BY, **REPRO_LABEL},
+            "annotations": merged,
+        },
+        "spec": {
+            "terminationGracePeriodSeconds": 0,
+            "restartPolicy": "Never",
+            "containers": [
+                {
+                    "name": CONTAINER,
+                    "image": image,
+                    "imagePullPolicy": "IfNotPresent",
+                    "command": ["sleep", "infinity"],
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                }
+            ],
+        },
+    }
+
+
+def interfaces(attachments: Sequence[AttachmentLike]) -> list[str]:
+    """eth0, then each attachment's interface as Multus names it (net1, net2, ...)."""
+    out = ["eth0"]
+    for i, a in enumerate(attachments, 1):
+        name = element_ifname(a.element, i)
+        if name not in out:
+            out.append(name)
+    return out
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+@dataclass
+class Created:
+    """What the repro made, so exactly that is deleted afterwards."""
+
+    namespaces: list[str] = field(default_factory=list)
+    nads: list[tuple[str, str]] = field(default_factory=list)
+    subnets: list[str] = field(default_factory=list)
+    pod: tuple[str, str] | None = None
+
+
+class SinglePod:
+    """Runs one pod against a cluster; API objects are arguments so tests pass stand-ins."""
+
+    def __init__(
+        self,
+        core: client.CoreV1Api,
+        custom: client.CustomObjectsApi,
+        image: str,
+        exec_fn: ExecFn,
+        out_dir: Path,
+        pod_stream: PodStream | None = None,
+        timeout_s: float = POD_TIMEOUT_S,
+        log: TextIO = sys.stderr,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.core, self.custom = core, custom
+        self.image = image
+        self.exec_fn = exec_fn
+        self.out_dir = out_dir
+        self.selector = ",".join(f"{k}={v}" for k, v in REPRO_LABEL.items())
+        self.pod_stream = pod_stream or watch_pods(core, self.selector)
+        self.timeout_s = timeout_s
+        self.log = log
+        self.clock, self.wall = clock, wall
+        self.stats = CallStats()
+        self.created = Created()
+        self.diagnostics: str | None = None
+
+    def _api(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return call(fn, *args, stats=self.stats, **kwargs)
+
+    def run(
+        self,
+        pod_name: str,
+        namespace: str,
+        attachments: Sequence[AttachmentLike],
+        annotations: dict[str, str],
+    ) -> PodObservation:
+        try:
+            self._setup(pod_name, namespace, attachments, annotations)
+            state, obj = self._settle(pod_name, namespace)
+            if state.kind == podstate.INFRA:
+                self._diagnose(pod_name, namespace, state.message)
+                raise InfraError(f"repro pod {namespace}/{pod_name}: {state.message}")
+            obs = self._observe(pod_name, namespace, attachments, obj)
+            if state.kind == podstate.SANDBOX_FAILED:
+                obs.error = state.message or "sandbox creation failed (no message)"
+                self._diagnose(pod_name, namespace, obs.error)
+            return obs
+        except (ApiException, urllib3.exceptions.HTTPError) as e:
+            why = f"{e.status} {e.reason}" if isinstance(e, ApiException) else str(e)
+            raise InfraError(f"repro on kind: the API refused a call: {why}") from e
+        finally:
+            self.cleanup()
+
+    # ------------------------------------------------------------------ setup
+    def _ensure_namespace(self, ns: str) -> None:
+        if ns in self.created.namespaces:
+            return
+        try:
+            self._api(self.core.read_namespace, ns)
+            return
+        except ApiException as e:
+            if e.status != 404:
+                raise
+        body = client.V1Namespace(
+            metadata=client.V1ObjectMeta(name=ns, labels={**MANAGED_BY, **REPRO_LABEL})
+        )
+        self._api(self.core.create_namespace, body)
+        self.created.namespaces.append(ns)
+
+    def _create(self, what: str, fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            self._api(fn, *args)
+        except ApiException as e:
+            if e.status == 409:
+                raise InfraError(
+                    f"{what} already exists on the kept cluster (left by an interrupted repro?); "
+                    "delete it with kubectl and run again"
+                ) from e
+            raise
+
+    def _setup(
+        self,
+        pod_name: str,
+        namespace: str,
+        attachments: Sequence[AttachmentLike],
+        annotations: dict[str, str],
+    ) -> None:
+        self._ensure_namespace(namespace)
+        seen: set[str] = set()
+        for att in attachments:
+            if att.network in seen:
+                continue
+            seen.add(att.network)
+            ns, name = split_network(att.network)
+            self._ensure_namespace(ns)
+            self._create(
+                f"NAD {att.network}",
+                self.custom.create_namespaced_custom_object,
+                NADS[0],
+                NADS[1],
+                ns,
+                NADS[2],
+                nad_body(att.network, att.config),
+            )
+            self.created.nads.append((ns, name))
+        self._subnets([provider(a) for a in attachments if needs_subnet(a)])
+        body = pod_body(pod_name, namespace, attachments, annotations, self.image)
+        self._create(
+            f"pod {namespace}/{pod_name}",
+            self.core.create_namespaced_pod,
+            namespace,
+            client.V1Pod.model_validate(body),
+        )
+        self.created.pod = (namespace, pod_name)
+
+    def _subnets(self, providers: list[str]) -> None:
+        if not providers:
+            return
+        listing = self._api(self.custom.list_cluster_custom_object, *SUBNETS) or {}
+        have = {((i.get("spec") or {}).get("provider")) for i in listing.get("items", [])}
+        for prov in dict.fromkeys(providers):
+            if prov in have:
+                continue
+            body = subnet_body(prov)
+            print(
+                f"macmatrix: repro: Subnet {body['metadata']['name']} "
+                f"({body['spec']['cidrBlock']}) for provider {prov}",
+                file=self.log,
+            )
+            self._create(
+                f"Subnet {body['metadata']['name']}",
+                self.custom.create_cluster_custom_object,
+                *SUBNETS,
+                body,
+            )
+            self.created.subnets.append(body["metadata"]["name"])
+        if self.created.subnets:
+            want = set(self.created.subnets)
+
+            def not_ready() -> set[str]:
+                items = (
+                    self._api(
+                        self.custom.list_cluster_custom_object,
+                        *SUBNETS,
+                        label_selector=self.selector,
+                    )
+                    or {}
+                ).get("items", [])
+                ready = {
+                    (i.get("metadata") or {}).get("name")
+                    for i in items
+                    if any(
+                        c.get("type") == "Ready" and c.get("status") == "True"
+                        for c in ((i.get("status") or {}).get("conditions") or [])
+                    )
+                }
+                return want - ready
+
+            wait_for(
+                not_ready,
+                lambda left: not left,
+                120.0,
+                "the repro's Kube-OVN Subnets to be Ready (check kube-ovn-controller logs)",
+                describe=lambda left: f"not ready: {sorted(left)}",
+            )
+
+    # ------------------------------------------------------------------ wait and read
+    def _settle(self, pod_name: str, namespace: str) -> tuple[podstate.PodState, dict[str, Any]]:
+        deadline = self.clock() + self.timeout_s
+        obj: dict[str, Any] = {}
+        while True:
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                why = podstate.pending_reason(obj) if obj else "never seen"
+                return podstate.PodState(
+                    podstate.INFRA, f"timed out waiting for pod {pod_name} to run ({why})"
+                ), obj
+            try:
+                for item in self.pod_stream(namespace, max(1, min(WATCH_CHUNK_S, int(remaining)))):
+                    if (item.get("metadata") or {}).get("name") != pod_name:
+                        continue
+                    obj = item
+                    state = podstate.classify(obj, [], self.wall())
+                    if state.kind in (podstate.RUNNING, podstate.INFRA):
+                        return state, obj
+                self.stats.calls += 1
+            except (ApiException, OSError, urllib3.exceptions.HTTPError) as e:
+                print(f"macmatrix: pod watch interrupted ({e}); re-opening", file=self.log)
+            if obj:
+                final = podstate.classify(obj, self._events(namespace), self.wall())
+                if final.kind != podstate.PENDING:
+                    return final, obj
+
+    def _events(self, namespace: str) -> list[dict[str, Any]]:
+        try:
+            listing = self._api(
+                self.core.list_namespaced_event,
+                namespace,
+                field_selector=f"reason={podstate.SANDBOX_REASON}",
+            )
+        except ApiException as e:
+            print(f"macmatrix: listing events failed: {e.status} {e.reason}", file=self.log)
+            return []
+        return [to_dict(i) for i in (to_dict(listing).get("items") or [])]
+
+    def _observe(
+        self,
+        pod_name: str,
+        namespace: str,
+        attachments: Sequence[AttachmentLike],
+        obj: dict[str, Any],
+    ) -> PodObservation:
+        pod_annotations = (obj.get("metadata") or {}).get("annotations") or {}
+        providers = [ann.OVN_PROVIDER] + list(dict.fromkeys(provider(a) for a in attachments))
+        try:
+            listing = self._api(self.custom.list_cluster_custom_object, *IPS) or {}
+            ip_crs = ann.index_ip_crs(listing.get("items", []))
+        except ApiException as e:  # no Kube-OVN CRDs: nothing to report, not a failure
+            print(f"macmatrix: listing Kube-OVN IP CRs failed: {e.status}", file=self.log)
+            ip_crs = {}
+        obs = PodObservation(
+            name=pod_name,
+            network_status=ann.network_status(pod_annotations),
+            annotations=ann.kube_ovn_annotations(pod_annotations, providers),
+            ip_cr_mac=ann.ip_cr_macs(pod_name, namespace, providers, ip_crs),
+        )
+        running = (obj.get("status") or {}).get("phase") == "Running"
+        for ifname in interfaces(attachments) if running else []:
+            res = self.exec_fn(namespace, pod_name, ["cat", f"/sys/class/net/{ifname}/address"])
+            if res.returncode is None:
+                raise InfraError(
+                    f"exec in {namespace}/{pod_name} failed: {res.stderr.strip() or 'no exit code'}"
+                )
+            obs.interfaces[ifname] = (res.stdout.strip() or None) if res.returncode == 0 else None
+        return obs
+
+    def _diagnose(self, pod_name: str, namespace: str, why: str) -> None:
+        diag = Diagnostics(self.core, namespace, self.exec_fn, self.out_dir, self.stats)
+        try:
+            self.diagnostics = diag.collect_pod(
+                f"repro-{namespace}-{pod_name}", pod_name, [f"pod: {namespace}/{pod_name}", why]
+            )
+            print(f"macmatrix: repro diagnostics: {self.diagnostics}", file=self.log)
+        except OSError as e:  # never hide the failure behind a diagnostics problem
+            print(f"macmatrix: could not write diagnostics: {e}", file=self.log)
+
+    # ------------------------------------------------------------------ cleanup
+    def cleanup(self) -> None:
+        """Delete what this repro created (pod first, then NADs, Subnets, namespaces)."""
+        steps: list[tuple[str, Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = []
+        if self.created.pod:
+            ns, name = self.created.pod
+            steps.append(
+                (
+                    f"pod {ns}/{name}",
+                    self.core.delete_namespaced_pod,
+                    (name, ns),
+                    {"grace_period_seconds": 0},
+                )
+            )
+        for ns, name in self.created.nads:
+            steps.append(
+                (
+                    f"NAD {ns}/{name}",
+                    self.custom.delete_namespaced_custom_object,
+                    (NADS[0], NADS[1], ns, NADS[2], name),
+                    {},
+                )
+            )
+        for sub in self.created.subnets:
+            steps.append(
+                (f"Subnet {sub}", self.custom.delete_cluster_custom_object, (*SUBNETS, sub), {})
+            )
+        for ns in self.created.namespaces:
+            steps.append((f"namespace {ns}", self.core.delete_namespace, (ns,), {}))
+        for what, fn, args, kwargs in steps:
+            try:
+                self._api(fn, *args, **kwargs)
+            except Exception as e:  # keep deleting the rest; say what stays behind
+                if not (isinstance(e, ApiException) and e.status == 404):
+                    print(f"macmatrix: could not delete {what}: {e}", file=self.log)
+        self.created = Created()
