@@ -356,7 +356,9 @@ def _plan_in_place(old_name: str, new_name: str, matrix: str | None) -> int:
     from .stack import stacks, upgrade
     from .stack.lock import Lock
 
-    up = upgrade.plan(stacks.get(old_name), stacks.get(new_name), field="TO")
+    up = upgrade.plan(
+        stacks.get(old_name, field="FROM"), stacks.get(new_name, field="TO"), field="TO"
+    )
     cases = load_cases(Path(matrix) if matrix else default_matrix_path())
     lock = Lock(lock_path()) if lock_path().exists() else None
     print(upgrade.render(up, cases, lock=lock), end="")

@@ -185,13 +185,13 @@ def stack_names(path: Path | str | None = None) -> list[str]:
     return sorted(load(path), key=lambda n: versions.parse(n) or (0, 0, 0))
 
 
-def get(name: str, path: Path | str | None = None) -> Stack:
-    """The named stack, or BadInput listing the known names."""
+def get(name: str, path: Path | str | None = None, field: str = "--stack") -> Stack:
+    """The named stack, or BadInput (naming `field`) listing the known names."""
     stacks = load(path)
     if not name:
         known = ", ".join(sorted(stacks, key=lambda n: versions.parse(n) or (0, 0, 0)))
-        raise BadInput(f"--stack: required with --backend kind; use one of: {known}")
+        raise BadInput(f"{field}: required with --backend kind; use one of: {known}")
     if name not in stacks:
         known = ", ".join(sorted(stacks, key=lambda n: versions.parse(n) or (0, 0, 0)))
-        raise BadInput(f"--stack: unknown stack {name!r}; use one of: {known}")
+        raise BadInput(f"{field}: unknown stack {name!r}; use one of: {known}")
     return stacks[name]
