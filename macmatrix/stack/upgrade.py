@@ -16,6 +16,10 @@ How Kube-OVN documents an upgrade (checked 2026-11 against upstream):
   matrix pods are `restartPolicy: Never`, so they survive either script.
 - install.sh's `ovs-ovn` DaemonSet is `RollingUpdate` at v1.14.41, v1.15.24, v1.16.2 (only the
   DPDK variant is `OnDelete`), so re-running the script rolls every Kube-OVN component.
+- k8snetworkplumbingwg/multus-cni `deployments/multus-daemonset-thick.yml` at v4.1.3, v4.2.1,
+  v4.2.3, v4.2.4: the `kube-multus-ds` DaemonSet is `RollingUpdate` and its init container
+  re-copies multus-shim, so `kubectl apply` of TO's manifest upgrades Multus in place; it is
+  applied only when the Multus pin changes.
 - kube-ovn-cni's init container (`install-cni.sh`) copies Kube-OVN's own macvlan/ipvlan/portmap/
   loopback into /opt/cni/bin on every start: after the upgrade macvlan is the new release's, so
   `tuning` is replaced too when the stacks' CNI plugins differ (one release per chain).
