@@ -245,8 +245,9 @@ class SinglePod:
         except ApiException as e:
             if e.status == 409:
                 raise InfraError(
-                    f"{what} already exists on the kept cluster (left by an interrupted repro?); "
-                    "delete it with kubectl and run again"
+                    f"{what} already exists on the kept cluster (left by an interrupted repro, "
+                    "or a previous one still terminating); wait a few seconds or delete it with "
+                    "kubectl, then run again"
                 ) from e
             raise
 
