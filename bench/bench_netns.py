@@ -113,48 +113,20 @@ def inv_ns(inv: dict) -> str:
     return Path(inv["netns"]).name
 
 
+def timed(argv: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, cwd=REPO, capture_output=True, check=False)
+    return time.perf_counter() - start
+
+
 def end_to_end() -> tuple[float, float, int]:
-    start = time.perf_counter()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "e2e/test_mac_matrix.py",
-            "--backend",
-            "netns",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "--out",
-            tempfile.mkdtemp(),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        check=True,
-    )
-    pytest_s = time.perf_counter() - start
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    start = time.perf_counter()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "macmatrix.cli",
-            "run",
-            "--backend",
-            "netns",
-            "-q",
-            "--out",
-            tempfile.mkdtemp(),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        check=False,
-    )
-    run_s = time.perf_counter() - start
-    rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return pytest_s, run_s, rss_kb if rss_kb > before else before
+    """Wall times of both entry points; RSS of `macmatrix run`, the first Python child."""
+    out = ["--out", tempfile.mkdtemp()]
+    run_s = timed([sys.executable, "-m", "macmatrix.cli", "run", "--backend", "netns", "-q", *out])
+    rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # nsenter children are tiny
+    pytest_args = ["e2e/test_mac_matrix.py", "--backend", "netns", "-q", "-p", "no:cacheprovider"]
+    pytest_s = timed([sys.executable, "-m", "pytest", *pytest_args, *out])
+    return pytest_s, run_s, rss_kb
 
 
 def main() -> None:
