@@ -114,7 +114,7 @@ def test_plugins_received_the_users_config_and_multus_args() -> None:
     assert tuning["stdin"]["prevResult"]["interfaces"][0]["name"] == "net1"
     for c in (macvlan, tuning):
         assert c["cni_args"].startswith("IgnoreUnknown=true;K8S_POD_NAMESPACE=default;")
-        assert c["cni_args"].endswith(";IP=10.1.1.101/24;MAC=c2:b0:57:49:47:f1")
+        assert c["cni_args"].endswith(";MAC=c2:b0:57:49:47:f1;IP=10.1.1.101/24")
         assert c["stdin"]["name"] == "macvlan-tuned-net" and c["stdin"]["cniVersion"] == "0.3.1"
     assert macs.normalise(entry["pods"][0]["interfaces"]["net1"]) == "c2:b0:57:49:47:f1"
 

@@ -71,7 +71,7 @@ def multus_runtime_conf(
 ) -> RuntimeConf:
     """Multus' CreateCNIRuntimeConf for a secondary (non-default) delegate.
 
-    CNI_ARGS base in Multus' order, then IP= for `ips` and MAC= for `mac`; the same values go to
+    CNI_ARGS base in Multus' order, then MAC= for `mac` and IP= for `ips`; the same values go to
     the capability args `ips` and `mac` (libcni then injects them only where a plugin declares the
     capability). The cluster default network never gets mac/ips requests.
     """
@@ -83,14 +83,15 @@ def multus_runtime_conf(
         ("K8S_POD_UID", pod_uid),
     ]
     caps: dict[str, Any] = {}
-    ips = element.get("ips")
-    if ips:
-        caps["ips"] = list(ips)
-        args.append(("IP", ",".join(ips)))
+    # multus pkg/multus DelegateAdd appends MAC first, then IP (ips joined with ",").
     mac = element.get("mac")
     if mac:
         caps["mac"] = mac
         args.append(("MAC", mac))
+    ips = element.get("ips")
+    if ips:
+        caps["ips"] = list(ips)
+        args.append(("IP", ",".join(ips)))
     return RuntimeConf(container_id, netns, ifname, args, caps)
 
 

@@ -25,11 +25,11 @@ def rt_for(element: dict) -> cni.RuntimeConf:
     )
 
 
-def test_cni_args_follow_multus_order_with_ip_then_mac() -> None:
+def test_cni_args_follow_multus_order_with_mac_then_ip() -> None:
     rt = rt_for(ELEMENT)
     assert rt.cni_args() == (
         "IgnoreUnknown=true;K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p;K8S_POD_INFRA_CONTAINER_ID=c;"
-        "K8S_POD_UID=u;IP=10.1.1.5/24;MAC=02:00:00:00:00:01"
+        "K8S_POD_UID=u;MAC=02:00:00:00:00:01;IP=10.1.1.5/24"
     )
     assert rt.capability_args == {"ips": ["10.1.1.5/24"], "mac": "02:00:00:00:00:01"}
     bare = rt_for({"name": "mv"})
