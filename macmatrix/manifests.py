@@ -19,6 +19,7 @@ OVN_MAC_ANNOTATION = "ovn.kubernetes.io/mac_address"
 KUBEOVN_SOCKET = "/run/openvswitch/kube-ovn-daemon.sock"
 CASE_ID_ANNOTATION = "macmatrix.io/case-id"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "macmatrix"}
+CONTAINER = "sleep"  # the one container of every pod (exec goes there)
 
 
 def _digest(case: Case) -> str:
@@ -162,23 +163,45 @@ def pod_annotations(case: Case, namespace: str, replica: int) -> dict[str, str]:
 
 
 def pod(case: Case, namespace: str, replica: int, image: str) -> dict[str, Any]:
-    """An unprivileged pod that only sleeps: the harness reads its interfaces through exec."""
+    """A case's replica: a sleeping pod on the case's NAD, pinned beside its other replicas."""
+    return sleeping_pod(
+        pod_name(case, replica),
+        namespace,
+        {**MANAGED_BY, "macmatrix.io/nad": nad_name(case)},
+        pod_annotations(case, namespace, replica),
+        image,
+        _same_node(case),
+    )
+
+
+def sleeping_pod(
+    name: str,
+    namespace: str,
+    labels: dict[str, str],
+    annotations: dict[str, str],
+    image: str,
+    spec: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An unprivileged pod that only sleeps: the harness reads its interfaces through exec.
+
+    `spec` (e.g. affinity) comes first in the pod's spec. Also the repro pod (kube/single.py).
+    """
     return {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {
-            "name": pod_name(case, replica),
+            "name": name,
             "namespace": namespace,
-            "labels": {**MANAGED_BY, "macmatrix.io/nad": nad_name(case)},
-            "annotations": pod_annotations(case, namespace, replica),
+            "labels": labels,
+            "annotations": annotations,
         },
         "spec": {
-            **_same_node(case),
+            **(spec or {}),
             "terminationGracePeriodSeconds": 0,
             "restartPolicy": "Never",
             "containers": [
                 {
-                    "name": "sleep",
+                    "name": CONTAINER,
                     "image": image,
                     "imagePullPolicy": "IfNotPresent",
                     "command": ["sleep", "infinity"],

@@ -27,13 +27,13 @@ from kubernetes.client.exceptions import ApiException
 from ..backends.base import AttachmentLike
 from ..cni import element_ifname
 from ..errors import InfraError
-from ..manifests import MANAGED_BY, NETWORKS_ANNOTATION
+from ..manifests import MANAGED_BY, NETWORKS_ANNOTATION, sleeping_pod
 from ..observe import PodObservation
 from . import annotations as ann
 from . import podstate
 from .client import CallStats, ExecResult, call
 from .diagnostics import Diagnostics
-from .matrix import CONTAINER, IPS, NADS, SUBNETS, WATCH_CHUNK_S, PodStream, to_dict, watch_pods
+from .matrix import IPS, NADS, SUBNETS, WATCH_CHUNK_S, PodStream, to_dict, watch_pods
 from .wait import wait_for
 
 REPRO_LABEL = {"macmatrix.io/repro": "true"}
@@ -116,32 +116,7 @@ def pod_body(
     them; an unprivileged container that only sleeps (MACs are read through exec)."""
     merged = dict(annotations)
     merged[NETWORKS_ANNOTATION] = json.dumps([a.element for a in attachments])
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": {**MANAGED_BY, **REPRO_LABEL},
-            "annotations": merged,
-        },
-        "spec": {
-            "terminationGracePeriodSeconds": 0,
-            "restartPolicy": "Never",
-            "containers": [
-                {
-                    "name": CONTAINER,
-                    "image": image,
-                    "imagePullPolicy": "IfNotPresent",
-                    "command": ["sleep", "infinity"],
-                    "securityContext": {
-                        "allowPrivilegeEscalation": False,
-                        "capabilities": {"drop": ["ALL"]},
-                    },
-                }
-            ],
-        },
-    }
+    return sleeping_pod(name, namespace, {**MANAGED_BY, **REPRO_LABEL}, merged, image)
 
 
 def interfaces(attachments: Sequence[AttachmentLike]) -> list[str]:
