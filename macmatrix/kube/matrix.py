@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -81,12 +81,147 @@ def watch_pods(core: client.CoreV1Api, selector: str) -> PodStream:
 
 
 @dataclass
-class PodSlot:
-    case: Case
-    replica: int
+class Watched:
+    """A pod being waited for: its last seen object and what that means (see settle())."""
+
     name: str
     state: podstate.PodState = field(default_factory=lambda: podstate.PodState(podstate.PENDING))
     obj: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class PodSlot(Watched):
+    """A matrix pod: one replica of one case."""
+
+    case: Case
+    replica: int
+
+
+def settle(
+    slots: Mapping[str, Watched],
+    pod_stream: PodStream,
+    namespace: str,
+    deadline: float,
+    sandbox_events: Callable[[], list[dict[str, Any]]],
+    stats: CallStats,
+    log: TextIO,
+    clock: Callable[[], float] = time.monotonic,
+    wall: Callable[[], float] = time.time,
+    on_settled: Callable[[str], None] = lambda name: None,
+) -> None:
+    """Watch until every pending pod is running, failed its sandbox, or hit an infra problem
+    (a timeout at `deadline` is one); each slot's state and last object are set in place.
+
+    One watch per chunk for all pods, then one `sandbox_events()` for those still pending.
+    """
+    pending = {n for n, s in slots.items() if s.state.kind == podstate.PENDING}
+
+    def settled(name: str, state: podstate.PodState) -> None:
+        slots[name].state = state
+        pending.discard(name)
+        on_settled(name)
+
+    while pending:
+        remaining = deadline - clock()
+        if remaining <= 0:
+            break
+        try:
+            for obj in pod_stream(namespace, max(1, min(WATCH_CHUNK_S, int(remaining)))):
+                name = (obj.get("metadata") or {}).get("name", "")
+                if name not in pending:
+                    continue
+                slots[name].obj = obj
+                state = podstate.classify(obj, [], wall())
+                if state.kind in (podstate.RUNNING, podstate.INFRA):
+                    settled(name, state)
+                if not pending:
+                    break
+            stats.calls += 1
+        except (ApiException, OSError, urllib3.exceptions.HTTPError) as e:
+            print(f"macmatrix: pod watch interrupted ({e}); re-opening", file=log)
+        if not pending:
+            break
+        events = sandbox_events()
+        for name in list(pending):
+            state = podstate.classify(slots[name].obj, events, wall())
+            if state.kind != podstate.PENDING:
+                settled(name, state)
+    for name in pending:
+        obj = slots[name].obj
+        why = podstate.pending_reason(obj) if obj else "never seen"
+        slots[name].state = podstate.PodState(
+            podstate.INFRA, f"timed out waiting for pod {name} to run ({why})"
+        )
+
+
+def sandbox_events(
+    core: client.CoreV1Api, namespace: str, stats: CallStats, log: TextIO
+) -> list[dict[str, Any]]:
+    """The namespace's FailedCreatePodSandBox events ([] when listing fails: the wait goes on)."""
+    try:
+        listing = call(
+            core.list_namespaced_event,
+            namespace,
+            field_selector=f"reason={podstate.SANDBOX_REASON}",
+            stats=stats,
+        )
+    except ApiException as e:
+        print(f"macmatrix: listing events failed: {e.status} {e.reason}", file=log)
+        return []
+    return [to_dict(i) for i in (to_dict(listing).get("items") or [])]
+
+
+def wait_subnets_ready(
+    custom: client.CustomObjectsApi,
+    names: Iterable[str],
+    selector: str,
+    stats: CallStats,
+    what: str = "Kube-OVN Subnets",
+    timeout_s: float = 120.0,
+    show: int | None = 3,
+) -> None:
+    """Poll until the named Subnets report Ready: one list call (by label) per poll."""
+    want = set(names)
+
+    def not_ready() -> set[str]:
+        listing: Any = call(
+            custom.list_cluster_custom_object, *SUBNETS, label_selector=selector, stats=stats
+        )
+        ready = {
+            (i.get("metadata") or {}).get("name")
+            for i in (listing or {}).get("items", [])
+            if any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in ((i.get("status") or {}).get("conditions") or [])
+            )
+        }
+        return want - ready
+
+    wait_for(
+        not_ready,
+        lambda left: not left,
+        timeout_s,
+        f"{what} to be Ready (check kube-ovn-controller logs)",
+        describe=lambda left: f"not ready: {sorted(left)[:show]}",
+    )
+
+
+def observe_pod(
+    name: str,
+    namespace: str,
+    obj: dict[str, Any],
+    providers: list[str],
+    ip_crs: dict[str, dict[str, Any]],
+) -> PodObservation:
+    """What the API says about a pod's MACs (its annotations and Kube-OVN IP CRs); the kernel's
+    view (interfaces) is filled in by the caller."""
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    return PodObservation(
+        name=name,
+        network_status=ann.network_status(annotations),
+        annotations=ann.kube_ovn_annotations(annotations, providers),
+        ip_cr_mac=ann.ip_cr_macs(name, namespace, providers, ip_crs),
+    )
 
 
 class MatrixRun:
@@ -150,28 +285,8 @@ class MatrixRun:
             self._wait_subnets_ready()
 
     def _wait_subnets_ready(self, timeout_s: float = 120.0) -> None:
-        want = set(self.subnets)
-
-        def not_ready() -> set[str]:
-            listing = self._api(
-                self.custom.list_cluster_custom_object, *SUBNETS, label_selector=self.selector
-            )
-            ready = {
-                (i.get("metadata") or {}).get("name")
-                for i in (listing or {}).get("items", [])
-                if any(
-                    c.get("type") == "Ready" and c.get("status") == "True"
-                    for c in ((i.get("status") or {}).get("conditions") or [])
-                )
-            }
-            return want - ready
-
-        wait_for(
-            not_ready,
-            lambda left: not left,
-            timeout_s,
-            "Kube-OVN Subnets to be Ready (check kube-ovn-controller logs)",
-            describe=lambda left: f"not ready: {sorted(left)[:3]}",
+        wait_subnets_ready(
+            self.custom, self.subnets, self.selector, self.stats, timeout_s=timeout_s
         )
 
     def teardown(self) -> None:
@@ -210,7 +325,7 @@ class MatrixRun:
         for case in cases:
             for pod in manifests.pods(case, self.namespace, self.image):
                 name = pod["metadata"]["name"]
-                slots[name] = PodSlot(case, int(name.rsplit("-", 1)[1]), name)
+                slots[name] = PodSlot(name, case=case, replica=int(name.rsplit("-", 1)[1]))
                 try:
                     self._api(
                         self.core.create_namespaced_pod,
@@ -238,12 +353,10 @@ class MatrixRun:
     def _settle(
         self, slots: dict[str, PodSlot], deadline: float, done_before: int, total: int
     ) -> None:
-        """Watch until every pod is running, failed its sandbox, or hit an infra problem."""
-        pending = {n for n, s in slots.items() if s.state.kind == podstate.PENDING}
+        """Settle the wave's pods, saying when each case has settled all its pods."""
         done_cases: set[str] = set()
 
-        def settled(name: str) -> None:
-            pending.discard(name)
+        def case_done(name: str) -> None:
             cid = slots[name].case.id
             if cid not in done_cases and all(
                 s.state.kind != podstate.PENDING for s in slots.values() if s.case.id == cid
@@ -251,52 +364,18 @@ class MatrixRun:
                 done_cases.add(cid)
                 self.progress(done_before + len(done_cases), total, f"settled {cid}")
 
-        while pending:
-            remaining = deadline - self.clock()
-            if remaining <= 0:
-                break
-            try:
-                for obj in self.pod_stream(
-                    self.namespace, max(1, min(WATCH_CHUNK_S, int(remaining)))
-                ):
-                    name = (obj.get("metadata") or {}).get("name", "")
-                    if name not in pending:
-                        continue
-                    slots[name].obj = obj
-                    state = podstate.classify(obj, [], self.wall())
-                    if state.kind in (podstate.RUNNING, podstate.INFRA):
-                        slots[name].state = state
-                        settled(name)
-                    if not pending:
-                        break
-                self.stats.calls += 1
-            except (ApiException, OSError, urllib3.exceptions.HTTPError) as e:
-                print(f"macmatrix: pod watch interrupted ({e}); re-opening", file=self.log)
-            if not pending:
-                break
-            events = self._sandbox_events()
-            for name in list(pending):
-                state = podstate.classify(slots[name].obj, events, self.wall())
-                if state.kind != podstate.PENDING:
-                    slots[name].state = state
-                    settled(name)
-        for name in pending:
-            why = podstate.pending_reason(slots[name].obj) if slots[name].obj else "never seen"
-            slots[name].state = podstate.PodState(
-                podstate.INFRA, f"timed out waiting for pod {name} to run ({why})"
-            )
-
-    def _sandbox_events(self) -> list[dict[str, Any]]:
-        try:
-            listing = self._api(
-                self.core.list_namespaced_event,
-                self.namespace,
-                field_selector=f"reason={podstate.SANDBOX_REASON}",
-            )
-        except ApiException as e:
-            print(f"macmatrix: listing events failed: {e.status} {e.reason}", file=self.log)
-            return []
-        return [to_dict(i) for i in (to_dict(listing).get("items") or [])]
+        settle(
+            slots,
+            self.pod_stream,
+            self.namespace,
+            deadline,
+            lambda: sandbox_events(self.core, self.namespace, self.stats, self.log),
+            self.stats,
+            self.log,
+            self.clock,
+            self.wall,
+            on_settled=case_done,
+        )
 
     def _ip_crs(self, cases: Sequence[Case]) -> dict[str, dict[str, Any]]:
         try:
@@ -349,13 +428,7 @@ class MatrixRun:
             providers.append(manifests.provider(case, self.namespace))
         pods: list[PodObservation] = []
         for s in slots:
-            annotations = (s.obj.get("metadata") or {}).get("annotations") or {}
-            p = PodObservation(
-                name=s.name,
-                network_status=ann.network_status(annotations),
-                annotations=ann.kube_ovn_annotations(annotations, providers),
-                ip_cr_mac=ann.ip_cr_macs(s.name, self.namespace, providers, ip_crs),
-            )
+            p = observe_pod(s.name, self.namespace, s.obj, providers, ip_crs)
             if s.state.kind == podstate.SANDBOX_FAILED:
                 p.error = s.state.message or "sandbox creation failed (no message)"
             else:

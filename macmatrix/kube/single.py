@@ -33,8 +33,18 @@ from . import annotations as ann
 from . import podstate
 from .client import CallStats, ExecResult, call
 from .diagnostics import Diagnostics
-from .matrix import IPS, NADS, SUBNETS, WATCH_CHUNK_S, PodStream, to_dict, watch_pods
-from .wait import wait_for
+from .matrix import (
+    IPS,
+    NADS,
+    SUBNETS,
+    PodStream,
+    Watched,
+    observe_pod,
+    sandbox_events,
+    settle,
+    wait_subnets_ready,
+    watch_pods,
+)
 
 REPRO_LABEL = {"macmatrix.io/repro": "true"}
 POD_TIMEOUT_S = 180.0
@@ -283,73 +293,34 @@ class SinglePod:
             )
             self.created.subnets.append(body["metadata"]["name"])
         if self.created.subnets:
-            want = set(self.created.subnets)
-
-            def not_ready() -> set[str]:
-                items = (
-                    self._api(
-                        self.custom.list_cluster_custom_object,
-                        *SUBNETS,
-                        label_selector=self.selector,
-                    )
-                    or {}
-                ).get("items", [])
-                ready = {
-                    (i.get("metadata") or {}).get("name")
-                    for i in items
-                    if any(
-                        c.get("type") == "Ready" and c.get("status") == "True"
-                        for c in ((i.get("status") or {}).get("conditions") or [])
-                    )
-                }
-                return want - ready
-
-            wait_for(
-                not_ready,
-                lambda left: not left,
-                120.0,
-                "the repro's Kube-OVN Subnets to be Ready (check kube-ovn-controller logs)",
-                describe=lambda left: f"not ready: {sorted(left)}",
+            wait_subnets_ready(
+                self.custom,
+                self.created.subnets,
+                self.selector,
+                self.stats,
+                what="the repro's Kube-OVN Subnets",
+                show=None,
             )
 
     # ------------------------------------------------------------------ wait and read
     def _settle(self, pod_name: str, namespace: str) -> tuple[podstate.PodState, dict[str, Any]]:
-        deadline = self.clock() + self.timeout_s
-        obj: dict[str, Any] = {}
-        while True:
-            remaining = deadline - self.clock()
-            if remaining <= 0:
-                why = podstate.pending_reason(obj) if obj else "never seen"
-                return podstate.PodState(
-                    podstate.INFRA, f"timed out waiting for pod {pod_name} to run ({why})"
-                ), obj
-            try:
-                for item in self.pod_stream(namespace, max(1, min(WATCH_CHUNK_S, int(remaining)))):
-                    if (item.get("metadata") or {}).get("name") != pod_name:
-                        continue
-                    obj = item
-                    state = podstate.classify(obj, [], self.wall())
-                    if state.kind in (podstate.RUNNING, podstate.INFRA):
-                        return state, obj
-                self.stats.calls += 1
-            except (ApiException, OSError, urllib3.exceptions.HTTPError) as e:
-                print(f"macmatrix: pod watch interrupted ({e}); re-opening", file=self.log)
-            if obj:
-                final = podstate.classify(obj, self._events(namespace), self.wall())
-                if final.kind != podstate.PENDING:
-                    return final, obj
+        slot = Watched(pod_name)
 
-    def _events(self, namespace: str) -> list[dict[str, Any]]:
-        try:
-            listing = self._api(
-                self.core.list_namespaced_event,
-                namespace,
-                field_selector=f"reason={podstate.SANDBOX_REASON}",
-            )
-        except ApiException as e:
-            print(f"macmatrix: listing events failed: {e.status} {e.reason}", file=self.log)
-            return []
-        return [to_dict(i) for i in (to_dict(listing).get("items") or [])]
+        def events() -> list[dict[str, Any]]:  # none needed before the pod is seen
+            return sandbox_events(self.core, namespace, self.stats, self.log) if slot.obj else []
+
+        settle(
+            {pod_name: slot},
+            self.pod_stream,
+            namespace,
+            self.clock() + self.timeout_s,
+            events,
+            self.stats,
+            self.log,
+            self.clock,
+            self.wall,
+        )
+        return slot.state, slot.obj
 
     def _observe(
         self,
@@ -358,7 +329,6 @@ class SinglePod:
         attachments: Sequence[AttachmentLike],
         obj: dict[str, Any],
     ) -> PodObservation:
-        pod_annotations = (obj.get("metadata") or {}).get("annotations") or {}
         providers = [ann.OVN_PROVIDER] + list(dict.fromkeys(provider(a) for a in attachments))
         try:
             listing = self._api(self.custom.list_cluster_custom_object, *IPS) or {}
@@ -366,12 +336,7 @@ class SinglePod:
         except ApiException as e:  # no Kube-OVN CRDs: nothing to report, not a failure
             print(f"macmatrix: listing Kube-OVN IP CRs failed: {e.status}", file=self.log)
             ip_crs = {}
-        obs = PodObservation(
-            name=pod_name,
-            network_status=ann.network_status(pod_annotations),
-            annotations=ann.kube_ovn_annotations(pod_annotations, providers),
-            ip_cr_mac=ann.ip_cr_macs(pod_name, namespace, providers, ip_crs),
-        )
+        obs = observe_pod(pod_name, namespace, obj, providers, ip_crs)
         running = (obj.get("status") or {}).get("phase") == "Running"
         for ifname in interfaces(attachments) if running else []:
             res = self.exec_fn(namespace, pod_name, ["cat", f"/sys/class/net/{ifname}/address"])
