@@ -142,14 +142,7 @@ class KindBackend:
     ) -> dict[str, CaseObservation]:
         started = time.monotonic()
         self._prepare()
-        assert self._kubeconfig is not None
-        kubeconfig = str(self._kubeconfig)
-        api = new_api_client(kubeconfig)
-        threads = ThreadClients(lambda: new_api_client(kubeconfig))
-
-        def exec_fn(namespace: str, pod: str, argv: list[str]) -> ExecResult:
-            return exec_in_pod(threads.get(), namespace, pod, argv, container=CONTAINER)
-
+        api, threads, exec_fn = self._clients()
         namespace = f"mm-{time.strftime('%m%d%H%M')}-{secrets.token_hex(3)}"
         matrix = MatrixRun(
             client.CoreV1Api(api),
@@ -188,8 +181,9 @@ class KindBackend:
             self.api_calls += matrix.stats.calls
             self.waves += matrix.waves
 
-    # ------------------------------------------------------------------ upgrade check
     def _clients(self) -> tuple[client.ApiClient, ThreadClients, snapshot.ExecFn]:
+        """An API client, per-thread clients for exec, and exec into a pod's container; the
+        caller closes both clients (run, kept_snapshot, run_pod)."""
         assert self._kubeconfig is not None
         kubeconfig = str(self._kubeconfig)
         api = new_api_client(kubeconfig)
@@ -200,6 +194,7 @@ class KindBackend:
 
         return api, threads, exec_fn
 
+    # ------------------------------------------------------------------ upgrade check
     def kept_snapshot(self) -> dict[str, snapshot.PodSnapshot]:
         """Every kept pod as it is now: uid, state, kernel MACs, MAC-reporting annotations."""
         if not self._kept:
