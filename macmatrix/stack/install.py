@@ -178,6 +178,19 @@ class Installer:
         pulls = self.check_pulls()
         return f"{missing}; {pulls}" if pulls else missing
 
+    def _wait_ready(self, state: Callable[[], str], what: str) -> None:
+        """Poll `state` until it is '' (InfraError on timeout), saying now and then what is
+        still missing; serves both Kube-OVN and Multus."""
+        wait_for(
+            lambda: self._waiting(state),
+            lambda s: not s,
+            READY_TIMEOUT_S,
+            f"{what} to be ready",
+            interval_s=READY_POLL_S,
+            describe=str,
+            say=self.say,
+        )
+
     def kube_ovn_state(self) -> str:
         """'' when Kube-OVN at the stack's tag is ready, else what is missing."""
         for name in commands.KUBE_OVN_DEPLOYMENTS:
@@ -231,15 +244,7 @@ class Installer:
         if rc != 0:
             self.say(f"install.sh exited {rc} ({last}); deciding from the pods' readiness")
         try:
-            wait_for(
-                lambda: self._waiting(self.kube_ovn_state),
-                lambda s: not s,
-                READY_TIMEOUT_S,
-                "Kube-OVN to be ready",
-                interval_s=READY_POLL_S,
-                describe=str,
-                say=self.say,
-            )
+            self._wait_ready(self.kube_ovn_state, "Kube-OVN")
         except InfraError as e:
             raise InfraError(
                 f"Kube-OVN never became ready: {e} (install.sh exit {rc}: {last})"
@@ -259,15 +264,7 @@ class Installer:
         assert self.tools is not None, "installing needs the pinned kubectl"
         for argv in commands.multus_apply(self.tools.kubectl, self.kubeconfig, manifest):
             sh(argv, " ".join(argv[2:5]), timeout=360)
-        wait_for(
-            lambda: self._waiting(self.multus_state),
-            lambda s: not s,
-            READY_TIMEOUT_S,
-            "Multus to be ready",
-            interval_s=READY_POLL_S,
-            describe=str,
-            say=self.say,
-        )
+        self._wait_ready(self.multus_state, "Multus")
 
     def tuning(self, nodes: list[str], replace: bool = False) -> None:
         """Copy the stack's `tuning` where it is missing; `replace` copies it into every node
