@@ -15,7 +15,7 @@ import yaml
 from .. import manifests
 from ..cases import Case
 from . import commands
-from .cluster import tools_paths
+from .cluster import Tools, tools_paths
 from .download import cache_dir, cached_path
 from .lock import Lock
 from .stacks import Stack
@@ -28,8 +28,45 @@ def kind_node_names(cluster: str) -> list[str]:
     return [f"{cluster}-control-plane", f"{cluster}-worker"]
 
 
-def _cmd(argv: Sequence[str]) -> str:
+def cmd_line(argv: Sequence[str]) -> str:
+    """A command as a plan line (also in the upgrade plan, stack/upgrade.py)."""
     return "  $ " + shlex.join(argv)
+
+
+def download_lines(urls: Sequence[str], cache: Path, lock: Lock | None) -> list[str]:
+    """Each download, where it is cached and the checksum it must have."""
+    out = []
+    for url in urls:
+        known = lock.expected(url) if lock else None
+        state = f"sha256 {known}" if known else "sha256 recorded on first download"
+        out.append(f"  GET {url}")
+        out.append(f"      -> {cached_path(url, cache)}  ({state})")
+    return out
+
+
+def kube_ovn_workloads(sep: str = ", ") -> str:
+    """Kube-OVN's deployments and daemonsets, whose readiness says it is installed."""
+    return (
+        "deployments "
+        + ", ".join(commands.KUBE_OVN_DEPLOYMENTS)
+        + sep
+        + "daemonsets "
+        + ", ".join(commands.KUBE_OVN_DAEMONSETS)
+    )
+
+
+def multus_lines(
+    stack: Stack, tools: Tools, cluster: str, kubeconfig: Path, work: Path
+) -> list[str]:
+    """Installing the stack's Multus thick: load its image when the host has it, then apply."""
+    manifest = work / f"multus-daemonset-thick-{stack.multus}.yml"
+    return [
+        f"  if the host has {stack.multus_image}:",
+        "  " + cmd_line(commands.kind_load_image(tools.kind, cluster, stack.multus_image)),
+        f"  write {manifest} = {stack.multus_yaml_url}",
+        f"        with ':snapshot-thick' -> ':{stack.multus}-thick'",
+        *(cmd_line(argv) for argv in commands.multus_apply(tools.kubectl, kubeconfig, manifest)),
+    ]
 
 
 def api_calls(cases: Sequence[Case]) -> dict[str, int]:
@@ -70,11 +107,7 @@ def render(
     add("# Nothing below has been run: this is --dry-run.")
     add("")
     add("## 1. downloads (cached, verified against clusters/stacks.lock)")
-    for url in [] if kubeconfig else stack.downloads():
-        known = lock.expected(url) if lock else None
-        state = f"sha256 {known}" if known else "sha256 recorded on first download"
-        add(f"  GET {url}")
-        add(f"      -> {cached_path(url, c)}  ({state})")
+    out.extend(download_lines([] if kubeconfig else stack.downloads(), c, lock))
     if kubeconfig:
         add("  none: an existing cluster is used as it is")
     add("")
@@ -82,13 +115,7 @@ def render(
     if kubeconfig:
         add("## 2. cluster: existing, from --kubeconfig (no kind create/delete, no installs)")
         add(f"  use {kc}")
-        add(
-            "  check: Kube-OVN deployments "
-            + ", ".join(commands.KUBE_OVN_DEPLOYMENTS)
-            + "; daemonsets "
-            + ", ".join(commands.KUBE_OVN_DAEMONSETS)
-            + f"; ds/{commands.MULTUS_DS} ready"
-        )
+        add(f"  check: Kube-OVN {kube_ovn_workloads('; ')}; ds/{commands.MULTUS_DS} ready")
         add("  the NADs expect a macvlan master `eth1` on every node (or use master=eth0-in-pod)")
         add("")
     else:
@@ -97,63 +124,56 @@ def render(
         for line in stack.config_path().read_text().splitlines():
             add("    | " + line)
         add("  docker engine must answer (docker version)")
-        add(_cmd(commands.kind_get_clusters(tools.kind)))
+        add(cmd_line(commands.kind_get_clusters(tools.kind)))
         add("  if the cluster exists (kept by --keep-cluster):")
-        add("  " + _cmd(commands.kind_export_kubeconfig(tools.kind, name, kc)))
+        add("  " + cmd_line(commands.kind_export_kubeconfig(tools.kind, name, kc)))
         add("  else:")
         add(
             "  "
-            + _cmd(
+            + cmd_line(
                 commands.kind_create(tools.kind, name, kc, stack.node_image, stack.config_path())
             )
         )
-        add(_cmd(commands.kind_get_nodes(tools.kind, name)))
+        add(cmd_line(commands.kind_get_nodes(tools.kind, name)))
         add("")
         add(f"## 3. Kube-OVN {stack.kube_ovn} (skipped when already ready at this tag)")
         add(f"  API: remove the {commands.CONTROL_PLANE_TAINT} taint from control-plane nodes")
         add(f"  if the host has {stack.kube_ovn_image}:")
-        add("  " + _cmd(commands.kind_load_image(tools.kind, name, stack.kube_ovn_image)))
+        add("  " + cmd_line(commands.kind_load_image(tools.kind, name, stack.kube_ovn_image)))
         script = cached_path(stack.install_sh_url, c)
         add(f"  env KUBECONFIG={kc} PATH={tools.kubectl.parent}:$PATH")
-        add(_cmd(commands.install_sh(script)))
+        add(cmd_line(commands.install_sh(script)))
         add(
-            "  success = readiness, not the exit code: deployments "
-            + ", ".join(commands.KUBE_OVN_DEPLOYMENTS)
-            + ", daemonsets "
-            + ", ".join(commands.KUBE_OVN_DAEMONSETS)
-            + f" ready, kube-ovn-cni image tag {stack.kube_ovn}"
+            f"  success = readiness, not the exit code: {kube_ovn_workloads()} ready, "
+            f"kube-ovn-cni image tag {stack.kube_ovn}"
         )
         add("")
         add(f"## 4. Multus {stack.multus} thick (skipped when already ready at this tag)")
-        add(f"  if the host has {stack.multus_image}:")
-        add("  " + _cmd(commands.kind_load_image(tools.kind, name, stack.multus_image)))
-        manifest = work / f"multus-daemonset-thick-{stack.multus}.yml"
-        add(f"  write {manifest} = {stack.multus_yaml_url}")
-        add(f"        with ':snapshot-thick' -> ':{stack.multus}-thick'")
-        for argv in commands.multus_apply(tools.kubectl, kc, manifest):
-            add(_cmd(argv))
+        out.extend(multus_lines(stack, tools, name, kc, work))
         add("")
         add(f"## 5. tuning {stack.cni_plugins} into every node (kind and Kube-OVN ship none)")
         tuning = work / f"tuning-{stack.cni_plugins}"
         add(f"  extract ./tuning from {cached_path(stack.cni_plugins_url(), c).name} -> {tuning}")
         for node in nodes:
-            add(_cmd(commands.tuning_present(node)) + "   # copy only when missing")
+            add(cmd_line(commands.tuning_present(node)) + "   # copy only when missing")
             for argv in commands.tuning_copy(node, tuning):
-                add(_cmd(argv))
+                add(cmd_line(argv))
         add("")
         net = commands.network_name(stack)
         add(f"## 6. macvlan master: docker network {net}, its NIC named eth1 in every node")
-        add(_cmd(["docker", "network", "create", "--driver", "bridge", net]) + "   # if missing")
+        add(
+            cmd_line(["docker", "network", "create", "--driver", "bridge", net]) + "   # if missing"
+        )
         for node in nodes:
-            add(_cmd(["docker", "network", "connect", net, node]) + "   # if not connected")
-            add(_cmd(["docker", "inspect", node]) + f"   # the MAC Docker gave it on {net}")
+            add(cmd_line(["docker", "network", "connect", net, node]) + "   # if not connected")
+            add(cmd_line(["docker", "inspect", node]) + f"   # the MAC Docker gave it on {net}")
             add(
-                _cmd(["docker", "exec", node, "ip", "-o", "link", "show"])
+                cmd_line(["docker", "exec", node, "ip", "-o", "link", "show"])
                 + "   # the NIC with that MAC"
             )
             add(
                 "  "
-                + _cmd(
+                + cmd_line(
                     ["docker", "exec", node, "ip", "link", "set", "dev", "<nic>", "name", "eth1"]
                 )
                 + "   # only when it is not eth1 already"
@@ -198,6 +218,6 @@ def render(
     add("## 8. teardown")
     add(f"  API: delete namespace {PLACEHOLDER_NS} and the run's Subnets")
     if not kubeconfig:
-        add("  unless --keep-cluster:" + _cmd(commands.kind_delete(tools.kind, name, kc))[1:])
+        add("  unless --keep-cluster:" + cmd_line(commands.kind_delete(tools.kind, name, kc))[1:])
         add(f"  unless --keep-cluster: $ docker network rm {commands.network_name(stack)}")
     return "\n".join(out) + "\n"

@@ -28,7 +28,6 @@ How Kube-OVN documents an upgrade (checked 2026-11 against upstream):
 from __future__ import annotations
 
 import dataclasses
-import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +40,14 @@ from . import commands
 from .cluster import tools_paths
 from .download import cache_dir, cached_path
 from .lock import Lock
-from .plan import PLACEHOLDER_NS
+from .plan import (
+    PLACEHOLDER_NS,
+    cmd_line,
+    download_lines,
+    kind_node_names,
+    kube_ovn_workloads,
+    multus_lines,
+)
 from .plan import render as render_install
 from .stacks import Stack
 
@@ -211,10 +217,6 @@ def gate(cmp: compare.Comparison) -> int:
 # ----------------------------------------------------------------------------- the dry-run plan
 
 
-def _cmd(argv: Sequence[str]) -> str:
-    return "  $ " + shlex.join(argv)
-
-
 def render(
     up: UpgradePlan, cases: Sequence[Case], cache: Path | None = None, lock: Lock | None = None
 ) -> str:
@@ -224,7 +226,7 @@ def render(
     tools = tools_paths(up.new, c)
     work = c / "clusters" / up.cluster_name
     kc = work / "kubeconfig"
-    nodes = [f"{up.cluster_name}-control-plane", f"{up.cluster_name}-worker"]
+    nodes = kind_node_names(up.cluster_name)
     pods = sum(case.n_replicas for case in cases)
     out: list[str] = []
     add = out.append
@@ -247,11 +249,7 @@ def render(
     add("")
     add(f"# ===== part 2: upgrade in place to {up.to_name} =====")
     add("## 9. downloads of the new pins (cached, verified against clusters/stacks.lock)")
-    for url in up.changed_downloads():
-        known = lock.expected(url) if lock else None
-        state = f"sha256 {known}" if known else "sha256 recorded on first download"
-        add(f"  GET {url}")
-        add(f"      -> {cached_path(url, c)}  ({state})")
+    out.extend(download_lines(up.changed_downloads(), c, lock))
     add("")
     add(f"## 10. {up.kube_ovn}: the new tag's install.sh, re-run in place")
     add("  (kubeovn/docs one-step-install, Upgrade: skip [Step 4/6], keep install parameters)")
@@ -259,35 +257,26 @@ def render(
         add(f"  if the host has {up.new.kube_ovn_image}:")
         add(
             "  "
-            + _cmd(commands.kind_load_image(tools.kind, up.cluster_name, up.new.kube_ovn_image))
+            + cmd_line(commands.kind_load_image(tools.kind, up.cluster_name, up.new.kube_ovn_image))
         )
         env = " ".join(f"{k}={v}" for k, v in up.install_env().items())
         add(f"  env KUBECONFIG={kc} PATH={tools.kubectl.parent}:$PATH {env}")
-        add(_cmd(commands.install_sh(cached_path(up.new.install_sh_url, c))))
+        add(cmd_line(commands.install_sh(cached_path(up.new.install_sh_url, c))))
         if not up.skips_pod_restart:
             add(
                 f"  note: install.sh {up.new.kube_ovn} predates DEL_NON_HOST_NET_POD; its step 4 "
                 "deletes only restartPolicy=Always pods, the matrix pods are Never"
             )
         add(
-            "  success = readiness: deployments "
-            + ", ".join(commands.KUBE_OVN_DEPLOYMENTS)
-            + ", daemonsets "
-            + ", ".join(commands.KUBE_OVN_DAEMONSETS)
-            + f" rolled out and ready, kube-ovn-cni image tag {up.new.kube_ovn}"
+            f"  success = readiness: {kube_ovn_workloads()} rolled out and ready, "
+            f"kube-ovn-cni image tag {up.new.kube_ovn}"
         )
     else:
         add(f"  unchanged ({up.new.kube_ovn}): skipped")
     add("")
     add(f"## 11. {up.multus}")
     if up.multus.changed:
-        add(f"  if the host has {up.new.multus_image}:")
-        add("  " + _cmd(commands.kind_load_image(tools.kind, up.cluster_name, up.new.multus_image)))
-        manifest = work / f"multus-daemonset-thick-{up.new.multus}.yml"
-        add(f"  write {manifest} = {up.new.multus_yaml_url}")
-        add(f"        with ':snapshot-thick' -> ':{up.new.multus}-thick'")
-        for argv in commands.multus_apply(tools.kubectl, kc, manifest):
-            add(_cmd(argv))
+        out.extend(multus_lines(up.new, tools, up.cluster_name, kc, work))
     else:
         add(f"  pin unchanged ({up.new.multus}): not touched")
     add("")
@@ -297,7 +286,7 @@ def render(
         add(f"  extract ./tuning from {cached_path(up.new.cni_plugins_url(), c).name} -> {tuning}")
         for node in nodes:
             for argv in commands.tuning_copy(node, tuning):
-                add(_cmd(argv) + "   # replaces the old release's tuning")
+                add(cmd_line(argv) + "   # replaces the old release's tuning")
     else:
         add(f"  release unchanged ({up.new.cni_plugins}): the copied tuning stays")
     add("")
@@ -319,7 +308,8 @@ def render(
     add("")
     add("## 16. teardown")
     add(
-        "  unless --keep-cluster:" + _cmd(commands.kind_delete(tools.kind, up.cluster_name, kc))[1:]
+        "  unless --keep-cluster:"
+        + cmd_line(commands.kind_delete(tools.kind, up.cluster_name, kc))[1:]
     )
     add(f"  unless --keep-cluster: $ docker network rm {commands.network_name(up.new)}")
     return "\n".join(out) + "\n"
