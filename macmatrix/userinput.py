@@ -194,14 +194,21 @@ def _json_stream(text: str) -> list[Any] | None:
         out.append(value)
 
 
-def _parse_config(text: str, where: str) -> dict[str, Any]:
+def _loads(text: str, invalid: str, fix: str, column: bool = True) -> Any:
+    """json.loads, or one BadInput line: `<invalid> (line L, column C: why); <fix>`."""
     try:
-        config = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as e:
-        raise BadInput(
-            f"{where}: spec.config is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); "
-            "fix the JSON (no trailing commas, double quotes)"
-        ) from e
+        at = f"line {e.lineno}, column {e.colno}" if column else f"line {e.lineno}"
+        raise BadInput(f"{invalid} ({at}: {e.msg}); {fix}") from e
+
+
+def _parse_config(text: str, where: str) -> dict[str, Any]:
+    config = _loads(
+        text,
+        f"{where}: spec.config is not valid JSON",
+        "fix the JSON (no trailing commas, double quotes)",
+    )
     if not isinstance(config, dict):
         raise BadInput(f"{where}: spec.config must be a JSON object with `type` or `plugins`")
     return config
@@ -243,13 +250,9 @@ def _take(paste: Paste, doc: Any, where: str) -> None:
     if isinstance(doc, str):
         stripped = doc.strip()
         if stripped[:1] in ("{", "["):
-            try:
-                value = json.loads(stripped)
-            except json.JSONDecodeError as e:
-                raise BadInput(
-                    f"{where}: looks like JSON but is not valid (line {e.lineno}: {e.msg}); "
-                    "fix the JSON"
-                ) from e
+            value = _loads(
+                stripped, f"{where}: looks like JSON but is not valid", "fix the JSON", column=False
+            )
             if isinstance(value, dict) and _is_cni_config(value):
                 paste.nads.append(_raw_nad(value, stripped, where))
                 return
@@ -358,13 +361,7 @@ def parse_networks(value: str, default_ns: str, where: str) -> list[dict[str, An
     if not value.strip():
         raise BadInput(f'{field_name}: empty; name at least one NAD, e.g. [{{"name": "macvlan"}}]')
     if any(c in value for c in '[{"'):
-        try:
-            data = json.loads(value)
-        except json.JSONDecodeError as e:
-            raise BadInput(
-                f"{field_name}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); "
-                "fix the JSON list"
-            ) from e
+        data = _loads(value, f"{field_name}: not valid JSON", "fix the JSON list")
         if not isinstance(data, list):
             raise BadInput(
                 f"{field_name}: must be a JSON list of elements ([{{...}}]), not a single object"
