@@ -239,48 +239,34 @@ def lint_nad(nad: Nad, namespace: str, kubeovn: bool, plugins_version: str | Non
 def _version_findings(
     version: str, where: str, field: str, plugins_version: str | None
 ) -> list[Finding]:
+    def finding(level: str, message: str, fix: str) -> list[Finding]:
+        return [
+            Finding(level, "cniversion-unsupported", where, field, message, fix, SRC["versions"])
+        ]
+
     minimum = SPEC_MIN_PLUGINS.get(version)
     if minimum is None:
         known = ", ".join(SPEC_MIN_PLUGINS)
-        return [
-            Finding(
-                ERROR,
-                "cniversion-unsupported",
-                where,
-                field,
-                f"cniVersion {version} is not a CNI spec version any plugins release supports "
-                "(plugins fail with 'incompatible CNI versions')",
-                f"use one of {known}; 1.0.0 works with every current release",
-                SRC["versions"],
-            )
-        ]
+        return finding(
+            ERROR,
+            f"cniVersion {version} is not a CNI spec version any plugins release supports "
+            "(plugins fail with 'incompatible CNI versions')",
+            f"use one of {known}; 1.0.0 works with every current release",
+        )
     if plugins_version and not versions.at_least(plugins_version, minimum, unknown=True):
-        return [
-            Finding(
-                ERROR,
-                "cniversion-unsupported",
-                where,
-                field,
-                f"cniVersion {version} is newer than CNI plugins {plugins_version} support "
-                f"(needs v{minimum}+)",
-                f'use "cniVersion": "1.0.0" or upgrade the plugins to v{minimum}+',
-                SRC["versions"],
-            )
-        ]
+        return finding(
+            ERROR,
+            f"cniVersion {version} is newer than CNI plugins {plugins_version} support "
+            f"(needs v{minimum}+)",
+            f'use "cniVersion": "1.0.0" or upgrade the plugins to v{minimum}+',
+        )
     if not plugins_version and versions.at_least(version, "1.1.0"):
-        return [
-            Finding(
-                WARNING,
-                "cniversion-unsupported",
-                where,
-                field,
-                f"cniVersion {version} needs CNI plugins v{minimum}+; older ones (Debian 12's "
-                "v1.1.1, "
-                "for one) fail with 'incompatible CNI versions'",
-                f'use "cniVersion": "1.0.0" unless every node has plugins v{minimum}+',
-                SRC["versions"],
-            )
-        ]
+        return finding(
+            WARNING,
+            f"cniVersion {version} needs CNI plugins v{minimum}+; older ones (Debian 12's "
+            "v1.1.1, for one) fail with 'incompatible CNI versions'",
+            f'use "cniVersion": "1.0.0" unless every node has plugins v{minimum}+',
+        )
     return []
 
 
