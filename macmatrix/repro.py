@@ -412,23 +412,33 @@ def pick_backend(choice: str) -> tuple[str, str]:
     )
 
 
+def _run_pod(
+    backend: Any, request: Request, stack: dict[str, Any]
+) -> tuple[PodObservation, dict[str, Any], str, str]:
+    """(pod, stack, "ran", "") for either backend: a networks value Multus itself refuses is the
+    pod's error (no pod is made); else `backend.run_pod` with the attachments as pasted."""
+    from .backends.netns import Attachment  # the attachment shape both backends take
+
+    rejected = multus_rejection(request)
+    if rejected:
+        return PodObservation(name=request.pod_name, error=rejected), stack, "ran", ""
+    attachments = [Attachment(b.network, b.nad.config, b.element) for b in request.bindings]
+    pod = backend.run_pod(request.pod_name, request.namespace, attachments, request.annotations)
+    return pod, stack, "ran", ""
+
+
 def _run_netns(
     request: Request, bin_dirs: Sequence[str] | None
 ) -> tuple[PodObservation | None, dict[str, Any], str, str]:
     """(pod, stack, status, reason) on the netns backend."""
-    from .backends.netns import Attachment, NetnsBackend
+    from .backends.netns import NetnsBackend
 
     with NetnsBackend(cni_bin_dirs=list(bin_dirs) if bin_dirs else None) as nb:
         stack = nb.stack()
         why = netns_unsupported(request, nb.bin_dirs)
         if why:
             return None, stack, UNSUPPORTED, f"netns backend: {why}"
-        rejected = multus_rejection(request)
-        if rejected:
-            return PodObservation(name=request.pod_name, error=rejected), stack, "ran", ""
-        attachments = [Attachment(b.network, b.nad.config, b.element) for b in request.bindings]
-        pod = nb.run_pod(request.pod_name, request.namespace, attachments, request.annotations)
-        return pod, stack, "ran", ""
+        return _run_pod(nb, request, stack)
 
 
 def _run_kind(
@@ -442,8 +452,6 @@ def _run_kind(
     module = kind_repro_support()
     if module is None:  # pick_backend checked; keep races honest
         raise BadInput("--backend kind: not available in this build; use --backend netns")
-    from .backends.netns import Attachment  # the attachment shape both backends take
-
     if not stack_name:
         from .stack import stacks
 
@@ -456,13 +464,7 @@ def _run_kind(
         out_dir=Path("results") / "repro",
     )
     try:
-        stack = backend.stack()
-        rejected = multus_rejection(request)
-        if rejected:
-            return PodObservation(name=request.pod_name, error=rejected), stack, "ran", ""
-        attachments = [Attachment(b.network, b.nad.config, b.element) for b in request.bindings]
-        pod = backend.run_pod(request.pod_name, request.namespace, attachments, request.annotations)
-        return pod, stack, "ran", ""
+        return _run_pod(backend, request, backend.stack())
     finally:
         backend.close()
 
