@@ -274,54 +274,37 @@ def _provider_findings(
     plugin: dict[str, Any], nad: Nad, namespace: str, where: str, pfield: str
 ) -> list[Finding]:
     out: list[Finding] = []
+
+    def finding(field: str, message: str, fix: str) -> None:
+        out.append(Finding(ERROR, "kubeovn-provider", where, field, message, fix, SRC["provider"]))
+
     ptype = plugin.get("type")
     if _is_kubeovn_ipam(plugin):
         provider = str(plugin["ipam"].get("provider", ""))
         field = f"{pfield}.ipam.provider"
         want = f"{nad.name}.{nad.namespace or namespace}" if nad.name else None
         if provider.endswith(".ovn"):
-            out.append(
-                Finding(
-                    ERROR,
-                    "kubeovn-provider",
-                    where,
-                    field,
-                    f"provider {provider!r} ends in .ovn, which is for `type: kube-ovn` "
-                    "attachments; "
-                    f"kube-ovn IPAM for {ptype} never matches the Subnet and the pod gets no "
-                    "address",
-                    f"use {want or '<nad>.<namespace>'} here and in the Subnet's spec.provider",
-                    SRC["provider"],
-                )
+            finding(
+                field,
+                f"provider {provider!r} ends in .ovn, which is for `type: kube-ovn` attachments; "
+                f"kube-ovn IPAM for {ptype} never matches the Subnet and the pod gets no address",
+                f"use {want or '<nad>.<namespace>'} here and in the Subnet's spec.provider",
             )
         elif want and provider != want:
-            out.append(
-                Finding(
-                    ERROR,
-                    "kubeovn-provider",
-                    where,
-                    field,
-                    f"provider {provider!r} does not match this NAD ({want}); Kube-OVN allocates "
-                    "and "
-                    "annotates under `<nad>.<ns>`, so the IPAM request waits for an address that "
-                    "never comes",
-                    f"use {want!r} here and in the Subnet's spec.provider",
-                    SRC["provider"],
-                )
+            finding(
+                field,
+                f"provider {provider!r} does not match this NAD ({want}); Kube-OVN allocates and "
+                "annotates under `<nad>.<ns>`, so the IPAM request waits for an address that "
+                "never comes",
+                f"use {want!r} here and in the Subnet's spec.provider",
             )
     if ptype == "kube-ovn" and nad.name and "provider" in plugin:
         want = f"{nad.name}.{nad.namespace or namespace}.ovn"
         if plugin["provider"] != want:
-            out.append(
-                Finding(
-                    ERROR,
-                    "kubeovn-provider",
-                    where,
-                    f"{pfield}.provider",
-                    f"provider {plugin['provider']!r} does not match this NAD ({want})",
-                    f"use {want!r} here and in the Subnet's spec.provider",
-                    SRC["provider"],
-                )
+            finding(
+                f"{pfield}.provider",
+                f"provider {plugin['provider']!r} does not match this NAD ({want})",
+                f"use {want!r} here and in the Subnet's spec.provider",
             )
     return out
 
