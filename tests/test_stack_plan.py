@@ -3,13 +3,11 @@ manifest), faithful to UPSTREAM.md's Kube-OVN-on-kind flow, and free of side eff
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
+from machine_guard import forbid_machine
 
 from macmatrix import cases, manifests
 from macmatrix.backends.kind import dry_run
@@ -23,17 +21,7 @@ CASES = cases.load(cases.default_matrix_path())
 @pytest.fixture(autouse=True)
 def no_side_effects(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """Any process, download or connection in a dry run fails the test; the cache stays empty."""
-
-    def forbidden(*args: object, **kwargs: object) -> None:
-        raise AssertionError(f"dry run touched the machine: {args!r}")
-
-    monkeypatch.setattr(subprocess, "run", forbidden)
-    monkeypatch.setattr(subprocess, "Popen", forbidden)
-    monkeypatch.setattr(urllib.request, "urlopen", forbidden)
-    monkeypatch.setattr(socket, "create_connection", forbidden)
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("MACMATRIX_CACHE", str(cache))
-    return cache
+    return forbid_machine(monkeypatch, tmp_path, "dry run")
 
 
 def _order(text: str, *needles: str) -> list[int]:

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import socket
-import subprocess
-import urllib.request
 from pathlib import Path
 
 import pytest
+from machine_guard import forbid_machine
 
 from macmatrix import cases, cli, compare, versions
 from macmatrix.errors import BadInput
@@ -24,17 +22,7 @@ PAIRS = upgrade.adjacent_pairs(NAMES)
 @pytest.fixture(autouse=True)
 def no_side_effects(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """Any process, download or connection fails the test; the cache stays empty."""
-
-    def forbidden(*args: object, **kwargs: object) -> None:
-        raise AssertionError(f"the plan touched the machine: {args!r}")
-
-    monkeypatch.setattr(subprocess, "run", forbidden)
-    monkeypatch.setattr(subprocess, "Popen", forbidden)
-    monkeypatch.setattr(urllib.request, "urlopen", forbidden)
-    monkeypatch.setattr(socket, "create_connection", forbidden)
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("MACMATRIX_CACHE", str(cache))
-    return cache
+    return forbid_machine(monkeypatch, tmp_path, "the plan")
 
 
 def test_there_are_adjacent_pairs_in_version_order() -> None:
