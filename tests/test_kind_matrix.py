@@ -155,10 +155,9 @@ class FakeCluster:
         return ExecResult(0, mac + "\n", "")
 
 
-def run(cluster: FakeCluster, cases: list[Case], **kw: Any) -> tuple[MatrixRun, dict]:
-    for c in cases:
-        cluster.by_name[c.id] = c
-    m = MatrixRun(
+def matrix(cluster: FakeCluster, **kw: Any) -> MatrixRun:
+    """A MatrixRun on the stand-in cluster (its pod watch and exec), logging to a buffer."""
+    return MatrixRun(
         cluster.core,
         cluster.custom,
         NS,
@@ -168,6 +167,12 @@ def run(cluster: FakeCluster, cases: list[Case], **kw: Any) -> tuple[MatrixRun, 
         log=io.StringIO(),
         **kw,
     )
+
+
+def run(cluster: FakeCluster, cases: list[Case], **kw: Any) -> tuple[MatrixRun, dict]:
+    for c in cases:
+        cluster.by_name[c.id] = c
+    m = matrix(cluster, **kw)
     original = m.wave
 
     def counting_wave(cs: Any, **k: Any) -> Any:
@@ -308,15 +313,7 @@ def test_subnets_that_never_become_ready_are_one_infra_line(
 ) -> None:
     cluster = FakeCluster()
     cluster.custom.list_cluster_custom_object.side_effect = lambda *a, **k: {"items": []}
-    m = MatrixRun(
-        cluster.core,
-        cluster.custom,
-        NS,
-        IMAGE,
-        cluster.exec_fn,
-        pod_stream=cluster.pod_stream,
-        log=io.StringIO(),
-    )
+    m = matrix(cluster)
     monkeypatch.setattr(m, "_wait_subnets_ready", lambda: MatrixRun._wait_subnets_ready(m, 0.1))
     with pytest.raises(InfraError, match="Kube-OVN Subnets to be Ready") as e:
         m.setup([KUBEOVN])
