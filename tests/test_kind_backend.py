@@ -154,6 +154,17 @@ def test_readiness_states(tmp_path: Path) -> None:
     assert _installer(tmp_path, slow).multus_state() == "daemonset/kube-multus-ds not ready"
 
 
+def _install_sh_fails(
+    inst: install.Installer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, last_line: str
+) -> None:
+    """install.sh "runs" and exits 1 with `last_line` (no download, no untainting), so only
+    the readiness wait after it decides."""
+    monkeypatch.setattr(inst, "untaint_control_plane", lambda: None)
+    monkeypatch.setattr(install, "fetch", lambda *a, **k: tmp_path / "install.sh")
+    monkeypatch.setattr(inst, "_stream", lambda argv, env: (1, last_line))
+    inst.tools = Tools(tmp_path / "kind", tmp_path / "kubectl")
+
+
 def test_install_script_failure_is_judged_by_readiness(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -168,12 +179,8 @@ def test_install_script_failure_is_judged_by_readiness(
 
     monkeypatch.setattr(inst, "kube_ovn_state", first_missing)
     monkeypatch.setattr(install, "READY_POLL_S", 0.05)
-    monkeypatch.setattr(inst, "untaint_control_plane", lambda: None)
-    monkeypatch.setattr(install, "fetch", lambda *a, **k: tmp_path / "install.sh")
-    monkeypatch.setattr(
-        inst, "_stream", lambda argv, env: (1, "cp: /usr/local/bin/kubectl-ko: Permission denied")
-    )
-    inst.tools = Tools(tmp_path / "kind", tmp_path / "kubectl")
+    denied = "cp: /usr/local/bin/kubectl-ko: Permission denied"
+    _install_sh_fails(inst, monkeypatch, tmp_path, denied)
     inst.kube_ovn(None)  # no exception: the pods are ready
     assert "deciding from the pods' readiness" in inst.log.getvalue()  # type: ignore[attr-defined]
 
@@ -184,10 +191,7 @@ def test_a_cluster_that_never_becomes_ready_is_one_infra_line(
     inst = _installer(tmp_path, {})
     monkeypatch.setattr(install, "READY_TIMEOUT_S", 0.2)
     monkeypatch.setattr(install, "READY_POLL_S", 0.05)
-    monkeypatch.setattr(inst, "untaint_control_plane", lambda: None)
-    monkeypatch.setattr(install, "fetch", lambda *a, **k: tmp_path / "install.sh")
-    monkeypatch.setattr(inst, "_stream", lambda argv, env: (1, "error: timed out"))
-    inst.tools = Tools(tmp_path / "kind", tmp_path / "kubectl")
+    _install_sh_fails(inst, monkeypatch, tmp_path, "error: timed out")
     with pytest.raises(
         InfraError, match="Kube-OVN never became ready: .*deployment/ovn-central not ready"
     ) as e:
@@ -373,10 +377,7 @@ def test_an_image_that_never_pulls_ends_the_wait_with_its_name(
     inst.core = core
     monkeypatch.setattr(install, "READY_POLL_S", 0.01)
     monkeypatch.setattr(install, "PULL_FAIL_POLLS", 3)
-    monkeypatch.setattr(inst, "untaint_control_plane", lambda: None)
-    monkeypatch.setattr(install, "fetch", lambda *a, **k: tmp_path / "install.sh")
-    monkeypatch.setattr(inst, "_stream", lambda argv, env: (1, "error"))
-    inst.tools = Tools(tmp_path / "kind", tmp_path / "kubectl")
+    _install_sh_fails(inst, monkeypatch, tmp_path, "error")
     want = "image pull failed: kube-system/ovs-ovn-1: docker.io/kubeovn/kube-ovn:v1.14.41"
     with pytest.raises(InfraError, match=want + ": ErrImagePull") as e:
         inst.kube_ovn(None)
