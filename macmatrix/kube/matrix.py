@@ -8,6 +8,9 @@ API calls grow linearly with cases (see docs/kind.md for the numbers):
 - observe: 2 execs per running pod (eth0, net1), 1 list of Kube-OVN IP CRs for the whole run.
 Cases whose pods hit an infra problem (image pull, scheduling, timeout, API errors) get one more
 wave of their own; the attempts are recorded.
+
+The waits and reads that are not about cases (settle(), sandbox_events(), wait_subnets_ready(),
+observe_pod()) also serve the repro's single pod (kube/single.py).
 """
 
 from __future__ import annotations
