@@ -14,16 +14,12 @@ import fnmatch
 import json
 import re
 import sys
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from .errors import BadInput
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10 needs the backport
-    import tomli as tomllib
 
 DEFAULT_FILE = Path(__file__).resolve().parent.parent / "clusters" / "stacks.toml"
 # Artifact names may not hold / \ : < > | * ? " or newlines; keep stack names boring.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest.mock import create_autospec
 
@@ -67,7 +67,7 @@ class FakeCluster:
 
     def _events(self, namespace: str, **kwargs: Any) -> client.CoreV1EventList:
         assert kwargs["field_selector"] == "reason=FailedCreatePodSandBox"
-        t = datetime.now(timezone.utc) - timedelta(seconds=60)
+        t = datetime.now(UTC) - timedelta(seconds=60)
         items = [
             client.CoreV1Event(
                 metadata=client.V1ObjectMeta(name=f"{name}.1"),

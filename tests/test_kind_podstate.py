@@ -3,12 +3,12 @@ timeouts are infra errors; one early sandbox failure is given a chance to recove
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from macmatrix.kube import podstate as ps
 
-NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 CNI_ERROR = (
     "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for "
     'sandbox "'

@@ -13,7 +13,7 @@ import io
 import json
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -104,7 +104,7 @@ class Cluster:
     def _events(self, namespace: str, **kwargs: Any) -> client.CoreV1EventList:
         if self.outcome != "sandbox" or self.pod is None:
             return client.CoreV1EventList(items=[])
-        t = datetime.now(timezone.utc) - timedelta(seconds=60)
+        t = datetime.now(UTC) - timedelta(seconds=60)
         return client.CoreV1EventList(
             items=[
                 client.CoreV1Event(

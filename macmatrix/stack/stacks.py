@@ -7,7 +7,7 @@ what ran. URLs are derived here in one place so the plan, the downloads and the 
 from __future__ import annotations
 
 import platform
-import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,11 +16,6 @@ import macmatrix
 
 from .. import versions
 from ..errors import BadInput
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 FIELDS = ("kube_ovn", "multus", "cni_plugins", "kind", "node_image", "kubectl", "cluster_config")
 MIN_KIND = "v0.32.0"  # kind >= v0.32 for Kubernetes >= 1.36 node images (UPSTREAM.md)
