@@ -254,10 +254,37 @@ class CNIRuntime:
             raise CNIError(plugin, 999, f"result is not a JSON object: {out[:200]}")
         return result
 
+    def call(
+        self,
+        network: str,
+        command: str,
+        sent: dict[str, Any],
+        rt: RuntimeConf,
+        log: list[Invocation],
+    ) -> dict[str, Any] | None:
+        """Execute one plugin and record the call in `log`: what was sent, result or error, time."""
+        inv = Invocation(
+            network, str(sent.get("type")), command, rt.ifname, sent, rt.cni_args(), rt.netns
+        )
+        log.append(inv)
+        start = time.monotonic()
+        try:
+            inv.result = self.exec_plugin(command, sent, rt)
+            return inv.result
+        except CNIError as e:
+            inv.error = e.to_json()
+            raise
+        finally:
+            inv.duration_s = time.monotonic() - start
+
     def add(
         self, network: str, conf: dict[str, Any], rt: RuntimeConf, log: list[Invocation]
     ) -> dict[str, Any] | None:
-        """libcni AddNetwork / AddNetworkList: chain plugins, each getting the previous result."""
+        """libcni AddNetwork / AddNetworkList: chain plugins, each getting the previous result.
+
+        A single conf is a list of one here: it gets no prevResult and keeps its own name and
+        cniVersion, exactly as libcni AddNetwork builds it.
+        """
         name = str(conf.get("name", ""))
         version = str(conf.get("cniVersion", ""))
         plugins = conf["plugins"] if is_conflist(conf) else [conf]
@@ -265,24 +292,8 @@ class CNIRuntime:
         for plugin in plugins:
             if not isinstance(plugin, dict):
                 raise BadInput(f"{network}: plugins entries must be JSON objects")
-            if is_conflist(conf):
-                sent = build_plugin_conf(plugin, name, version, result, rt)
-            else:
-                # a single conf keeps its own name/cniVersion (libcni AddNetwork)
-                sent = build_plugin_conf(plugin, name, version, None, rt)
-            inv = Invocation(
-                network, str(plugin.get("type")), "ADD", rt.ifname, sent, rt.cni_args(), rt.netns
-            )
-            log.append(inv)
-            start = time.monotonic()
-            try:
-                result = self.exec_plugin("ADD", sent, rt)
-                inv.result = result
-            except CNIError as e:
-                inv.error = e.to_json()
-                raise
-            finally:
-                inv.duration_s = time.monotonic() - start
+            sent = build_plugin_conf(plugin, name, version, result, rt)
+            result = self.call(network, "ADD", sent, rt, log)
         return result
 
     def delete(
@@ -303,19 +314,12 @@ class CNIRuntime:
         errors: list[CNIError] = []
         plugins = conf["plugins"] if is_conflist(conf) else [conf]
         for plugin in reversed(plugins):
-            sent = build_plugin_conf(plugin, name, version, prev, rt)
-            inv = Invocation(
-                network, str(plugin.get("type")), "DEL", rt.ifname, sent, rt.cni_args(), rt.netns
-            )
-            log.append(inv)
-            start = time.monotonic()
             try:
-                self.exec_plugin("DEL", sent, rt)
+                self.call(
+                    network, "DEL", build_plugin_conf(plugin, name, version, prev, rt), rt, log
+                )
             except CNIError as e:
-                inv.error = e.to_json()
                 errors.append(e)
-            finally:
-                inv.duration_s = time.monotonic() - start
         return errors
 
 
