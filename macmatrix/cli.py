@@ -87,6 +87,18 @@ def resolve_backend(name: str, announce: bool = True) -> str:
     return picked
 
 
+def default_stack(backend: str, stack: str | None, announce: bool = True) -> str | None:
+    """kind without --stack runs the newest stack in clusters/stacks.toml, and says so."""
+    if backend != "kind" or stack:
+        return stack
+    from .stack.stacks import newest
+
+    picked = newest()
+    if announce:
+        print(f"macmatrix: no --stack given; using the newest, {picked}", file=sys.stderr)
+    return picked
+
+
 def open_backend(name: str, args: object) -> BackendContext:
     """The one place that knows every backend (DESIGN.md rooms)."""
     return BackendContext(name, args)

@@ -453,10 +453,9 @@ def _run_kind(
     if module is None:  # pick_backend checked; keep races honest
         raise BadInput("--backend kind: not available in this build; use --backend netns")
     if not stack_name:
-        from .stack import stacks
+        from .cli import default_stack
 
-        stack_name = stacks.stack_names()[-1]
-        print(f"macmatrix repro: no --stack given; using the newest, {stack_name}", file=sys.stderr)
+        stack_name = default_stack("kind", None)
     backend = module.KindBackend.from_options(
         stack_name=stack_name,
         kubeconfig=None,

@@ -202,7 +202,7 @@ def dry_run_netns(cases: Sequence[Case]) -> str:
 
 
 def main(argv: Sequence[str]) -> int:
-    from .cli import open_backend, resolve_backend
+    from .cli import default_stack, open_backend, resolve_backend
 
     p = argparse.ArgumentParser(prog="macmatrix run", description=__doc__)
     add_run_options(p)
@@ -213,6 +213,7 @@ def main(argv: Sequence[str]) -> int:
     matrix, selected = load_cases(args.matrix, args.keyword)
     baseline = load_baseline(args.baseline)
     name = resolve_backend(args.backend, announce=not args.quiet)
+    args.stack = default_stack(name, args.stack, announce=not args.quiet)
     if args.dry_run:
         if name == "kind":
             from .backends.kind import dry_run

@@ -180,6 +180,12 @@ def stack_names(path: Path | str | None = None) -> list[str]:
     return sorted(load(path), key=lambda n: versions.parse(n) or (0, 0, 0))
 
 
+def newest(path: Path | str | None = None) -> str:
+    """The stack with the highest Kube-OVN version: the default when no --stack is given."""
+    stacks = load(path)
+    return max(stacks, key=lambda n: versions.parse(stacks[n].kube_ovn) or (0, 0, 0))
+
+
 def get(name: str, path: Path | str | None = None, field: str = "--stack") -> Stack:
     """The named stack, or BadInput (naming `field`) listing the known names."""
     stacks = load(path)
