@@ -29,9 +29,11 @@ def test_unknown_stack_exits_2_with_one_line(capsys: pytest.CaptureFixture[str])
     assert "unknown stack 'kube-ovn-v0.1'" in line and "kube-ovn-v1.14" in line
 
 
-def test_missing_stack_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["run", "--backend", "kind", "--dry-run", "-q"]) == 2
-    assert "--stack: required with --backend kind" in _one_line(capsys)
+def test_missing_stack_runs_the_newest_and_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["run", "--backend", "kind", "--dry-run", "-k", "x2 and single"]) == 0
+    out, err = capsys.readouterr()
+    assert "no --stack given; using the newest, kube-ovn-v1.16" in err
+    assert "# macmatrix kind plan: stack kube-ovn-v1.16" in out
 
 
 def test_dry_run_with_a_known_stack_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
