@@ -10,7 +10,6 @@ close(), which the context manager, the CLI and the pytest fixture call also on 
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import re
 import secrets
@@ -352,6 +351,11 @@ class NetnsBackend:
                 pod.error = f"{att.network}: {e}"
                 pod.added.append((att.network, conf, rt, None))  # DEL it too, as Multus does
                 break
+            except BaseException:
+                # A hung plugin or Ctrl-C: undo this pod now, the caller never sees its state.
+                pod.added.append((att.network, conf, rt, None))
+                self._del_pod(pod)
+                raise
             pod.added.append((att.network, conf, rt, result))
         return pod
 
@@ -405,9 +409,8 @@ class NetnsBackend:
             observations = [self._observe(s) for s in states]
         finally:
             for s in reversed(states):
-                del_errors = self._del_pod(s)
-                if del_errors and not s.error:
-                    s.error = None  # DEL failures are cleanup problems, recorded in invocations
+                # DEL failures are cleanup problems, not findings: they stay in the invocations.
+                self._del_pod(s)
         for obs, s in zip(observations, states, strict=True):
             obs.invocations = [inv.to_json() for inv in s.invocations]
         return observations
@@ -466,9 +469,7 @@ class NetnsBackend:
             obs = self.run_case(case)
             with lock:
                 out[case.id] = obs
-                progress(
-                    len(out), total, f"{obs.status if obs.status != 'ran' else 'ran'} {case.id}"
-                )
+                progress(len(out), total, f"{obs.status} {case.id}")
 
         pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="netns")
         try:
@@ -486,19 +487,6 @@ class NetnsBackend:
         return out
 
 
-@contextmanager
-def backend(cni_bin_dirs: Sequence[str] | None = None) -> Iterator[NetnsBackend]:
-    nb = NetnsBackend(cni_bin_dirs)
-    try:
-        yield nb
-    finally:
-        nb.close()
-
-
 def leftover_namespaces(prefix: str = NS_PREFIX) -> list[str]:
     """Namespaces that look like ours (for tests and `doctor`)."""
     return sorted(n for n in netns.listnetns() if n.startswith(prefix))
-
-
-def dump_invocations(obs: PodObservation) -> str:
-    return json.dumps(obs.invocations, indent=2)
