@@ -42,6 +42,7 @@ class CaseObservation:
     duration_s: float = 0.0
     diagnostics: str | None = None
     flaky: bool = False
+    retryable: bool = True  # False: an infra error a re-run cannot fix (see retry.py)
 
 
 def network_status_entry(

@@ -13,6 +13,15 @@ Where every try's reason goes (the brief left this open):
   may store in the results entry, e.g. `entry["tries"] = [a.to_json() for a in history[id]]`.
 `retry_until_settled()` is `settle().observations`.
 
+Streaming (so an interrupted run keeps what finished): with `on_final`, `settle` hands `run_once`
+a sink as its second argument; the backend calls it as each case finishes, and `settle` passes
+on every observation that is final (not infra-error, not retryable, or the last try), merged
+with its history exactly as `settle` returns it, and that history. A case the backend never
+streams is final only in the returned `Settled`.
+
+A backend marks an infra error `retryable=False` when a re-run cannot help (a plugin that hung
+on several cases, a missing privilege): it is never retried.
+
 `attempts` is the sum of every try's `attempts` (a backend may retry inside one try), and
 `duration_s` the sum of their durations: the time the cell really cost.
 """
@@ -28,7 +37,8 @@ from .cases import Case
 from .errors import BadInput
 from .observe import INFRA_ERROR, CaseObservation
 
-RunOnce = Callable[[list[Case]], dict[str, CaseObservation]]
+RunOnce = Callable[..., dict[str, CaseObservation]]  # (cases) or (cases, sink) with on_final
+CaseSink = Callable[[CaseObservation], None]
 DEFAULT_RETRIES = 2
 MISSING = "the backend returned no observation for this case"
 
@@ -53,26 +63,47 @@ class Settled:
     history: dict[str, list[Attempt]]
 
 
-def settle(run_once: RunOnce, cases: Sequence[Case], retries: int) -> Settled:
-    """Run `cases`, then re-run only the infra-error ones up to `retries` times."""
+def _attempt(number: int, obs: CaseObservation) -> Attempt:
+    return Attempt(number, obs.status, obs.reason, obs.attempts, obs.duration_s)
+
+
+def _retry(obs: CaseObservation) -> bool:
+    return obs.status == INFRA_ERROR and obs.retryable
+
+
+def settle(
+    run_once: RunOnce,
+    cases: Sequence[Case],
+    retries: int,
+    on_final: Callable[[CaseObservation, list[Attempt]], None] | None = None,
+) -> Settled:
+    """Run `cases`, then re-run only the retryable infra-error ones up to `retries` times."""
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise BadInput(f"--retries: {retries!r} must be a whole number, 0 or more (default 2)")
     by_id = {c.id: c for c in cases}
     latest: dict[str, CaseObservation] = {}
     history: dict[str, list[Attempt]] = {cid: [] for cid in by_id}
     pending = list(by_id.values())
-    for _ in range(retries + 1):
+    for round_ in range(retries + 1):
         if not pending:
             break
-        got = run_once(list(pending))
+        last = round_ == retries
+        ids = {c.id for c in pending}
+
+        def sink(obs: CaseObservation, ids: set[str] = ids, last: bool = last) -> None:
+            # Called from backend worker threads; history is only appended below, after run_once.
+            if on_final is None or obs.case_id not in ids or (_retry(obs) and not last):
+                return
+            tries = [*history[obs.case_id]]
+            tries.append(_attempt(len(tries) + 1, obs))
+            on_final(_merge(obs, tries), tries)
+
+        got = run_once(list(pending), sink) if on_final else run_once(list(pending))
         for case in pending:
             obs = got.get(case.id) or CaseObservation(case.id, status=INFRA_ERROR, reason=MISSING)
             latest[case.id] = obs
-            tries = history[case.id]
-            tries.append(
-                Attempt(len(tries) + 1, obs.status, obs.reason, obs.attempts, obs.duration_s)
-            )
-        pending = [c for c in pending if latest[c.id].status == INFRA_ERROR]
+            history[case.id].append(_attempt(len(history[case.id]) + 1, obs))
+        pending = [c for c in pending if _retry(latest[c.id])]
     return Settled({cid: _merge(latest[cid], history[cid]) for cid in by_id}, history)
 
 

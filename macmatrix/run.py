@@ -92,14 +92,39 @@ def expectation_for(
 
 
 def _settle(
-    backend: Backend, cases: Sequence[Case], retries: int, progress: Progress
+    backend: Backend,
+    cases: Sequence[Case],
+    retries: int,
+    progress: Progress,
+    on_final: Callable[[CaseObservation, list[dict[str, Any]]], None],
 ) -> tuple[dict[str, CaseObservation], dict[str, list[dict[str, Any]]]]:
-    """Run once, then re-run infra-error cases up to `retries` times (flaky when that helps)."""
+    """Run once, then re-run infra-error cases up to `retries` times (flaky when that helps).
+
+    Every case that is final goes to `on_final` as it finishes (streamed into results.json).
+    """
     from .retry import settle
 
-    settled = settle(lambda cs: backend.run(cs, progress), list(cases), retries)
+    settled = settle(
+        lambda cs, sink: backend.run(cs, progress, on_case=sink),
+        list(cases),
+        retries,
+        lambda obs, hist: on_final(obs, [a.to_json() for a in hist]),
+    )
     tries = {cid: [a.to_json() for a in hist] for cid, hist in settled.history.items()}
     return settled.observations, tries
+
+
+def _entry(
+    case: Case,
+    obs: CaseObservation,
+    stack: dict[str, Any],
+    baseline: dict[str, Any] | None,
+    tries: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    entry = case_entry(case, obs, judge(case, obs), expectation_for(case, stack, baseline))
+    if tries and len(tries) > 1:
+        entry["tries"] = tries
+    return entry
 
 
 def execute(
@@ -118,10 +143,19 @@ def execute(
     if baseline is None and use_committed_baseline:
         baseline = committed_baseline(stack)
     writer = ResultsWriter(out / "results.json", stack, matrix, list(cases))
+    by_id = {c.id: c for c in cases}
+
+    def finished(obs: CaseObservation, tries: list[dict[str, Any]]) -> None:
+        # Written at once (atomically), so a crash or Ctrl-C keeps every finished case.
+        if obs.case_id in by_id:
+            writer.record(_entry(by_id[obs.case_id], obs, stack, baseline, tries))
+
     complete = False
     try:
         start = time.monotonic()
-        observations, tries = _settle(backend, cases, retries, progress or (lambda *a: None))
+        observations, tries = _settle(
+            backend, cases, retries, progress or (lambda *a: None), finished
+        )
         writer.phase("matrix", time.monotonic() - start)
         phases = getattr(backend, "phases", None)
         for name, secs in (phases() if callable(phases) else {}).items():
@@ -131,9 +165,7 @@ def execute(
             obs = observations.get(case.id)
             if obs is None:
                 continue
-            entry = case_entry(case, obs, judge(case, obs), expectation_for(case, stack, baseline))
-            if len(tries.get(case.id, [])) > 1:
-                entry["tries"] = tries[case.id]
+            entry = _entry(case, obs, stack, baseline, tries.get(case.id))
             entries.append(entry)
             if on_entry:
                 on_entry(entry)

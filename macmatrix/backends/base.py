@@ -12,6 +12,11 @@ from ..observe import CaseObservation
 Progress = Callable[[int, int, str], None]
 
 
+# on_case(observation): called from worker threads as each case finishes, so results.json can
+# keep every finished case of a run that is interrupted or crashes (run.execute, retry.settle).
+CaseSink = Callable[[CaseObservation], None]
+
+
 def no_progress(done: int, total: int, message: str) -> None:
     """Default progress sink."""
 
@@ -38,9 +43,16 @@ class Backend(Protocol):
         ...
 
     def run(
-        self, cases: Sequence[Case], progress: Progress = no_progress
+        self,
+        cases: Sequence[Case],
+        progress: Progress = no_progress,
+        on_case: CaseSink | None = None,
     ) -> dict[str, CaseObservation]:
-        """Run every case (concurrently where it helps); one observation per case id."""
+        """Run every case (concurrently where it helps); one observation per case id.
+
+        `on_case` gets each observation as soon as it is final for this backend (a backend that
+        observes in waves calls it per wave); the returned dict still holds them all.
+        """
         ...
 
     def close(self) -> None:

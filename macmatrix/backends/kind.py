@@ -32,7 +32,7 @@ from ..stack.download import cache_dir
 from ..stack.install import Installer, first_image, image_tag
 from ..stack.lock import Lock
 from ..stack.plan import render
-from .base import AttachmentLike, Progress, no_progress
+from .base import AttachmentLike, CaseSink, Progress, no_progress
 
 
 def lock_path() -> Path:
@@ -138,7 +138,10 @@ class KindBackend:
         return dict(self._phases)
 
     def run(
-        self, cases: Sequence[Case], progress: Progress = no_progress
+        self,
+        cases: Sequence[Case],
+        progress: Progress = no_progress,
+        on_case: CaseSink | None = None,
     ) -> dict[str, CaseObservation]:
         started = time.monotonic()
         self._prepare()
@@ -168,6 +171,8 @@ class KindBackend:
                 obs = observations[case.id]
                 if needs_diagnostics(case, obs):
                     obs.diagnostics = diag.collect(case, obs)
+                if on_case:  # the cluster observes in waves: cases are final once it ends
+                    on_case(obs)
             return observations
         finally:
             if self.keep_pods:

@@ -49,7 +49,7 @@ from ..observe import (
     PodObservation,
     network_status_entry,
 )
-from .base import Progress, no_progress
+from .base import CaseSink, Progress, no_progress
 
 NETNS_DIR = Path("/run/netns")
 TUNING_STATE_DIR = Path("/run/cni/tuning")  # tuning saves the old MAC here, removes it on DEL
@@ -456,9 +456,15 @@ class NetnsBackend:
         return CaseObservation(case.id, pods=observed, duration_s=time.monotonic() - start)
 
     def run(
-        self, cases: Sequence[Case], progress: Progress = no_progress
+        self,
+        cases: Sequence[Case],
+        progress: Progress = no_progress,
+        on_case: CaseSink | None = None,
     ) -> dict[str, CaseObservation]:
-        """All cases on a bounded thread pool; Ctrl-C cancels what has not started."""
+        """All cases on a bounded thread pool; Ctrl-C cancels what has not started.
+
+        Each finished case goes to `on_case` at once (from its worker thread).
+        """
         out: dict[str, CaseObservation] = {}
         total = len(cases)
         lock = threading.Lock()
@@ -467,9 +473,13 @@ class NetnsBackend:
             if self._cancel.is_set():
                 return
             obs = self.run_case(case)
+            if obs.status == INFRA_ERROR and self._cancel.is_set():
+                return  # stopped by the interrupt, not finished: it stays "unfinished"
             with lock:
                 out[case.id] = obs
                 progress(len(out), total, f"{obs.status} {case.id}")
+            if on_case:
+                on_case(obs)
 
         pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="netns")
         try:
