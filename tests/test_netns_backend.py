@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from macmatrix import cases
+from macmatrix.backends import runs
 from macmatrix.backends.netns import Attachment, NetnsBackend, leftover_namespaces, unavailable
 
 pytestmark = pytest.mark.netns
@@ -80,16 +81,22 @@ def test_two_runs_at_once_do_not_collide() -> None:
 
 
 def interrupt_once_namespaces_exist(argv: list[str], sig: int) -> subprocess.Popen[bytes]:
-    """Start `argv`, send `sig` as soon as it has made a namespace, wait for it to exit."""
-    before = set(leftover_namespaces())
+    """Start `argv`, send `sig` as soon as its run has made a namespace, wait for it to exit.
+
+    Looks only at the child's own run (its run record names the prefix): other runs on this
+    host may create and remove `mm-` namespaces meanwhile.
+    """
     proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not set(leftover_namespaces()) - before:
+    mine: list[runs.RunRecord] = []
+    while time.monotonic() < deadline and not (mine and mine[0].namespaces()):
+        mine = runs.find(proc.pid)
         time.sleep(0.005)
-    assert set(leftover_namespaces()) - before, "the run never created its namespaces"
+    assert mine and mine[0].namespaces(), "the run never created its namespaces"
     proc.send_signal(sig)
     proc.communicate(timeout=60)
-    assert set(leftover_namespaces()) == before
+    assert leftover_namespaces(mine[0].prefix) == []
+    assert not mine[0].path().exists()  # the run's record went with it
     return proc
 
 

@@ -49,11 +49,11 @@ from ..observe import (
     PodObservation,
     network_status_entry,
 )
+from . import runs
 from .base import CaseSink, Progress, no_progress
+from .runs import NS_PREFIX, TUNING_STATE_DIR
 
 NETNS_DIR = Path("/run/netns")
-TUNING_STATE_DIR = Path("/run/cni/tuning")  # tuning saves the old MAC here, removes it on DEL
-NS_PREFIX = "mm-"
 NAMESPACE = "macmatrix"  # the Kubernetes namespace the pods pretend to live in
 _MAC_ANNOTATION = re.compile(r"(^ovn\.kubernetes\.io/|\.kubernetes\.io/mac_address$)")
 
@@ -213,6 +213,8 @@ class NetnsBackend:
         self._pod_counter = 0
         self.tmpdir = Path(tempfile.mkdtemp(prefix=f"macmatrix-{self.run_id}-"))
         self._plugins_version: str | None = None
+        # before any namespace exists: a SIGKILLed run is then found by `doctor`/`cleanup`
+        self.record = runs.register(self.run_id, self.prefix, self.tmpdir)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -237,6 +239,7 @@ class NetnsBackend:
             for f in TUNING_STATE_DIR.glob(f"{cid}_*.json"):
                 f.unlink(missing_ok=True)
         shutil.rmtree(self.tmpdir, ignore_errors=True)
+        runs.unregister(self.record)
 
     def _create_ns(self, name: str) -> None:
         with self._lock:
@@ -324,7 +327,7 @@ class NetnsBackend:
         with self._lock:
             self._pod_counter += 1
             ns_name = f"{self.prefix}p{self._pod_counter}"
-        cid = uuid.uuid4().hex
+        cid = (self.run_id + uuid.uuid4().hex)[:32]  # tuning files then name their run
         with self._lock:
             self._container_ids.append(cid)
         pod = _PodState(
