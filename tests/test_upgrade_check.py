@@ -63,7 +63,9 @@ class StandInKindBackend:
         name = "kube-ovn-v1.14" if self.upgraded else "kube-ovn-v1.13"
         return {"backend": "kind", "name": name}
 
-    def run(self, cases: Any, progress: Any = None) -> dict[str, CaseObservation]:
+    def run(
+        self, cases: Any, progress: Any = None, on_case: Any = None
+    ) -> dict[str, CaseObservation]:
         self.calls.append(f"run keep={self.keep_pods} upgraded={self.upgraded} n={len(cases)}")
         script = self.after if self.upgraded else self.before
         return {c.id: script[c.id](c) for c in cases}
