@@ -50,8 +50,14 @@ def _expectation(spec: dict[str, Any], plugins: str | None) -> dict[str, Any]:
     return want
 
 
-def _run(name: str, prefixes: list[str] | None = None) -> dict[str, Any]:
-    """Repro one corpus input; `prefixes` collects the namespace prefix of the run it made."""
+def _run(
+    name: str,
+    prefixes: list[str] | None = None,
+    substitute: bool = True,
+    path: Path | None = None,
+) -> dict[str, Any]:
+    """Repro one corpus input (or `path`); `prefixes` collects the namespace prefix of the run
+    it made. `substitute`: IPAM substitution on (the default) or off (--no-substitute)."""
     from macmatrix import repro
     from macmatrix.backends import runs
 
@@ -62,9 +68,10 @@ def _run(name: str, prefixes: list[str] | None = None) -> dict[str, Any]:
             prefixes.append(prefix)
         return register(run_id, prefix, *args, **kw)
 
+    request = resolve(load_paths([str(path or DATA / "corpus" / name)]))
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(runs, "register", recorded)
-        return repro.run(resolve(load_paths([str(DATA / "corpus" / name)])), "netns")
+        return repro.run(request, "netns", substitute=substitute)
 
 
 def _leftovers(prefixes: list[str]) -> list[str]:
@@ -106,8 +113,78 @@ def test_corpus_repro(name: str) -> None:
             assert row["status_raw"] == exp["status_raw"], row
     if "invocations" in want:
         assert len(entry["pods"][0]["invocations"]) == want["invocations"]
+    subs = {
+        s["network"]: f"{s['replaced']['type']} -> {s['address']}"
+        for s in entry["ipam_substituted"]
+    }
+    assert subs == (want.get("ipam_substituted") or {})
+    if subs:  # what only the real IPAM decides is listed as not judged, never as a check
+        assert entry["not_judged"] and not any("kubeovn" in n for n in entry["checks"])
     # everything the repro created is gone again
     assert len(prefixes) == 1 and _leftovers(prefixes) == []
+
+
+SUBSTITUTED = sorted(n for n in CASES if CORPUS[n]["repro"].get("ipam_substituted"))
+
+
+@pytest.mark.parametrize("name", SUBSTITUTED)
+def test_no_substitute_keeps_the_old_answer(name: str) -> None:
+    want = CORPUS[name]["repro"]["no_substitute"]
+    entry = _run(name, substitute=False)
+    assert entry["outcome"] == want["outcome"], entry["reason"]
+    assert want["reason"] in entry["reason"]
+    assert entry["ipam_substituted"] == [] and entry["not_judged"] == []
+
+
+def _static_twin(name: str, entry: dict[str, Any], tmp_path: Path) -> Path:
+    """The same paste with each substituted IPAM rewritten by hand to static IPAM (in the YAML,
+    not through macmatrix), so the twin runs with substitution off."""
+    by_network = {s["network"]: s for s in entry["ipam_substituted"]}
+    docs = list(yaml.safe_load_all((DATA / "corpus" / name).read_text()))
+    for doc in docs:
+        if not isinstance(doc, dict) or doc.get("kind") != "NetworkAttachmentDefinition":
+            continue
+        meta = doc["metadata"]
+        sub = by_network.get(f"{meta.get('namespace', 'default')}/{meta['name']}")
+        if sub is None:
+            continue
+        config = json.loads(doc["spec"]["config"])
+        plugins = config.get("plugins", [config])
+        for plugin in plugins:
+            if isinstance(plugin.get("ipam"), dict):
+                assert plugin["ipam"]["type"] == sub["replaced"]["type"]
+                addresses = [{"address": a} for a in sub["address"].split(",")]
+                plugin["ipam"] = {"type": "static", "addresses": addresses}
+        doc["spec"]["config"] = json.dumps(config)
+    out = tmp_path / f"static-{name}"
+    out.write_text(yaml.safe_dump_all(docs))
+    return out
+
+
+@pytest.mark.parametrize("name", SUBSTITUTED)
+def test_substituted_net1_mac_is_what_the_plugins_give_with_static_ipam(
+    name: str, tmp_path: Path
+) -> None:
+    """Issue 15: the MAC of a substituted run equals the MAC of the same input written with
+    static IPAM: the same MAC channels reach macvlan/tuning, and the kernel shows the same
+    answer (the requested MAC in both, or a random one in both)."""
+    entry = _run(name)
+    twin = _run(name, substitute=False, path=_static_twin(name, entry, tmp_path))
+    assert twin["ipam_substituted"] == []
+    rows = {r["ifname"]: r for r in entry["interfaces"] if r["network"].count("/") == 1}
+    twin_rows = {r["ifname"]: r for r in twin["interfaces"] if r["network"].count("/") == 1}
+    assert rows.keys() == twin_rows.keys() and "net1" in rows
+    for ifname, row in rows.items():
+        other = twin_rows[ifname]
+        assert row["told"] == other["told"], (row, other)  # every MAC channel, identical
+        assert row["requested"] == other["requested"]
+        if row["requested"] and row["kernel"] == row["requested"]:
+            assert other["kernel"] == row["kernel"]
+        else:  # random: the kernel picked one in both runs, never the requested one
+            assert row["kernel"] and other["kernel"]
+            assert row["requested"] not in (row["kernel"], other["kernel"])
+        assert other["status"] == other["kernel"] and row["status"] == row["kernel"]
+    assert entry["outcome"] == twin["outcome"]
 
 
 def test_plugins_received_the_users_config_and_multus_args() -> None:

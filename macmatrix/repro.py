@@ -23,6 +23,8 @@ from typing import Any
 
 from . import __version__, macs
 from .errors import BadInput, InfraError
+from .ipam_substitute import Substitution
+from .ipam_substitute import apply as substitute_ipam
 from .lint import Finding, lint
 from .observe import INFRA_ERROR, UNSUPPORTED, PodObservation, status_mac
 from .userinput import Binding, Request, load_paths, plugins_of, resolve
@@ -148,9 +150,13 @@ def _cni_arg(cni_args: str, key: str) -> str | None:
 
 
 def judge(
-    request: Request, pod: PodObservation | None
+    request: Request, pod: PodObservation | None, substituted: Sequence[str] = ()
 ) -> tuple[list[Row], dict[str, Check], str, str]:
-    """Rows per interface, named checks, outcome and reason for one observed pod."""
+    """Rows per interface, named checks, outcome and reason for one observed pod.
+
+    `substituted`: networks whose IPAM ran as static (ipam_substitute); what only the real IPAM
+    decides (the Kube-OVN annotation) gets no check there, see not_judged().
+    """
     checks: dict[str, Check] = {}
     rows: list[Row] = []
     error = pod.error if pod else None
@@ -180,14 +186,16 @@ def judge(
                 verdict.append("network-status reports no MAC")
             elif not agree:
                 verdict.append("network-status disagrees with the kernel")
-            if _kubeovn_ipam(b) and ann is not None:
+            if _kubeovn_ipam(b) and ann is not None and b.network in substituted:
+                verdict.append("Kube-OVN annotation not judged (ipam substituted)")
+            elif _kubeovn_ipam(b) and ann is not None:
                 checks["kubeovn_annotation_matches_kernel" + tag] = Check(
                     kernel, ann, ann == kernel
                 )
                 if ann != kernel:
                     verdict.append("Kube-OVN annotation disagrees with the kernel")
-            if not verdict:
-                verdict.append("consistent")
+            if not verdict or verdict == ["Kube-OVN annotation not judged (ipam substituted)"]:
+                verdict.insert(0, "consistent")
         elif error:
             verdict.append("not created")
         else:
@@ -343,17 +351,23 @@ def _go_parse_mac(text: str) -> bool:
     return False
 
 
-def netns_unsupported(request: Request, bin_dirs: Sequence[str]) -> str | None:
-    """Why the netns backend cannot run this input as written, or None."""
+def netns_unsupported(
+    request: Request, bin_dirs: Sequence[str], substitute_hint: bool = False
+) -> str | None:
+    """Why the netns backend cannot run this input as written, or None.
+
+    `substitute_hint`: the run had IPAM substitution switched off (--no-substitute); say so.
+    """
     for b in request.bindings:
         for plugin in plugins_of(b.nad.config):
             if plugin.get("type") == "kube-ovn":
                 return f"{b.network}: `type: kube-ovn` attachments need a Kube-OVN cluster"
             ipam = plugin.get("ipam")
             if isinstance(ipam, dict) and ipam.get("type") == "kube-ovn":
+                hint = " (or drop --no-substitute to run it as static)" if substitute_hint else ""
                 return (
                     f"{b.network}: kube-ovn IPAM needs the kube-ovn daemon and its Subnet; "
-                    "use --backend kind"
+                    f"use --backend kind{hint}"
                 )
             if plugin.get("linkInContainer"):
                 return (
@@ -428,17 +442,27 @@ def _run_pod(
 
 
 def _run_netns(
-    request: Request, bin_dirs: Sequence[str] | None
-) -> tuple[PodObservation | None, dict[str, Any], str, str]:
-    """(pod, stack, status, reason) on the netns backend."""
+    request: Request, bin_dirs: Sequence[str] | None, substitute: bool = True
+) -> tuple[PodObservation | None, dict[str, Any], str, str, list[Substitution]]:
+    """(pod, stack, status, reason, substitutions) on the netns backend.
+
+    An IPAM that cannot run here (ipam_substitute.CANNOT_RUN) runs as `static` with the address
+    the pod asked for, unless `substitute` is off; the user's request itself is not changed.
+    """
     from .backends.netns import NetnsBackend
 
     with NetnsBackend(cni_bin_dirs=list(bin_dirs) if bin_dirs else None) as nb:
         stack = nb.stack()
-        why = netns_unsupported(request, nb.bin_dirs)
+        subs: list[Substitution] = []
+        to_run = request
+        if substitute:
+            to_run, subs, refused = substitute_ipam(request)
+            if refused:
+                return None, stack, UNSUPPORTED, f"netns backend: {refused}", []
+        why = netns_unsupported(to_run, nb.bin_dirs, substitute_hint=not substitute)
         if why:
-            return None, stack, UNSUPPORTED, f"netns backend: {why}"
-        return _run_pod(nb, request, stack)
+            return None, stack, UNSUPPORTED, f"netns backend: {why}", []
+        return (*_run_pod(nb, to_run, stack), subs)
 
 
 def _run_kind(
@@ -498,9 +522,10 @@ def build_entry(
     findings: list[Finding],
     stack: dict[str, Any],
     duration_s: float,
+    substitutions: Sequence[Substitution] = (),
 ) -> dict[str, Any]:
     """A results.json-shaped case for the repro, with the report's extra fields."""
-    rows, checks, outcome, why = judge(request, pod)
+    rows, checks, outcome, why = judge(request, pod, [s.network for s in substitutions])
     if status in (UNSUPPORTED, INFRA_ERROR):
         outcome, why, checks = status, reason, {}
     requested = {r.ifname: r.requested for r in rows}
@@ -530,6 +555,9 @@ def build_entry(
         # not run (unsupported here): what the plugins would have received
         "planned_invocations": planned_invocations(request) if pod is None else [],
         "lint": [f.to_json() for f in findings],
+        # netns only: IPAMs that ran as static, and what only the real IPAM decides
+        "ipam_substituted": [s.to_json() for s in substitutions],
+        "not_judged": not_judged(substitutions) if pod is not None else [],
         "input": {
             "pod": request.pod_name,
             "namespace": request.namespace,
@@ -540,21 +568,37 @@ def build_entry(
     }
 
 
+def not_judged(subs: Sequence[Substitution]) -> list[dict[str, str]]:
+    """What a substituted run cannot judge, per network: never reported as works."""
+    out = []
+    for s in subs:
+        for what in s.not_judged:
+            why = f"{s.ipam_type} IPAM substituted"
+            out.append({"network": s.network, "what": what, "why": why})
+    return out
+
+
 def run(
     request: Request,
     backend: str = "netns",
     note: str = "",
     stack_name: str | None = None,
     bin_dirs: Sequence[str] | None = None,
+    substitute: bool = True,
 ) -> dict[str, Any]:
-    """Run the request on a backend and return the results-shaped entry."""
+    """Run the request on a backend and return the results-shaped entry.
+
+    `substitute`: on netns, run an IPAM that needs a cluster as static (ipam_substitute). On kind
+    nothing is ever substituted.
+    """
     lint(request.paste)  # input the linter cannot read is bad input: say so before any work
     start = time.monotonic()
+    subs: list[Substitution] = []
     try:
         if backend == "kind":
             pod, stack, status, reason = _run_kind(request, stack_name)
         else:
-            pod, stack, status, reason = _run_netns(request, bin_dirs)
+            pod, stack, status, reason, subs = _run_netns(request, bin_dirs, substitute)
     except InfraError as e:
         pod, stack, status, reason = None, {"backend": backend}, INFRA_ERROR, str(e)
     except OSError as e:  # netlink/namespace trouble: the harness, not the user's config
@@ -571,7 +615,9 @@ def run(
         }
     stack = versions_block(stack, backend, note)
     findings = lint(request.paste, _plugins_version(stack))
-    return build_entry(request, pod, status, reason, findings, stack, time.monotonic() - start)
+    return build_entry(
+        request, pod, status, reason, findings, stack, time.monotonic() - start, subs
+    )
 
 
 def _plugins_version(stack: dict[str, Any]) -> str | None:
@@ -602,6 +648,11 @@ def main(argv: Sequence[str]) -> int:
         metavar="DIR",
         help="netns: plugin directory (repeatable; default /opt/cni/bin, /usr/lib/cni)",
     )
+    parser.add_argument(
+        "--no-substitute",
+        action="store_true",
+        help="netns: do not run kube-ovn/whereabouts/dhcp IPAM as static; report unsupported",
+    )
     try:
         args = parser.parse_args(list(argv))
     except SystemExit as e:
@@ -614,7 +665,7 @@ def main(argv: Sequence[str]) -> int:
     backend, note = pick_backend(args.backend)
     if note:
         print(f"macmatrix repro: backend {backend} ({note})", file=sys.stderr)
-    entry = run(request, backend, note, args.stack, args.cni_bin_dir)
+    entry = run(request, backend, note, args.stack, args.cni_bin_dir, not args.no_substitute)
     if args.json:
         json.dump({"cases": [entry]}, sys.stdout, indent=2)
         sys.stdout.write("\n")

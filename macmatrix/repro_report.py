@@ -39,9 +39,11 @@ def _summary_line(entry: dict[str, Any]) -> str:
 
 def render_markdown(entry: dict[str, Any]) -> str:
     outcome = entry["outcome"]
-    out = [f"### macmatrix repro `{entry['id']}`: {SYMBOL.get(outcome, '?')} {outcome}", ""]
+    mark = " · ipam substituted" if entry.get("ipam_substituted") else ""
+    out = [f"### macmatrix repro `{entry['id']}`: {SYMBOL.get(outcome, '?')} {outcome}{mark}", ""]
     if entry.get("reason"):
         out += [f"**Why:** {entry['reason']}", ""]
+    out += _substituted(entry)
     summary = _summary_line(entry)
     if summary:
         out += [f"> {summary}", ""]
@@ -52,6 +54,33 @@ def render_markdown(entry: dict[str, Any]) -> str:
     out += _versions(entry)
     out += _input(entry)
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _substituted(entry: dict[str, Any]) -> list[str]:
+    """The IPAMs that ran as static on netns: what, by what, why, and what is not judged."""
+    subs = entry.get("ipam_substituted") or []
+    if not subs:
+        return []
+    out = ["#### IPAM substituted", ""]
+    for s in subs:
+        out.append(
+            f"- {s['network']} `{s['field']}`: `{s['replaced'].get('type')}` replaced by "
+            f"`static` {_code(s['address'])} ({s['address_from']}), because {s['why']} "
+            f"<sub>({s['source']})</sub>"
+        )
+    out += [
+        "",
+        "The MAC does not depend on the IPAM: "
+        + str(subs[0].get("mac_unaffected_because", "")).rstrip(".")
+        + ". Run with `--no-substitute` to skip this, or `--backend kind` for the real IPAM.",
+        "",
+    ]
+    skipped = entry.get("not_judged") or []
+    if skipped:
+        out += ["Not judged (only the real IPAM decides it):", ""]
+        out += [f"- {n['network']}: {n['what']}" for n in skipped]
+        out.append("")
+    return out
 
 
 def _interfaces(entry: dict[str, Any]) -> list[str]:

@@ -79,6 +79,8 @@ class Paste:
     pods: list[PodInput] = field(default_factory=list)
     # bare networks values (no pod around them): (value as written, where)
     bare_networks: list[tuple[str, str]] = field(default_factory=list)
+    # Kube-OVN Subnets as pasted (kubeovn.io/v1): the netns IPAM substitution reads their CIDR
+    subnets: list[dict[str, Any]] = field(default_factory=list)
 
     def extend(self, other: Paste) -> None:
         self.sources += other.sources
@@ -86,6 +88,7 @@ class Paste:
         self.nads += other.nads
         self.pods += other.pods
         self.bare_networks += other.bare_networks
+        self.subnets += other.subnets
 
 
 @dataclass
@@ -298,8 +301,10 @@ def _take(paste: Paste, doc: Any, where: str) -> None:
     elif kind == "List" and isinstance(doc.get("items"), list):
         for j, item in enumerate(doc["items"]):
             _take(paste, item, f"{where} items[{j}]")
+    elif kind == "Subnet" and str(doc.get("apiVersion", "")).startswith("kubeovn.io/"):
+        paste.subnets.append(doc)
     elif kind is not None:
-        # Subnets, Services...: not ours to read, but say nothing is lost silently
+        # Services...: not ours to read, but say nothing is lost silently
         return
     elif _is_cni_config(doc):
         paste.nads.append(_raw_nad(doc, json.dumps(doc, indent=2), where))

@@ -209,7 +209,7 @@ def stand_in(monkeypatch: pytest.MonkeyPatch) -> type[StandInNetns]:
 
     StandInNetns.calls = []
     monkeypatch.setattr(netns, "NetnsBackend", StandInNetns)
-    monkeypatch.setattr(repro, "netns_unsupported", lambda request, dirs: None)
+    monkeypatch.setattr(repro, "netns_unsupported", lambda request, dirs, **kw: None)
     return StandInNetns
 
 
