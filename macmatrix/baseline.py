@@ -47,8 +47,8 @@ def repo_root() -> Path:
     return Path(macmatrix.__file__).resolve().parents[1]
 
 
-def baseline_path(stack: Mapping[str, Any]) -> Path:
-    """e2e/baselines/<stack name or backend>-<backend>.json under the repo root."""
+def baseline_path(stack: Mapping[str, Any], root: Path | None = None) -> Path:
+    """e2e/baselines/<stack name or backend>-<backend>.json under the repo root (or `root`)."""
     if not isinstance(stack, Mapping):
         raise BadInput("stack: missing from the results file; re-run with this macmatrix")
     backend = stack.get("backend")
@@ -59,7 +59,7 @@ def baseline_path(stack: Mapping[str, Any]) -> Path:
                 f"{field}: {value!r} is not a known stack name; the results file must name its "
                 "backend (and stack) in letters, digits, . _ + -, or pass --out/--baseline FILE"
             )
-    return repo_root() / "e2e" / "baselines" / f"{name}-{backend}.json"
+    return (root or repo_root()) / "e2e" / "baselines" / f"{name}-{backend}.json"
 
 
 def display(path: Path) -> str:

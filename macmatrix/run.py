@@ -242,6 +242,8 @@ def main(argv: Sequence[str]) -> int:
         args = p.parse_args(list(argv))
     except SystemExit as e:
         return 0 if e.code == 0 else 2
+    if args.baseline and args.no_baseline:
+        raise BadInput("--no-baseline: cannot be combined with --baseline FILE; pass one of them")
     matrix, selected = load_cases(args.matrix, args.keyword)
     baseline = load_baseline(args.baseline)
     name = resolve_backend(args.backend, announce=not args.quiet)
@@ -266,6 +268,7 @@ def main(argv: Sequence[str]) -> int:
                 baseline,
                 args.retries,
                 TerminalProgress(args.quiet),
+                use_committed_baseline=not args.no_baseline,
             )
     finally:
         signal.signal(signal.SIGTERM, previous)
