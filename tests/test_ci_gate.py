@@ -251,11 +251,17 @@ class StandInBackend:
     def stack(self) -> dict[str, Any]:
         return dict(self._stack)
 
-    def run(self, cases: list[Case], progress: Any) -> dict[str, CaseObservation]:
-        return {
+    def run(
+        self, cases: list[Case], progress: Any = None, on_case: Any = None
+    ) -> dict[str, CaseObservation]:
+        out = {
             c.id: CaseObservation(c.id, "unsupported", "stand-in", [PodObservation("p")])
             for c in cases
         }
+        for obs in out.values():
+            if on_case is not None:
+                on_case(obs)
+        return out
 
 
 @pytest.mark.parametrize("flag", [[], ["--no-baseline"]])
