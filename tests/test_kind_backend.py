@@ -160,7 +160,7 @@ def _install_sh_fails(
     """install.sh "runs" and exits 1 with `last_line` (no download, no untainting), so only
     the readiness wait after it decides."""
     monkeypatch.setattr(inst, "untaint_control_plane", lambda: None)
-    monkeypatch.setattr(install, "fetch", lambda *a, **k: tmp_path / "install.sh")
+    monkeypatch.setattr(inst, "install_script", lambda: tmp_path / "install.sh")
     monkeypatch.setattr(inst, "_stream", lambda argv, env: (1, last_line))
     inst.tools = Tools(tmp_path / "kind", tmp_path / "kubectl")
 

@@ -15,10 +15,23 @@ from pathlib import Path
 from typing import TextIO
 
 from ..errors import InfraError
-from . import commands, docker
+from . import commands, docker, script
 from .download import cache_dir, fetch
 from .lock import Lock
 from .stacks import Stack
+
+PULL_TIMEOUT_S = 900.0
+
+
+def pull_progress_line(line: str) -> bool:
+    """Whether a `docker pull` output line is worth echoing: layers finished, digest, status
+    (each layer's `Downloading`/`Extracting` ticks would drown the log)."""
+    text = line.strip()
+    return bool(text) and (
+        text.endswith((": Pull complete", ": Already exists"))
+        or text.startswith(("Digest:", "Status:", "Error", "error"))
+        or ": Pulling from " in text
+    )
 
 
 @dataclass(frozen=True)
@@ -155,19 +168,47 @@ class KindLifecycle:
         out = sh(commands.kind_get_nodes(self.tools.kind, self.name), "kind get nodes", timeout=60)
         return sorted(n for n in out.split() if n)
 
-    def load_if_present(self, image: str) -> bool:
-        """`kind load docker-image` when the host already has the image (saves in-cluster pulls)."""
+    def preload(self, image: str) -> None:
+        """Pull `image` on the host when it lacks it (docker pull's progress echoed), then
+        `kind load docker-image` it into every node, as Kube-OVN's kind.mk does before
+        install.sh (see stack/images.py)."""
         try:
             sh(commands.docker_image_present(image), f"docker image inspect {image}", timeout=30)
         except InfraError:
-            return False
-        print(f"macmatrix: loading {image} into {self.name}", file=self.log, flush=True)
+            self.say(f"pulling {image}")
+            log = self.workdir / "pulls" / (image.replace("/", "_").replace(":", "_") + ".log")
+            res = script.run(
+                commands.docker_pull(image),
+                os.environ,
+                self.workdir,
+                log,
+                PULL_TIMEOUT_S,
+                on_line=self._pull_progress(image),
+            )
+            if res.timed_out or res.returncode != 0:
+                how = f"no end after {PULL_TIMEOUT_S:.0f}s" if res.timed_out else res.last
+                raise InfraError(
+                    f"docker pull {image} failed: {how}; check internet access "
+                    "(`macmatrix doctor --backend kind`), or pull it by hand"
+                ) from None
+        self.say(f"loading {image} into {self.name}")
         sh(
             commands.kind_load_image(self.tools.kind, self.name, image),
-            f"kind load {image}",
+            f"kind load docker-image {image}",
             timeout=900,
         )
-        return True
+
+    def _pull_progress(self, image: str):  # type: ignore[no-untyped-def]
+        """A line callback that echoes docker pull's summary lines, not every layer tick."""
+
+        def echo(line: str) -> None:
+            if pull_progress_line(line):
+                self.say(f"docker pull {image}: {line}")
+
+        return echo
+
+    def say(self, text: str) -> None:
+        print(f"macmatrix: {text}", file=self.log, flush=True)
 
     def down(self) -> None:
         if self.keep:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..errors import InfraError
 from .stacks import Stack
 
 KUBE_SYSTEM = "kube-system"
@@ -23,6 +24,16 @@ CNI_BIN = "/opt/cni/bin"
 CONTROL_PLANE_TAINT = "node-role.kubernetes.io/control-plane"
 # Kube-OVN's Makefile removes both keys (`master` is what older Kubernetes used).
 CONTROL_PLANE_TAINTS = (CONTROL_PLANE_TAINT, "node-role.kubernetes.io/master")
+# install.sh's `[Step 6/6] Run network diagnose` writes into the *host's* /usr/local/bin, as root
+# (kubeovn/kube-ovn dist/images/install.sh at v1.13.15, v1.14.41, v1.15.24 and v1.16.2):
+#   kubectl cp kube-system/<kube-ovn-cni pod>:/kube-ovn/kubectl-ko /usr/local/bin/kubectl-ko
+#   chmod +x /usr/local/bin/kubectl-ko
+# then `kubectl ko diagnose all` finds it on PATH. Our copy of the script writes it into the
+# cluster's work folder instead (install_script_copy); every other `/usr/local/bin` in the
+# script is a path inside the nodes (a mountPath and a hostPath of the kube-ovn-cni pod) or the
+# PATH check of step 5, and is left alone.
+HOST_KUBECTL_KO = "/usr/local/bin/kubectl-ko"
+HOST_KUBECTL_KO_USES = 2
 
 
 def kind_get_clusters(kind: Path) -> list[str]:
@@ -63,17 +74,52 @@ def docker_image_present(image: str) -> list[str]:
     return ["docker", "image", "inspect", "--format", "{{.Id}}", image]
 
 
+def docker_pull(image: str) -> list[str]:
+    return ["docker", "pull", image]
+
+
 def install_sh(script: Path) -> list[str]:
     return ["bash", str(script)]
 
 
+def install_script_path(work: Path, kube_ovn: str) -> Path:
+    """Where our copy of the tag's install.sh (kubectl-ko redirected) is written and run."""
+    return work / f"install-{kube_ovn}.sh"
+
+
+def plugin_bin(work: Path) -> Path:
+    """The folder that gets install.sh's kubectl-ko instead of the host's /usr/local/bin."""
+    return work / "bin"
+
+
+def install_script_copy(text: str, bindir: Path) -> str:
+    """install.sh with its kubectl-ko copy aimed at `bindir`, so the host is never written.
+
+    Refuses (InfraError) a script that does not write kubectl-ko where the pinned tags do: a
+    new upstream shape must be read before it is run as root.
+    """
+    uses = text.count(HOST_KUBECTL_KO)
+    if uses != HOST_KUBECTL_KO_USES:
+        raise InfraError(
+            f"install.sh names {HOST_KUBECTL_KO} {uses} time(s), the pinned tags "
+            f"{HOST_KUBECTL_KO_USES}; read its last step and update "
+            "macmatrix/stack/commands.py before running it as root"
+        )
+    return text.replace(HOST_KUBECTL_KO, f"{bindir}/kubectl-ko")
+
+
 def install_env(
-    kubeconfig: Path, kubectl: Path, base: dict[str, str] | None = None
+    kubeconfig: Path,
+    kubectl: Path,
+    base: dict[str, str] | None = None,
+    bindir: Path | None = None,
 ) -> dict[str, str]:
-    """install.sh needs KUBECONFIG and *our pinned* kubectl first on PATH."""
+    """install.sh needs KUBECONFIG and *our pinned* kubectl first on PATH; `bindir` (where
+    our copy of the script puts kubectl-ko) comes first so `kubectl ko` finds that one."""
     env = dict(os.environ if base is None else base)
     env["KUBECONFIG"] = str(kubeconfig)
-    env["PATH"] = f"{kubectl.parent}{os.pathsep}{env.get('PATH', '')}"
+    first = [str(bindir)] if bindir else []
+    env["PATH"] = os.pathsep.join([*first, str(kubectl.parent), env.get("PATH", "")])
     return env
 
 

@@ -21,7 +21,7 @@ from ..kube.client import call
 from ..kube.matrix import to_dict
 from ..kube.podstate import IMAGE_REASONS
 from ..kube.wait import wait_for
-from . import commands
+from . import commands, images, script
 from .cluster import KindLifecycle, Tools, sh
 from .docker import MasterNetwork
 from .download import fetch
@@ -233,12 +233,13 @@ class Installer:
             self.say(f"Kube-OVN {self.stack.kube_ovn} already ready")
             return
         self.untaint_control_plane()
-        if cluster is not None:
-            cluster.load_if_present(self.stack.kube_ovn_image)
+        self.preload(cluster, images.KUBE_OVN)
         assert self.tools is not None, "installing needs the pinned kubectl"
-        script = fetch(self.stack.install_sh_url, self.lock, self.cache)
+        script = self.install_script()
         self.say(f"installing Kube-OVN {self.stack.kube_ovn} (install.sh, several minutes)")
-        env = commands.install_env(self.kubeconfig, self.tools.kubectl)
+        env = commands.install_env(
+            self.kubeconfig, self.tools.kubectl, bindir=commands.plugin_bin(self.work)
+        )
         env.update(extra_env or {})
         rc, last = self._stream(commands.install_sh(script), env)
         if rc != 0:
@@ -254,8 +255,7 @@ class Installer:
         if not self.multus_state():
             self.say(f"Multus {self.stack.multus}-thick already ready")
             return
-        if cluster is not None:
-            cluster.load_if_present(self.stack.multus_image)
+        self.preload(cluster, images.MULTUS)
         source = fetch(self.stack.multus_yaml_url, self.lock, self.cache)
         manifest = self.work / f"multus-daemonset-thick-{self.stack.multus}.yml"
         manifest.parent.mkdir(parents=True, exist_ok=True)
@@ -285,37 +285,44 @@ class Installer:
         self.say(f"macvlan master eth1 on {len(macs)} node(s) via docker network {net.name}")
         return net
 
+    def preload(self, cluster: KindLifecycle | None, phase: str) -> None:
+        """Pull and `kind load` the images `phase` needs (stack/images.py) before it installs."""
+        if cluster is None:
+            return
+        for item in images.preloads(self.stack, phase):
+            cluster.preload(item.image)
+
+    def install_script(self) -> Path:
+        """The tag's install.sh (downloaded, verified) copied into the work folder with its
+        kubectl-ko aimed at our bin folder: the host's /usr/local/bin is never written."""
+        source = fetch(self.stack.install_sh_url, self.lock, self.cache)
+        bindir = commands.plugin_bin(self.work)
+        bindir.mkdir(parents=True, exist_ok=True)
+        copy = commands.install_script_path(self.work, self.stack.kube_ovn)
+        copy.write_text(commands.install_script_copy(source.read_text(), bindir))
+        return copy
+
     def _stream(self, argv: list[str], env: dict[str, str]) -> tuple[int, str]:
-        """Run install.sh, echoing its `[Step N/6]` lines (progress) and keeping the last line."""
-        last = ""
+        """Run install.sh, echoing its `[Step N/6]` lines (progress) and keeping the last line;
+        at INSTALL_TIMEOUT_S its whole process group is killed (InfraError naming the step)."""
         log_path = self.work / f"install-kube-ovn-{self.stack.kube_ovn}.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with log_path.open("w") as logf:
-            try:
-                proc = subprocess.Popen(
-                    argv,
-                    env=env,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    text=True,
-                    cwd=self.work,
-                )
-            except OSError as e:
-                raise InfraError(f"cannot start install.sh: {e}") from e
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                logf.write(line)
-                if line.strip():
-                    last = line.strip()
-                if line.startswith("[Step") or "error" in line.lower():
-                    self.say(f"install.sh: {line.strip()}")
-            try:
-                rc = proc.wait(timeout=INSTALL_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                rc = -1
+
+        def echo(line: str) -> None:
+            if script.step_of(line) or "error" in line.lower():
+                self.say(f"install.sh: {line}")
+
+        try:
+            res = script.run(argv, env, self.work, log_path, INSTALL_TIMEOUT_S, on_line=echo)
+        except OSError as e:
+            raise InfraError(f"cannot start install.sh: {e}") from e
         self.say(f"install.sh log: {log_path}")
-        return rc, last[:300]
+        if res.timed_out:
+            where = res.step or "its start (no [Step N/6] line yet)"
+            raise InfraError(
+                f"install.sh hung at {where}: killed after {INSTALL_TIMEOUT_S:.0f}s "
+                f"with its process group; log: {log_path}"
+            )
+        return (res.returncode if res.returncode is not None else -1), res.last
 
 
 def _ok(argv: list[str]) -> bool:

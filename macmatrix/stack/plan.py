@@ -14,7 +14,7 @@ import yaml
 
 from .. import manifests
 from ..cases import Case
-from . import commands
+from . import commands, images
 from .cluster import Tools, tools_paths
 from .download import cache_dir, cached_path
 from .lock import Lock
@@ -55,14 +55,51 @@ def kube_ovn_workloads(sep: str = ", ") -> str:
     )
 
 
+def preload_lines(stack: Stack, tools: Tools, cluster: str, phase: str) -> list[str]:
+    """Pull (when the host lacks it) and `kind load` each image `phase` needs (stack/images.py)."""
+    out = []
+    for item in images.preloads(stack, phase):
+        pod = " (also the matrix pods' image)" if item.image == stack.pod_image else ""
+        out.append(f"  image {item.image}{pod}: pulled with progress, then loaded into every node")
+        out.append(
+            cmd_line(commands.docker_image_present(item.image)) + "   # pull only if missing"
+        )
+        out.append(cmd_line(commands.docker_pull(item.image)))
+        out.append(cmd_line(commands.kind_load_image(tools.kind, cluster, item.image)))
+    return out
+
+
+def install_sh_lines(
+    stack: Stack,
+    tools: Tools,
+    kubeconfig: Path,
+    work: Path,
+    cache: Path,
+    extra_env: dict[str, str] | None = None,
+) -> list[str]:
+    """Our copy of the tag's install.sh (kubectl-ko kept off the host), its run and deadline."""
+    from .install import INSTALL_TIMEOUT_S
+
+    copy = commands.install_script_path(work, stack.kube_ovn)
+    bindir = commands.plugin_bin(work)
+    env = "".join(f" {k}={v}" for k, v in (extra_env or {}).items())
+    return [
+        f"  write {copy} = {cached_path(stack.install_sh_url, cache)}",
+        f"        with {commands.HOST_KUBECTL_KO} -> {bindir}/kubectl-ko "
+        "(its [Step 6/6]; nothing on the host is written)",
+        f"  env KUBECONFIG={kubeconfig} PATH={bindir}:{tools.kubectl.parent}:$PATH{env}",
+        cmd_line(commands.install_sh(copy))
+        + f"   # own process group; killed after {INSTALL_TIMEOUT_S:.0f}s, naming its [Step N/6]",
+    ]
+
+
 def multus_lines(
     stack: Stack, tools: Tools, cluster: str, kubeconfig: Path, work: Path
 ) -> list[str]:
-    """Installing the stack's Multus thick: load its image when the host has it, then apply."""
+    """Installing the stack's Multus thick: pull and load its image, then apply."""
     manifest = work / f"multus-daemonset-thick-{stack.multus}.yml"
     return [
-        f"  if the host has {stack.multus_image}:",
-        "  " + cmd_line(commands.kind_load_image(tools.kind, cluster, stack.multus_image)),
+        *preload_lines(stack, tools, cluster, images.MULTUS),
         f"  write {manifest} = {stack.multus_yaml_url}",
         f"        with ':snapshot-thick' -> ':{stack.multus}-thick'",
         *(cmd_line(argv) for argv in commands.multus_apply(tools.kubectl, kubeconfig, manifest)),
@@ -138,11 +175,8 @@ def render(
         add("")
         add(f"## 3. Kube-OVN {stack.kube_ovn} (skipped when already ready at this tag)")
         add(f"  API: remove the {commands.CONTROL_PLANE_TAINT} taint from control-plane nodes")
-        add(f"  if the host has {stack.kube_ovn_image}:")
-        add("  " + cmd_line(commands.kind_load_image(tools.kind, name, stack.kube_ovn_image)))
-        script = cached_path(stack.install_sh_url, c)
-        add(f"  env KUBECONFIG={kc} PATH={tools.kubectl.parent}:$PATH")
-        add(cmd_line(commands.install_sh(script)))
+        out.extend(preload_lines(stack, tools, name, images.KUBE_OVN))
+        out.extend(install_sh_lines(stack, tools, kc, work, c))
         add(
             f"  success = readiness, not the exit code: {kube_ovn_workloads()} ready, "
             f"kube-ovn-cni image tag {stack.kube_ovn}"

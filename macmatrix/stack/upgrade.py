@@ -36,7 +36,7 @@ from typing import Any
 from .. import compare, versions
 from ..cases import Case
 from ..errors import BadInput
-from . import commands
+from . import commands, images
 from .cluster import tools_paths
 from .download import cache_dir, cached_path
 from .lock import Lock
@@ -44,9 +44,11 @@ from .plan import (
     PLACEHOLDER_NS,
     cmd_line,
     download_lines,
+    install_sh_lines,
     kind_node_names,
     kube_ovn_workloads,
     multus_lines,
+    preload_lines,
 )
 from .plan import render as render_install
 from .stacks import Stack
@@ -254,14 +256,8 @@ def render(
     add(f"## 10. {up.kube_ovn}: the new tag's install.sh, re-run in place")
     add("  (kubeovn/docs one-step-install, Upgrade: skip [Step 4/6], keep install parameters)")
     if up.new.kube_ovn != up.old.kube_ovn:
-        add(f"  if the host has {up.new.kube_ovn_image}:")
-        add(
-            "  "
-            + cmd_line(commands.kind_load_image(tools.kind, up.cluster_name, up.new.kube_ovn_image))
-        )
-        env = " ".join(f"{k}={v}" for k, v in up.install_env().items())
-        add(f"  env KUBECONFIG={kc} PATH={tools.kubectl.parent}:$PATH {env}")
-        add(cmd_line(commands.install_sh(cached_path(up.new.install_sh_url, c))))
+        out.extend(preload_lines(up.new, tools, up.cluster_name, images.KUBE_OVN))
+        out.extend(install_sh_lines(up.new, tools, kc, work, c, up.install_env()))
         if not up.skips_pod_restart:
             add(
                 f"  note: install.sh {up.new.kube_ovn} predates DEL_NON_HOST_NET_POD; its step 4 "
