@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tenacity
 from kubernetes import client
 
 from macmatrix import cli
@@ -55,14 +56,27 @@ def hanging_body(pidfile: Path) -> str:
     )
 
 
-def alive(pid: int) -> bool:
+def _running(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except (ProcessLookupError, FileNotFoundError):
         return False
-    # a zombie is dead for our purpose
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")
+    return state != "Z"  # a zombie is dead for our purpose
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` still runs 5 s after its SIGKILL (delivery is asynchronous; on a loaded
+    machine a killed process can take a moment to go)."""
+    try:
+        for attempt in tenacity.Retrying(
+            stop=tenacity.stop_after_delay(5), wait=tenacity.wait_fixed(0.05), reraise=True
+        ):
+            with attempt:
+                assert not _running(pid)
+    except AssertionError:
+        return True
+    return False
 
 
 def test_step_lines_are_recognised() -> None:
