@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,9 @@ class Case:
     # Optional leading octets of every requested MAC (the rest is derived from the id, so
     # concurrent cases never collide); not an axis, so not in the id.
     mac_prefix: str = field(default="", compare=False)
+    # The matrix asked (`substitute_ipam: [kube-ovn]`) to run this case's IPAM as static on the
+    # netns backend (macmatrix/ipam_substitute.py); ignored on kind. Not an axis, not in the id.
+    substitute_ipam: bool = field(default=False, compare=False)
 
     @property
     def id(self) -> str:
@@ -139,6 +142,17 @@ class Case:
             return "master eth0 with linkInContainer needs Kube-OVN's eth0 inside the pod"
         return None
 
+    def netns_unsupported(self) -> str | None:
+        """Why the netns backend cannot run this case, or None: needs_kubeovn(), except a
+        kube-ovn IPAM the matrix asked to substitute."""
+        if self.ipam == "kube-ovn" and self.substitute_ipam:
+            return replace(self, ipam="static").needs_kubeovn()
+        return self.needs_kubeovn()
+
+
+# IPAM axis values the netns backend may run as static when the matrix asks (issue 15).
+SUBSTITUTABLE_IPAM = ("kube-ovn",)
+
 
 def _canon(axis: str, value: Any, where: str) -> str:
     if axis not in AXES:
@@ -167,12 +181,20 @@ def expand(spec: Mapping[str, Any], where: str = "matrix") -> list[Case]:
     """Expand a parsed matrix document into sorted, de-duplicated cases."""
     if not isinstance(spec, Mapping):
         raise BadInput(f"{where}: the top level must be a mapping with `defaults` and `sets`")
-    unknown = set(spec) - {"defaults", "sets", "exclude", "description", "mac_prefix"}
+    keys = {"defaults", "sets", "exclude", "description", "mac_prefix", "substitute_ipam"}
+    unknown = set(spec) - keys
     if unknown:
         raise BadInput(
             f"{where}: unknown key(s) {sorted(unknown)}; "
-            "use defaults, sets, exclude, mac_prefix, description"
+            "use defaults, sets, exclude, mac_prefix, substitute_ipam, description"
         )
+    substitute = _as_list(spec.get("substitute_ipam") or [])
+    for value in substitute:
+        if value not in SUBSTITUTABLE_IPAM:
+            raise BadInput(
+                f"{where}: substitute_ipam: {value!r} cannot be substituted; use a list of "
+                f"{', '.join(SUBSTITUTABLE_IPAM)}"
+            )
     mac_prefix = ""
     if spec.get("mac_prefix") is not None:
         mac_prefix = macs.validate_prefix(spec["mac_prefix"], f"{where}: mac_prefix")
@@ -206,7 +228,7 @@ def expand(spec: Mapping[str, Any], where: str = "matrix") -> list[Case]:
             axes.update(zip(axes_names, combo, strict=True))
             if not _valid(axes) or any(_matches(axes, r) for r in excludes):
                 continue
-            case = Case(**axes, mac_prefix=mac_prefix)
+            case = Case(**axes, mac_prefix=mac_prefix, substitute_ipam=axes["ipam"] in substitute)
             out[case.id] = case
     if not out:
         raise BadInput(f"{where}: every combination is excluded; the matrix has no case")

@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -158,7 +159,25 @@ def apply(request: Request) -> tuple[Request, list[Substitution], str | None]:
 
 
 def _substitute_binding(b: Binding, request: Request) -> tuple[dict[str, Any], list[Substitution]]:
-    config = copy.deepcopy(b.nad.config)
+    return substitute_config(
+        b.network, b.nad.config, lambda kind, ipam: _address(kind, ipam, b, request)
+    )
+
+
+AddressFor = Callable[[str, dict[str, Any]], tuple[str, dict[str, Any], str]]
+
+
+def static_for(address: str, address_from: str) -> AddressFor:
+    """An address_for that always gives `address` (the matrix: the replica's own address)."""
+    return lambda kind, ipam: (address, _static([address]), address_from)
+
+
+def substitute_config(
+    network: str, config: dict[str, Any], address_for: AddressFor
+) -> tuple[dict[str, Any], list[Substitution]]:
+    """A copy of a NAD config with every IPAM that cannot run replaced by static, and the
+    record of each replacement. `address_for(ipam type, ipam)` -> (address, static, from)."""
+    config = copy.deepcopy(config)
     listed = "type" not in config and isinstance(config.get("plugins"), list)
     plugins = config["plugins"] if listed else [config]
     made = []
@@ -167,12 +186,12 @@ def _substitute_binding(b: Binding, request: Request) -> tuple[dict[str, Any], l
         if not isinstance(ipam, dict) or ipam.get("type") not in CANNOT_RUN:
             continue
         kind = str(ipam["type"])
-        address, static, source = _address(kind, ipam, b, request)
+        address, static, source = address_for(kind, ipam)
         plugin["ipam"] = static
         why, src = CANNOT_RUN[kind]
         made.append(
             Substitution(
-                network=b.network,
+                network=network,
                 field=f"spec.config.plugins[{i}].ipam" if listed else "spec.config.ipam",
                 replaced=copy.deepcopy(ipam),
                 static=static,

@@ -42,6 +42,8 @@ class CaseObservation:
     duration_s: float = 0.0
     diagnostics: str | None = None
     flaky: bool = False
+    # netns: IPAMs that ran as static instead (ipam_substitute.Substitution.to_json())
+    ipam_substituted: list[dict[str, Any]] = field(default_factory=list)
     retryable: bool = True  # False: an infra error a re-run cannot fix (see retry.py)
 
 

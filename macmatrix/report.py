@@ -30,6 +30,7 @@ WORD = {WORKS: "works", BROKEN: "broken", INFRA: "infra", UNSUPPORTED: "n/a"}
 NOT_RUN = "·"
 FLAKY_MARK = "↻"  # passed only after a retry
 UNEXPECTED_MARK = "≠"  # differs from its expectation (model or baseline)
+SUBSTITUTED_MARK = "⇄"  # netns ran static IPAM instead of the case's (ipam_substitute)
 
 # GitHub rejects a step summary over 1 MiB; leave room for the job's other lines.
 SUMMARY_BUDGET = 900_000
@@ -83,7 +84,16 @@ def marks(entry: dict[str, Any]) -> str:
         out += UNEXPECTED_MARK
     if entry.get("flaky"):
         out += FLAKY_MARK
+    if entry.get("ipam_substituted"):
+        out += SUBSTITUTED_MARK
     return out
+
+
+def substituted_note(entry: dict[str, Any]) -> str:
+    """'ipam substituted (kube-ovn -> static)' for a case whose IPAM ran as static, else ''."""
+    subs = entry.get("ipam_substituted") or []
+    kinds = sorted({str((s.get("replaced") or {}).get("type")) for s in subs})
+    return f"ipam substituted ({', '.join(kinds)} -> static)" if subs else ""
 
 
 def cell_reason(entry: dict[str, Any]) -> str:
@@ -91,10 +101,11 @@ def cell_reason(entry: dict[str, Any]) -> str:
     reason = str(entry.get("reason") or "")
     diffs = entry.get("differences") or []
     if not reason and is_unexpected(entry) and diffs:
-        return str(diffs[0])
-    if not reason and entry.get("flaky"):
-        return f"flaky: passed after {entry.get('attempts', '?')} attempts"
-    return reason
+        reason = str(diffs[0])
+    elif not reason and entry.get("flaky"):
+        reason = f"flaky: passed after {entry.get('attempts', '?')} attempts"
+    note = substituted_note(entry)
+    return f"{note}; {reason}" if note and reason else (note or reason)
 
 
 def count_line(entries: Sequence[dict[str, Any]]) -> str:
@@ -145,6 +156,12 @@ def render_terminal(doc: dict[str, Any], width: int = 100) -> str:
                 lines.append("      " + _ascii_cut(str(diff), width - 6))
     if any(e.get("flaky") for e in entries):
         lines.append("~ flaky: passed only after a retry")
+    n_subs = sum(1 for e in entries if e.get("ipam_substituted"))
+    if n_subs:
+        lines.append(
+            f"{n_subs} case(s) ran with ipam substituted (static instead of the case's IPAM, "
+            "netns); what only the real IPAM decides is not judged"
+        )
     if doc.get("complete") is False:
         lines.append("run incomplete: unfinished cases are counted as infra-error")
     return "\n".join(lines) + "\n"
@@ -188,7 +205,8 @@ LEGEND = (
     f"{SYMBOL[WORKS]} works · {SYMBOL[BROKEN]} broken (a finding) · {SYMBOL[INFRA]} infra-error "
     f"(harness/cluster failed: re-run, never gate on it) · {SYMBOL[UNSUPPORTED]} unsupported "
     f"on this backend/stack · {NOT_RUN} not run · {UNEXPECTED_MARK} differs from its expectation "
-    f"· {FLAKY_MARK} flaky (passed after a retry)"
+    f"· {FLAKY_MARK} flaky (passed after a retry) · {SUBSTITUTED_MARK} ipam substituted (netns ran "
+    "static IPAM; the Kube-OVN annotation and IP CR are not judged)"
 )
 
 
@@ -392,6 +410,8 @@ def _html_cell(ci: int, ri: int, entry: dict[str, Any] | None) -> str:
         classes.append("unexpected")
     if entry.get("flaky"):
         classes.append("flaky")
+    if entry.get("ipam_substituted"):
+        classes.append("substituted")
     flags = marks(entry)
     reason = cell_reason(entry)
     return (
@@ -416,6 +436,7 @@ def _cell_data(entry: dict[str, Any]) -> dict[str, Any]:
         "differences",
     )
     keep += ("attempts", "duration_s", "flaky", "requested", "diagnostics", "finished")
+    keep += ("ipam_substituted", "not_judged")
     out = {k: entry[k] for k in keep if k in entry}
     out["pods"] = [
         {"name": p.get("name"), "interfaces": p.get("interfaces"), "error": p.get("error")}
@@ -552,6 +573,14 @@ _JS = r"""
     box.append(el('p', col.label + ': ' + c.outcome + flaky
       + ' · attempts ' + fmt(c.attempts) + ' · ' + fmt(c.duration_s) + ' s'));
     if (c.reason) box.append(el('p', c.reason));
+    (c.ipam_substituted || []).forEach(s => box.append(el('p', 'ipam substituted: '
+      + s.network + ' ' + s.field + ' ' + s.replaced.type + ' -> static ' + s.address
+      + ' (' + s.address_from + '), because ' + s.why, 'subst')));
+    if ((c.not_judged || []).length) {
+      const ul = el('ul');
+      c.not_judged.forEach(n => ul.append(el('li', n.network + ': ' + n.what)));
+      box.append(el('div', 'Not judged (only the real IPAM decides it):'), ul);
+    }
     if (c.expected) {
       box.append(el('p', 'Expected (' + (c.expected.source || 'model') + '): ' + c.expected.outcome
         + (c.as_expected === false ? '  ≠ NOT as expected' : '  = as expected'),

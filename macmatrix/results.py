@@ -88,6 +88,15 @@ def case_entry(
     }
     if obs.diagnostics:
         entry["diagnostics"] = obs.diagnostics
+    if obs.ipam_substituted:
+        # netns ran static IPAM instead (ipam_substitute): say what, and what is not judged
+        entry["ipam_substituted"] = obs.ipam_substituted
+        seen = {
+            (s["network"], w, f"{s['replaced'].get('type')} IPAM substituted"): None
+            for s in obs.ipam_substituted
+            for w in s["not_judged"]
+        }
+        entry["not_judged"] = [{"network": n, "what": w, "why": y} for n, w, y in seen]
     if expected is not None:
         entry["expected"] = expected.to_json()
         if verdict.outcome == INFRA_ERROR:

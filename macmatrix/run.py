@@ -219,13 +219,18 @@ def dry_run_netns(cases: Sequence[Case]) -> str:
     lines = [f"# netns plan: {len(cases)} cases; nothing below has been created", ""]
     for case in cases:
         lines.append(f"## {case.id}")
-        why = case.needs_kubeovn()
+        why = case.netns_unsupported()
         if why:
             lines += [f"unsupported on netns: {why}", ""]
             continue
         ns = "macmatrix"
         lines.append("NAD spec.config:")
         lines.append(json.dumps(manifests.nad_config(case, ns), indent=2))
+        if case.substitute_ipam:
+            lines.append(
+                "ipam substituted: the kube-ovn IPAM runs as static with each replica's "
+                f"address in {manifests.cidr(case)} (matrix substitute_ipam)"
+            )
         for r in range(case.n_replicas):
             ann = manifests.pod_annotations(case, ns, r)
             lines.append(f"pod {manifests.pod_name(case, r)} annotations: {json.dumps(ann)}")

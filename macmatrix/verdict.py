@@ -84,8 +84,9 @@ def judge(case: Case, obs: CaseObservation) -> Verdict:
     agree = all(r is None or r == k for r, k in zip(reported, kernel, strict=True))
     checks["status_matches_kernel"] = Check(kernel, reported, agree)
 
-    if case.ipam == "kube-ovn":
-        # Kube-OVN owns `<provider>.kubernetes.io/mac_address` only for its own IPAM.
+    if case.ipam == "kube-ovn" and not obs.ipam_substituted:
+        # Kube-OVN owns `<provider>.kubernetes.io/mac_address` only for its own IPAM; when the
+        # netns backend ran static instead, no Kube-OVN wrote it: not judged (results.not_judged).
         ann = [_attachment_annotation(p.annotations) for p in obs.pods]
         ok = all(a is None or a == k for a, k in zip(ann, kernel, strict=True))
         checks["kubeovn_annotation_matches_kernel"] = Check(kernel, ann, ok)
@@ -164,8 +165,10 @@ def model(case: Case, stack: dict[str, Any]) -> Expectation:
     """Predict a case's outcome and checks from upstream behaviour (shared/UPSTREAM.md)."""
     backend = stack.get("backend", "")
     plugins = stack.get("cni_plugins")
-    if backend == "netns" and case.needs_kubeovn():
-        return Expectation(UNSUPPORTED, {}, [f"netns backend: {case.needs_kubeovn()}"])
+    if backend == "netns" and case.netns_unsupported():
+        return Expectation(UNSUPPORTED, {}, [f"netns backend: {case.netns_unsupported()}"])
+    # netns with the matrix's substitute_ipam: static IPAM ran, Kube-OVN's annotation is not judged
+    substituted = backend == "netns" and case.substitute_ipam
     # cniVersion 1.1.0 needs plugins >= v1.2.0 (they reject versions they do not list).
     if case.cni_version == "1.1.0" and not versions.at_least(plugins, "1.2.0"):
         return Expectation(
@@ -199,7 +202,9 @@ def model(case: Case, stack: dict[str, Any]) -> Expectation:
     if not reports:
         why.append("no cniVersion: a 0.1.0 result has no interfaces, so network-status has no mac")
     checks["status_matches_kernel"] = True
-    if case.ipam == "kube-ovn":
+    if substituted:
+        why.append("ipam substituted: static ran instead of kube-ovn; its annotation not judged")
+    elif case.ipam == "kube-ovn":
         checks["kubeovn_annotation_matches_kernel"] = _kubeovn_annotation_agrees(
             case, stack.get("kube_ovn"), source, why
         )

@@ -78,6 +78,10 @@ def test_yaml_booleans_are_read_as_axis_words(tmp_path: Path) -> None:
         ({"mac_prefix": "01:00", "sets": {"s": {"request": ["none"]}}}, ["multicast"]),
         ({"mac_prefix": "xx", "sets": {"s": {"request": ["none"]}}}, ["mac_prefix"]),
         (["not", "a", "mapping"], ["top level"]),
+        (
+            {"substitute_ipam": ["host-local"], "sets": {"s": {"request": ["none"]}}},
+            ["substitute_ipam", "host-local", "kube-ovn"],
+        ),  # fmt: skip
     ],
 )
 def test_bad_matrix_is_one_line_naming_the_field(spec: object, words: list[str]) -> None:
@@ -126,3 +130,23 @@ def test_mac_prefix_leads_every_requested_mac() -> None:
     cs = cases.expand({"mac_prefix": "02:00:5e", "sets": {"s": {"replicas": ["2"]}}})
     assert cs[0].requested_mac(1).startswith("02:00:5e:")
     assert "mac_prefix" not in cs[0].axes
+
+
+def test_substitute_ipam_is_asked_by_the_matrix_and_only_for_kube_ovn_on_netns() -> None:
+    spec = {"sets": {"s": {"ipam": ["static", "kube-ovn"], "primary_mac": ["no", "yes"]}}}
+    plain = {(c.ipam, c.primary_mac): c for c in cases.expand(spec)}
+    asked = {
+        (c.ipam, c.primary_mac): c for c in cases.expand({**spec, "substitute_ipam": "kube-ovn"})
+    }
+    # same points of the matrix, same ids: substitution is how a backend runs them, not an axis
+    assert [c.id for c in plain.values()] == [c.id for c in asked.values()]
+    assert {k for k, c in asked.items() if c.substitute_ipam} == {
+        ("kube-ovn", "no"),
+        ("kube-ovn", "yes"),
+    }
+    assert not any(c.substitute_ipam for c in plain.values())
+    assert plain[("kube-ovn", "no")].netns_unsupported()  # not asked: unsupported as before
+    assert asked[("kube-ovn", "no")].netns_unsupported() is None
+    # the primary MAC still needs Kube-OVN; substitution does not hide that
+    assert "primary" in (asked[("kube-ovn", "yes")].netns_unsupported() or "")
+    assert asked[("kube-ovn", "no")].needs_kubeovn()  # what kind needs is unchanged

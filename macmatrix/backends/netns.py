@@ -29,7 +29,7 @@ from typing import Any
 from pyroute2 import IPRoute, netns
 from pyroute2.netns import setns
 
-from .. import macs, manifests
+from .. import ipam_substitute, macs, manifests
 from ..cases import Case
 from ..cni import (
     DEFAULT_BIN_DIRS,
@@ -431,19 +431,30 @@ class NetnsBackend:
 
     def run_case(self, case: Case) -> CaseObservation:
         start = time.monotonic()
-        why = case.needs_kubeovn()
+        why = case.netns_unsupported()
         if why:
             return CaseObservation(case.id, UNSUPPORTED, f"netns backend: {why}")
         network = f"{NAMESPACE}/{manifests.nad_name(case)}"
         config = manifests.nad_config(case, NAMESPACE)
         pods = []
+        substituted: list[dict[str, Any]] = []
         for r in range(case.n_replicas):
             element = manifests.networks_element(case, NAMESPACE, r)
+            pod_config = config
+            if case.substitute_ipam:
+                # the matrix asked: kube-ovn IPAM runs as static with this replica's address,
+                # a free one of the case's Subnet (manifests.subnet: gateway .1 excluded)
+                address = manifests.replica_ip(case, r)
+                where = f"replica {r}'s address in the case's Subnet {manifests.cidr(case)}"
+                pod_config, subs = ipam_substitute.substitute_config(
+                    network, config, ipam_substitute.static_for(address, where)
+                )
+                substituted += [s.to_json() for s in subs]
             pods.append(
                 (
                     manifests.pod_name(case, r),
                     NAMESPACE,
-                    [Attachment(network, config, element)],
+                    [Attachment(network, pod_config, element)],
                     manifests.pod_annotations(case, NAMESPACE, r),
                 )
             )
@@ -456,7 +467,12 @@ class NetnsBackend:
                 f"{type(e).__name__}: {e}",
                 duration_s=time.monotonic() - start,
             )
-        return CaseObservation(case.id, pods=observed, duration_s=time.monotonic() - start)
+        return CaseObservation(
+            case.id,
+            pods=observed,
+            duration_s=time.monotonic() - start,
+            ipam_substituted=substituted,
+        )
 
     def run(
         self,
