@@ -126,8 +126,8 @@ def looks_like_baseline(path: str | Path) -> bool:
     False for anything unreadable, so the results loader reports the problem in its words.
     """
     try:
-        doc = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
+        doc = results.read_json(path, "baseline .json")
+    except BadInput:
         return False
     return isinstance(doc, dict) and isinstance(doc.get("cases"), dict)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from . import macs
+from . import limits, macs
 from .errors import BadInput
 
 # Axis -> allowed values, in display order. Values are strings so YAML's on/no booleans and
@@ -247,7 +247,7 @@ def load(path: str | Path) -> list[Case]:
     except OSError as e:
         raise BadInput(f"--matrix: cannot read {p}: {e.strerror}; pass an existing file") from e
     try:
-        spec = yaml.safe_load(text)
+        spec = limits.yaml_load(text, str(p))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark else ""

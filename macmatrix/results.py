@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, limits
 from .cases import Case
 from .errors import BadInput
 from .observe import INFRA_ERROR, CaseObservation
@@ -171,11 +171,17 @@ def read_json(path: str | Path, kind: str) -> Any:
     """Parse a JSON file; unreadable or truncated files are one BadInput line naming `kind`."""
     p = Path(path)
     try:
-        text = p.read_text()
+        with open(p, "rb") as f:
+            data = f.read(limits.MAX_FILE_BYTES + 1)
     except OSError as e:
         raise BadInput(f"{p}: cannot read ({e.strerror}); pass a {kind} path") from e
+    limits.check_size(data, str(p), limits.MAX_FILE_BYTES)
     try:
-        return json.loads(text)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BadInput(f"{p}: not UTF-8 text (byte {e.start}); pass a {kind} path") from e
+    try:
+        return limits.json_loads(text, str(p))
     except json.JSONDecodeError as e:
         raise BadInput(
             f"{p}: not valid JSON (line {e.lineno}: {e.msg}); the file may be truncated"

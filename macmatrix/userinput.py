@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from .errors import BadInput
+from .limits import MAX_PASTE_BYTES, check_size, json_loads, json_raw_decode, yaml_load_all
 
 NETWORKS = "k8s.v1.cni.cncf.io/networks"
 NAD_KIND = "NetworkAttachmentDefinition"
@@ -119,12 +120,16 @@ class Request:
 
 
 def read_source(path: str) -> tuple[str, str]:
-    """(text, display name) of a file, or of stdin for '-'."""
-    if path == "-":
-        return sys.stdin.read(), "<stdin>"
-    p = Path(path)
+    """(text, display name) of a file, or of stdin for '-'; at most MAX_PASTE_BYTES, UTF-8."""
+    where = "<stdin>" if path == "-" else str(Path(path))
     try:
-        return p.read_text(), str(p)
+        if path == "-":
+            data = sys.stdin.buffer.read(MAX_PASTE_BYTES + 1)
+        else:
+            with open(path, "rb") as f:
+                data = f.read(MAX_PASTE_BYTES + 1)
+        check_size(data, where)
+        return data.decode("utf-8"), where
     except (OSError, UnicodeDecodeError) as e:
         why = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
         raise BadInput(
@@ -163,9 +168,9 @@ def split_documents(text: str, where: str) -> list[Any]:
     """
     text = unfence(text)
     try:
-        docs = list(yaml.safe_load_all(text))
+        docs = yaml_load_all(text, where)
     except yaml.YAMLError as yaml_error:
-        json_docs = _json_stream(text)
+        json_docs = _json_stream(text, where)
         if json_docs is not None:
             return json_docs
         mark = getattr(yaml_error, "problem_mark", None)
@@ -181,7 +186,7 @@ def split_documents(text: str, where: str) -> list[Any]:
     return docs
 
 
-def _json_stream(text: str) -> list[Any] | None:
+def _json_stream(text: str, where: str) -> list[Any] | None:
     decoder = json.JSONDecoder()
     out: list[Any] = []
     i, n = 0, len(text)
@@ -191,7 +196,7 @@ def _json_stream(text: str) -> list[Any] | None:
         if i >= n:
             return out or None
         try:
-            value, i = decoder.raw_decode(text, i)
+            value, i = json_raw_decode(decoder, text, i, where)
         except json.JSONDecodeError:
             return None
         out.append(value)
@@ -200,7 +205,7 @@ def _json_stream(text: str) -> list[Any] | None:
 def _loads(text: str, invalid: str, fix: str, column: bool = True) -> Any:
     """json.loads, or one BadInput line: `<invalid> (line L, column C: why); <fix>`."""
     try:
-        return json.loads(text)
+        return json_loads(text, invalid.split(": ")[0])
     except json.JSONDecodeError as e:
         at = f"line {e.lineno}, column {e.colno}" if column else f"line {e.lineno}"
         raise BadInput(f"{invalid} ({at}: {e.msg}); {fix}") from e
