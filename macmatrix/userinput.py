@@ -124,7 +124,8 @@ def read_source(path: str) -> tuple[str, str]:
     where = "<stdin>" if path == "-" else str(Path(path))
     try:
         if path == "-":
-            data = sys.stdin.buffer.read(MAX_PASTE_BYTES + 1)
+            raw = getattr(sys.stdin, "buffer", None)  # a text-only stdin (tests) has none
+            data = raw.read(MAX_PASTE_BYTES + 1) if raw else sys.stdin.read().encode()
         else:
             with open(path, "rb") as f:
                 data = f.read(MAX_PASTE_BYTES + 1)
