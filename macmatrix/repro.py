@@ -487,6 +487,13 @@ def _run_kind(
         out_dir=Path("results") / "repro",
     )
     try:
+        from .stack.inventory import needed_by
+
+        # a plugin the nodes lack is copied in when the stack's plugins release has it;
+        # otherwise the input cannot run here: unsupported, never a (false) broken
+        why = backend.need_plugins(needed_by((b.network, b.nad.config) for b in request.bindings))
+        if why:
+            return None, backend.stack(), UNSUPPORTED, f"kind backend: {why}"
         return _run_pod(backend, request, backend.stack())
     finally:
         backend.close()

@@ -280,8 +280,9 @@ def test_run_and_close_glue(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
         def multus(self, cluster: Any) -> None:
             calls.append("multus")
 
-        def tuning(self, nodes: list[str]) -> None:
-            calls.append(f"tuning {len(nodes)}")
+        def plugins(self, nodes: list[str], extra: Any = ()) -> list[str]:
+            calls.append(f"plugins {len(nodes)}")
+            return []
 
         def master_network(self, nodes: list[str]) -> Net:
             return Net()
@@ -330,7 +331,7 @@ def test_run_and_close_glue(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     obs = b.run([good, bad])
     assert obs[bad.id].diagnostics == str(tmp_path / "d") and obs[good.id].diagnostics is None
     b.run([good])  # prepared once only
-    assert calls.count("up") == 1 and calls.count("kube-ovn") == 1 and "tuning 2" in calls
+    assert calls.count("up") == 1 and calls.count("kube-ovn") == 1 and "plugins 2" in calls
     assert calls.count("teardown") == 2 and calls.count("diag True") == 1
     assert {
         "tools",

@@ -61,8 +61,9 @@ def wired(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any]:
         def multus(self, cluster: Any) -> None:
             calls.append(f"multus {self.stack.multus}")
 
-        def tuning(self, nodes: list[str], replace: bool = False) -> None:
-            calls.append(f"tuning {self.stack.cni_plugins} replace={replace}")
+        def plugins(self, nodes: list[str], replace: bool = False) -> list[str]:
+            calls.append(f"plugins {self.stack.cni_plugins} replace={replace}")
+            return []
 
         def master_network(self, nodes: list[str]) -> Any:
             return type("Net", (), {"remove": lambda self, nodes: calls.append("net-rm")})()
@@ -120,7 +121,7 @@ def test_kept_pods_upgrade_and_release(wired: dict[str, Any], tmp_path: Path) ->
         "up fresh=True",  # never a cluster an earlier check already upgraded
         "kube-ovn v1.13.15 env=None",
         "multus v4.1.3",
-        "tuning v1.6.2 replace=False",
+        "plugins v1.6.2 replace=False",
         "matrix v1.13.15",
     ]
     assert "teardown" not in calls and len(b._kept) == 1
@@ -130,7 +131,7 @@ def test_kept_pods_upgrade_and_release(wired: dict[str, Any], tmp_path: Path) ->
     assert calls[5:8] == [
         "kube-ovn v1.14.41 env={'DEL_NON_HOST_NET_POD': 'false'}",
         "multus v4.2.1",
-        "tuning v1.9.0 replace=True",
+        "plugins v1.9.0 replace=True",
     ]
     assert {"upgrade_kube_ovn", "upgrade_multus", "upgrade_tuning"} <= set(b.phases())
     s = b.stack()
@@ -159,7 +160,7 @@ def test_close_releases_kept_pods_only_when_the_cluster_stays(
     b.keep_pods = True
     b.run([CASE])
     b.upgrade()
-    assert "tuning v1.9.1 replace=False" in wired["calls"]  # same plugins release: kept
+    assert "plugins v1.9.1 replace=False" in wired["calls"]  # same plugins release: kept
     b.close()  # kept cluster: the kept pods are deleted, the cluster is not
     wired["core"].delete_namespace.assert_called_once()
     assert wired["calls"][-1] == "down"  # says it keeps it

@@ -1,4 +1,4 @@
-"""The pure rules of the install phase: readiness, image tags, untainting, commands, tuning."""
+"""The pure rules of the install phase: readiness, image tags, untainting, commands, plugins."""
 
 from __future__ import annotations
 
@@ -80,10 +80,13 @@ def test_install_env_puts_the_pinned_kubectl_first() -> None:
     assert env["PATH"].endswith("/usr/bin")
 
 
-def test_tuning_copy_commands() -> None:
-    cmds = commands.tuning_copy("n1", Path("/w/tuning-v1.9.0"))
-    assert cmds[0] == ["docker", "cp", "/w/tuning-v1.9.0", "n1:/opt/cni/bin/tuning"]
-    assert cmds[1][:3] == ["docker", "exec", "n1"]
+def test_plugin_copy_commands() -> None:
+    cmds = commands.plugin_copy("n1", Path("/w/cni-v1.9.0/static"), "static")
+    assert cmds[0] == ["docker", "cp", "/w/cni-v1.9.0/static", "n1:/opt/cni/bin/static"]
+    assert cmds[1] == ["docker", "exec", "n1", "chmod", "0755", "/opt/cni/bin/static"]
+    assert commands.plugin_present("n1", "tuning") == [
+        *["docker", "exec", "n1", "test", "-x", "/opt/cni/bin/tuning"]
+    ]
 
 
 def _tarball(tmp_path: Path, names: list[str]) -> Path:

@@ -42,7 +42,7 @@ def test_plan_for_every_stack(name: str, no_side_effects: Path, tmp_path: Path) 
     assert "disableDefaultCNI: true" in text and "kubeProxyMode: ipvs" in text
     assert "podSubnet: 10.16.0.0/16" in text and "serviceSubnet: 10.96.0.0/12" in text
     # UPSTREAM.md's flow, in order: cluster, Kube-OVN install.sh, Multus thick + rollout,
-    # tuning into every node, the second Docker network, the matrix, teardown
+    # static + tuning into every node, the second Docker network, the matrix, teardown
     positions = _order(
         text,
         f"create cluster --name={s.cluster_name()}",
@@ -58,7 +58,11 @@ def test_plan_for_every_stack(name: str, no_side_effects: Path, tmp_path: Path) 
     assert positions == sorted(positions)
     assert f"--image={s.node_image}" in text
     assert "KUBECONFIG=" in text and "success = readiness, not the exit code" in text
-    assert text.count("docker cp ") == 2  # both nodes
+    # static and tuning (stack/inventory.py: neither kind nor Kube-OVN ship them), both nodes
+    for node in (f"{s.cluster_name()}-control-plane", f"{s.cluster_name()}-worker"):
+        for plugin in ("static", "tuning"):
+            assert f"{node}:/opt/cni/bin/{plugin}" in text
+    assert text.count("docker cp ") == 4
 
 
 def test_plan_lists_every_manifest_of_the_matrix() -> None:

@@ -70,7 +70,8 @@ def test_dry_run_prints_the_whole_in_place_check(
     assert text == upgrade.render(up, CASES)  # the CLI prints exactly the plan
     name = up.cluster_name
     # in order: FROM installed, the matrix with its pods kept, the snapshot, the upgrade with the
-    # new tag's install.sh (step 4 skipped), Multus, tuning, the checks, the second run, compare
+    # new tag's install.sh (step 4 skipped), Multus, the copied plugins, the checks, the second
+    # run, compare
     positions = _order(
         text,
         f"GET {a.install_sh_url}",
@@ -82,7 +83,7 @@ def test_dry_run_prints_the_whole_in_place_check(
         "DEL_NON_HOST_NET_POD=false",
         f"kube-ovn-cni image tag {b.kube_ovn}",
         "## 11. Multus",
-        "## 12. tuning",
+        "## 12. copied CNI plugins",
         "## 13. the kept pods",
         "eth0 and net1 kernel MACs unchanged",
         f"pod image {b.pod_image}",
@@ -97,21 +98,23 @@ def test_dry_run_prints_the_whole_in_place_check(
     assert (f"multus-daemonset-thick-{b.multus}.yml" in text) == up.multus.changed
     if not up.multus.changed:
         assert f"pin unchanged ({b.multus}): not touched" in text
-    replaced = text.count("# replaces the old release's tuning")
-    assert replaced == (4 if up.cni_plugins.changed else 0)  # docker cp + chmod on 2 nodes
+    replaced = text.count("# replaces the old release's copy")
+    # docker cp + chmod of static and tuning on 2 nodes
+    assert replaced == (8 if up.cni_plugins.changed else 0)
     for case in CASES:  # every manifest of the matrix is shown
         assert f"### {case.id}\n" in text
 
 
-def test_changed_cni_plugins_replace_tuning_and_unchanged_keep_it() -> None:
+def test_changed_cni_plugins_replace_the_copies_and_unchanged_keep_them() -> None:
     a, b = stacks.get("kube-ovn-v1.15"), stacks.get("kube-ovn-v1.16")
     assert a.cni_plugins == b.cni_plugins
     up = upgrade.plan(a, b)
-    assert "release unchanged (v1.9.1): the copied tuning stays" in upgrade.render(up, CASES[:1])
+    assert "release unchanged (v1.9.1): the copied plugins stay" in upgrade.render(up, CASES[:1])
     c = dataclasses.replace(b, name="x", cni_plugins="v1.9.2")
     up = upgrade.plan(a, c)
     text = upgrade.render(up, CASES[:1])
-    assert "tuning-v1.9.2" in text and c.cni_plugins_url() in up.changed_downloads()
+    assert "cni-v1.9.2/tuning" in text and "cni-v1.9.2/static" in text
+    assert c.cni_plugins_url() in up.changed_downloads()
 
 
 def test_an_old_target_script_is_said_to_restart_only_always_pods() -> None:

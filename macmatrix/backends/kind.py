@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -25,7 +25,7 @@ from ..kube.diagnostics import Diagnostics
 from ..kube.matrix import CONTAINER, MatrixRun, delete_run
 from ..kube.single import SinglePod
 from ..observe import CaseObservation, PodObservation
-from ..stack import stacks, upgrade
+from ..stack import inventory, stacks, upgrade
 from ..stack.cluster import KindLifecycle, ensure_tools
 from ..stack.docker import MasterNetwork
 from ..stack.download import cache_dir
@@ -83,6 +83,7 @@ class KindBackend:
         self._upgrade: upgrade.UpgradePlan | None = None
         self._upgraded = False
         self._fresh = False
+        self._extra_plugins: list[str] = []  # a repro's pasted types (need_plugins)
 
     @classmethod
     def from_options(
@@ -134,7 +135,7 @@ class KindBackend:
 
     def phases(self) -> dict[str, float]:
         """Seconds per phase: tools, cluster_create|cluster_reuse, kube_ovn_ready, multus_ready,
-        nodes_ready (tuning + master network), to_matrix (run() start -> first pod), matrix."""
+        nodes_ready (CNI plugins + master network), to_matrix (run() start -> first pod), matrix."""
         return dict(self._phases)
 
     def run(
@@ -144,6 +145,8 @@ class KindBackend:
         on_case: CaseSink | None = None,
     ) -> dict[str, CaseObservation]:
         started = time.monotonic()
+        if not self.external_kubeconfig:  # our nodes: every plugin a case names must be there
+            inventory.check_cases(inventory.inventory(self._stack), cases)
         self._prepare()
         api, threads, exec_fn = self._clients()
         namespace = f"mm-{time.strftime('%m%d%H%M')}-{secrets.token_hex(3)}"
@@ -215,8 +218,9 @@ class KindBackend:
 
     def upgrade(self) -> None:
         """Upgrade the cluster in place from FROM to TO: the new tag's install.sh (pods of
-        other workloads are not restarted), Multus when its pin changes, tuning when the plugins
-        release changes. Later runs use TO's pod image and report TO's stack."""
+        other workloads are not restarted), Multus when its pin changes, the copied plugins
+        (static, tuning; phase `upgrade_tuning`) when the plugins release changes. Later runs
+        use TO's pod image and report TO's stack."""
         up = self._upgrade
         if up is None:
             raise BadInput("upgrade: this backend was not made with KindBackend.for_upgrade")
@@ -238,7 +242,7 @@ class KindBackend:
             inst.multus(cluster)  # skipped when the pin is unchanged (already ready at TO's tag)
             self._timed("upgrade_multus", t0)
             t0 = time.monotonic()
-            inst.tuning(self._nodes, replace=up.cni_plugins.changed)
+            inst.plugins(self._nodes, replace=up.cni_plugins.changed)
             self._timed("upgrade_tuning", t0)
         finally:
             api.close()
@@ -286,6 +290,18 @@ class KindBackend:
             self.api_calls += runner.stats.calls
             threads.close()
             api.close()
+
+    def need_plugins(self, needed: Mapping[str, str]) -> str | None:
+        """For a repro: the plugin types its pasted NADs name (type -> network). None when the
+        nodes will have them all (those the stack's plugins release has but the nodes lack are
+        copied in when the cluster is prepared), else why the input cannot run here."""
+        inv = inventory.inventory(self._stack, list(needed))
+        try:
+            inventory.check(inv, needed)
+        except inventory.MissingPlugin as e:
+            return str(e)
+        self._extra_plugins = sorted(needed)
+        return None
 
     def close(self) -> None:
         """Delete the cluster and its macvlan network unless kept; never an external cluster."""
@@ -344,7 +360,7 @@ class KindBackend:
             inst.multus(cluster)
             self._timed("multus_ready", t0)
             t0 = time.monotonic()
-            inst.tuning(self._nodes)
+            inst.plugins(self._nodes, extra=self._extra_plugins)
             self._network = inst.master_network(self._nodes)
             self._timed("nodes_ready", t0)
         finally:

@@ -161,16 +161,16 @@ def multus_manifest(text: str, multus_tag: str) -> str:
     return text.replace(":snapshot-thick", f":{multus_tag}-thick")
 
 
-def tuning_copy(node: str, local_tuning: Path) -> list[list[str]]:
-    """Put the pinned `tuning` into a node's CNI bin dir (kind and Kube-OVN ship none)."""
+def plugin_copy(node: str, local: Path, name: str) -> list[list[str]]:
+    """Put one pinned plugin binary into a node's CNI bin dir (see stack/inventory.py)."""
     return [
-        ["docker", "cp", str(local_tuning), f"{node}:{CNI_BIN}/tuning"],
-        ["docker", "exec", node, "chmod", "0755", f"{CNI_BIN}/tuning"],
+        ["docker", "cp", str(local), f"{node}:{CNI_BIN}/{name}"],
+        ["docker", "exec", node, "chmod", "0755", f"{CNI_BIN}/{name}"],
     ]
 
 
-def tuning_present(node: str) -> list[str]:
-    return ["docker", "exec", node, "test", "-x", f"{CNI_BIN}/tuning"]
+def plugin_present(node: str, name: str) -> list[str]:
+    return ["docker", "exec", node, "test", "-x", f"{CNI_BIN}/{name}"]
 
 
 def network_name(stack: Stack) -> str:

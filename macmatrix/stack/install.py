@@ -1,4 +1,5 @@
-"""Kube-OVN, Multus thick and `tuning` onto the cluster, the way Kube-OVN's Makefile does it.
+"""Kube-OVN, Multus thick and the missing CNI plugins onto the cluster, as Kube-OVN's Makefile
+does it (plus static and tuning, which neither kind nor Kube-OVN ship: stack/inventory.py).
 
 Success is decided from the workloads' readiness, never from install.sh's exit code alone: its
 last step copies kubectl-ko into /usr/local/bin and fails without write access there, *after*
@@ -10,7 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -21,7 +22,7 @@ from ..kube.client import call
 from ..kube.matrix import to_dict
 from ..kube.podstate import IMAGE_REASONS
 from ..kube.wait import wait_for
-from . import commands, images, script
+from . import commands, images, inventory, script
 from .cluster import KindLifecycle, Tools, sh
 from .docker import MasterNetwork
 from .download import fetch
@@ -101,7 +102,8 @@ def untainted(taints: list[dict[str, Any]] | None) -> list[dict[str, Any]] | Non
 
 
 def extract_member(tarball: Path, member: str, dest: Path) -> Path:
-    """Extract one plugin binary (`./tuning` or `tuning`) from a CNI plugins tarball."""
+    """Extract one plugin binary (`./tuning` or `tuning`) from a CNI plugins tarball
+    (containernetworking/plugins .github/workflows/release.yaml tars `bin/` as `.`)."""
     with tarfile.open(tarball, "r:gz") as tar:
         for info in tar.getmembers():
             if info.isfile() and info.name.lstrip("./") == member:
@@ -266,18 +268,36 @@ class Installer:
             sh(argv, " ".join(argv[2:5]), timeout=360)
         self._wait_ready(self.multus_state, "Multus")
 
-    def tuning(self, nodes: list[str], replace: bool = False) -> None:
-        """Copy the stack's `tuning` where it is missing; `replace` copies it into every node
-        (an upgrade to another plugins release: macvlan changes, so tuning must too)."""
-        missing = nodes if replace else [n for n in nodes if not _ok(commands.tuning_present(n))]
-        if not missing:
-            return
+    def plugins(
+        self, nodes: list[str], replace: bool = False, extra: Sequence[str] = ()
+    ) -> list[str]:
+        """Copy into every node the plugins the matrix (and `extra`, a pasted NAD's types) needs
+        and kind/Kube-OVN/Multus do not ship (stack/inventory.py), from the stack's pinned
+        plugins release, where missing; `replace` copies them everywhere (an upgrade to another
+        plugins release: macvlan changes, so tuning and static must too). Returns their names."""
+        names = list(inventory.inventory(self.stack, extra).installs)
+        todo = {
+            node: [n for n in names if replace or not _ok(commands.plugin_present(node, n))]
+            for node in nodes
+        }
+        if not any(todo.values()):
+            return names
         tarball = fetch(self.stack.cni_plugins_url(), self.lock, self.cache)
-        binary = extract_member(tarball, "tuning", self.work / f"tuning-{self.stack.cni_plugins}")
-        for node in missing:
-            self.say(f"copying tuning {self.stack.cni_plugins} into {node}:{commands.CNI_BIN}")
-            for argv in commands.tuning_copy(node, binary):
-                sh(argv, " ".join(argv[:3]), timeout=120)
+        local = {
+            n: extract_member(tarball, n, self.work / f"cni-{self.stack.cni_plugins}" / n)
+            for n in sorted({n for wanted in todo.values() for n in wanted})
+        }
+        for node, wanted in todo.items():
+            if not wanted:
+                continue
+            self.say(
+                f"copying {', '.join(wanted)} ({self.stack.cni_plugins}) into "
+                f"{node}:{commands.CNI_BIN}"
+            )
+            for n in wanted:
+                for argv in commands.plugin_copy(node, local[n], n):
+                    sh(argv, " ".join(argv[:3]), timeout=120)
+        return names
 
     def master_network(self, nodes: list[str]) -> MasterNetwork:
         net = MasterNetwork(commands.network_name(self.stack))

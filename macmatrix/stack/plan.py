@@ -14,7 +14,7 @@ import yaml
 
 from .. import manifests
 from ..cases import Case
-from . import commands, images
+from . import commands, images, inventory
 from .cluster import Tools, tools_paths
 from .download import cache_dir, cached_path
 from .lock import Lock
@@ -106,6 +106,34 @@ def multus_lines(
     ]
 
 
+def plugin_lines(
+    stack: Stack,
+    inv: inventory.Inventory,
+    nodes: Sequence[str],
+    work: Path,
+    cache: Path,
+    replace: bool = False,
+) -> list[str]:
+    """/opt/cni/bin of every node with each binary's source, then the copies the harness makes
+    (Installer.plugins): only where missing, or everywhere when `replace` (an upgrade)."""
+    out = [f"  /opt/cni/bin on every node of {stack.name} (plugin, where it comes from):"]
+    out.extend("    " + line for line in inventory.describe(inv))
+    tarball = cached_path(stack.cni_plugins_url(), cache).name
+    local = work / f"cni-{stack.cni_plugins}"
+    out.append(f"  extract {', '.join('./' + n for n in inv.installs)} from {tarball} -> {local}/")
+    for node in nodes:
+        for name in inv.installs:
+            if replace:
+                note = "   # replaces the old release's copy"
+            else:
+                out.append(cmd_line(commands.plugin_present(node, name)) + "   # copy if missing")
+                note = ""
+            out.extend(
+                cmd_line(argv) + note for argv in commands.plugin_copy(node, local / name, name)
+            )
+    return out
+
+
 def api_calls(cases: Sequence[Case]) -> dict[str, int]:
     """Design numbers: API calls of the matrix phase, excluding watch chunks and retries."""
     pods = sum(c.n_replicas for c in cases)
@@ -135,6 +163,8 @@ def render(
     kc = Path(kubeconfig) if kubeconfig else c / "clusters" / name / "kubeconfig"
     work = c / "clusters" / name
     nodes = kind_node_names(name)
+    inv = inventory.inventory(stack)
+    inventory.check_cases(inv, cases)
     out: list[str] = []
     add = out.append
 
@@ -185,13 +215,9 @@ def render(
         add(f"## 4. Multus {stack.multus} thick (skipped when already ready at this tag)")
         out.extend(multus_lines(stack, tools, name, kc, work))
         add("")
-        add(f"## 5. tuning {stack.cni_plugins} into every node (kind and Kube-OVN ship none)")
-        tuning = work / f"tuning-{stack.cni_plugins}"
-        add(f"  extract ./tuning from {cached_path(stack.cni_plugins_url(), c).name} -> {tuning}")
-        for node in nodes:
-            add(cmd_line(commands.tuning_present(node)) + "   # copy only when missing")
-            for argv in commands.tuning_copy(node, tuning):
-                add(cmd_line(argv))
+        copied = f"{', '.join(inv.installs)} from {stack.cni_plugins}"
+        add(f"## 5. CNI plugins into every node ({copied})")
+        out.extend(plugin_lines(stack, inv, nodes, work, c))
         add("")
         net = commands.network_name(stack)
         add(f"## 6. macvlan master: docker network {net}, its NIC named eth1 in every node")

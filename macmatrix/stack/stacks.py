@@ -93,9 +93,11 @@ class Stack:
             f"{self.multus}/deployments/multus-daemonset-thick.yml"
         )
 
-    def cni_plugins_url(self, arch: str = "amd64") -> str:
-        """Plugins for the *nodes* (Linux containers): the arch is the node's, the OS is Linux."""
-        v = self.cni_plugins
+    def cni_plugins_url(self, arch: str | None = None) -> str:
+        """Plugins for the *nodes* (Linux containers): the OS is Linux, the arch the node's,
+        which is the host's (kind runs node containers natively; release assets exist for
+        amd64 and arm64, per containernetworking/plugins .github/workflows/release.yaml)."""
+        v, arch = self.cni_plugins, arch or _arch()
         return (
             "https://github.com/containernetworking/plugins/releases/download/"
             f"{v}/cni-plugins-linux-{arch}-{v}.tgz"
@@ -115,7 +117,7 @@ class Stack:
             self.kubectl_url(),
             self.install_sh_url,
             self.multus_yaml_url,
-            self.cni_plugins_url(_arch()),
+            self.cni_plugins_url(),
         ]
 
     def as_stack_dict(self) -> dict[str, Any]:

@@ -22,7 +22,8 @@ How Kube-OVN documents an upgrade (checked 2026-11 against upstream):
   applied only when the Multus pin changes.
 - kube-ovn-cni's init container (`install-cni.sh`) copies Kube-OVN's own macvlan/ipvlan/portmap/
   loopback into /opt/cni/bin on every start: after the upgrade macvlan is the new release's, so
-  `tuning` is replaced too when the stacks' CNI plugins differ (one release per chain).
+  the plugins macmatrix copied (static, tuning: stack/inventory.py) are replaced too when the
+  stacks' CNI plugins differ (one release per chain).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from typing import Any
 from .. import compare, versions
 from ..cases import Case
 from ..errors import BadInput
-from . import commands, images
+from . import commands, images, inventory
 from .cluster import tools_paths
 from .download import cache_dir, cached_path
 from .lock import Lock
@@ -48,6 +49,7 @@ from .plan import (
     kind_node_names,
     kube_ovn_workloads,
     multus_lines,
+    plugin_lines,
     preload_lines,
 )
 from .plan import render as render_install
@@ -276,15 +278,11 @@ def render(
     else:
         add(f"  pin unchanged ({up.new.multus}): not touched")
     add("")
-    add(f"## 12. tuning, {up.cni_plugins} (kube-ovn-cni re-copies its own macvlan on start)")
+    add(f"## 12. copied CNI plugins, {up.cni_plugins} (kube-ovn-cni re-copies its own on start)")
     if up.cni_plugins.changed:
-        tuning = work / f"tuning-{up.new.cni_plugins}"
-        add(f"  extract ./tuning from {cached_path(up.new.cni_plugins_url(), c).name} -> {tuning}")
-        for node in nodes:
-            for argv in commands.tuning_copy(node, tuning):
-                add(cmd_line(argv) + "   # replaces the old release's tuning")
+        out.extend(plugin_lines(up.new, inventory.inventory(up.new), nodes, work, c, replace=True))
     else:
-        add(f"  release unchanged ({up.new.cni_plugins}): the copied tuning stays")
+        add(f"  release unchanged ({up.new.cni_plugins}): the copied plugins stay")
     add("")
     add("# ===== part 3: checks =====")
     add("## 13. the kept pods of step 7, snapshot again and compared with step 8; each must be:")
