@@ -471,7 +471,8 @@ def _run_kind(
     """One pod on the kept kind cluster of `stack_name` (created and kept if there is none).
 
     Only reached when macmatrix.backends.kind offers KindBackend.run_pod(pod_name, namespace,
-    attachments, annotations) -> PodObservation. Without --stack the newest stack is used.
+    attachments, annotations) -> PodObservation and need_plugins({type: network}) -> reason.
+    Without --stack the newest stack is used.
     """
     module = kind_repro_support()
     if module is None:  # pick_backend checked; keep races honest

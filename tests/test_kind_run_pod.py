@@ -341,6 +341,10 @@ def test_repro_picks_kind_and_runs_the_pod_through_run_pod(
         def stack(self) -> dict[str, Any]:
             return {"backend": "kind", "name": made[0]["stack_name"], "cni_plugins": "v1.9.1"}
 
+        def need_plugins(self, needed: dict[str, str]) -> str | None:
+            assert needed == {"macvlan": "default/mv"}
+            return None  # all on the nodes or in the stack's plugins release
+
         def run_pod(self, name: str, ns: str, atts: list[Any], ann: dict[str, str]) -> Any:
             made.append((name, ns, [(a.network, a.config, a.element) for a in atts]))
             return PodObservation(name, interfaces={"net1": MAC, "eth0": None})

@@ -61,7 +61,7 @@ def wired(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any]:
         def multus(self, cluster: Any) -> None:
             calls.append(f"multus {self.stack.multus}")
 
-        def plugins(self, nodes: list[str], replace: bool = False) -> list[str]:
+        def plugins(self, nodes: list[str], replace: bool = False, extra: Any = ()) -> list[str]:
             calls.append(f"plugins {self.stack.cni_plugins} replace={replace}")
             return []
 
