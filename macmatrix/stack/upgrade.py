@@ -39,7 +39,7 @@ from ..cases import Case
 from ..errors import BadInput
 from . import commands, images, inventory
 from .cluster import tools_paths
-from .download import cache_dir, cached_path
+from .download import cache_dir
 from .lock import Lock
 from .plan import (
     PLACEHOLDER_NS,
