@@ -122,7 +122,7 @@ def matrix_plugin_types() -> dict[str, str]:
     out: dict[str, str] = {}
     names = list(AXES)
     for values in itertools.product(*(AXES[n] for n in names)):
-        axes = dict(zip(names, values, strict=True))
+        axes: dict[str, Any] = dict(zip(names, values, strict=True))
         if not _valid(axes):
             continue
         case = Case(**axes)
