@@ -114,12 +114,27 @@ class BackendContext:
         a = self.args
         if self.name == "netns":
             from .backends.netns import NetnsBackend
+            from .gobuild.cni_plugins import choose
 
+            picked = choose(
+                getattr(a, "plugins", None),
+                getattr(a, "stack", None),
+                getattr(a, "cni_bin_dir", None),
+            )
             self.backend = NetnsBackend(
-                getattr(a, "cni_bin_dir", None), workers=getattr(a, "workers", None)
+                picked.bin_dirs,
+                workers=getattr(a, "workers", None),
+                label=picked.label,
+                notes=picked.notes,
             )
         elif self.name == "kind":
             from pathlib import Path
+
+            if getattr(a, "plugins", None):
+                raise BadInput(
+                    "--plugins: only for --backend netns; kind runs its stack's plugins "
+                    "(clusters/stacks.toml cni_plugins)"
+                )
 
             from .backends.kind import KindBackend
 

@@ -28,7 +28,17 @@ BACKENDS = ("auto", "netns", "kind")
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=BACKENDS, default="auto")
-    p.add_argument("--stack", default=None, help="stack name from clusters/stacks.toml (kind)")
+    p.add_argument(
+        "--stack",
+        default=None,
+        help="stack name from clusters/stacks.toml (kind; netns: that stack's CNI plugins)",
+    )
+    p.add_argument(
+        "--plugins",
+        default=None,
+        metavar="VERSION|debian",
+        help="netns: CNI plugins release to build and run (e.g. v1.6.2), or debian (/usr/lib/cni)",
+    )
     p.add_argument("--matrix", default=None, help="matrix YAML (default: e2e/matrix.yaml)")
     p.add_argument("-k", dest="keyword", default=None, help="select cases like pytest -k")
     p.add_argument("--out", default="results", help="output folder (default: ./results)")
@@ -68,14 +78,24 @@ def load_baseline(path: str | None) -> dict[str, Any] | None:
 
 
 def committed_baseline(stack: dict[str, Any]) -> dict[str, Any] | None:
-    """e2e/baselines/<stack>-<backend>.json when the repository has one for this stack."""
-    from . import baseline
+    """e2e/baselines/<stack>-<backend>.json when the repository has one for this stack.
+
+    A baseline records one plugins release's behaviour: when it names another `cni_plugins`
+    than the run's (another distribution's /usr/lib/cni, say), the version-aware model judges.
+    """
+    from . import baseline, versions
 
     try:
         path = baseline.baseline_path(stack)
     except BadInput:
         return None
-    return baseline.load(path) if path.exists() else None
+    if not path.exists():
+        return None
+    doc = baseline.load(path)
+    recorded = (doc.get("stack") or {}).get("cni_plugins")
+    if recorded and versions.parse(recorded) != versions.parse(stack.get("cni_plugins")):
+        return None
+    return doc
 
 
 def expectation_for(

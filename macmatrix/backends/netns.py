@@ -14,7 +14,6 @@ import os
 import re
 import secrets
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
@@ -29,7 +28,7 @@ from typing import Any
 from pyroute2 import IPRoute, netns
 from pyroute2.netns import setns
 
-from .. import ipam_substitute, macs, manifests
+from .. import ipam_substitute, macs, manifests, plugin_binaries
 from ..cases import Case
 from ..cni import (
     DEFAULT_BIN_DIRS,
@@ -79,36 +78,6 @@ class _PodState:
     added: list[tuple[str, dict[str, Any], Any, dict[str, Any] | None]]  # network, conf, rt, result
     invocations: list[Invocation]
     error: str | None = None
-
-
-def plugins_version(bin_dirs: Sequence[str]) -> str:
-    """The CNI plugins release in use: the binary's own words, else Debian's package version."""
-    for d in bin_dirs:
-        path = Path(d) / "macvlan"
-        if not path.exists():
-            continue
-        try:
-            out = subprocess.run([str(path)], capture_output=True, timeout=5, env={}).stderr
-        except (OSError, subprocess.TimeoutExpired):
-            out = b""
-        m = re.search(rb"plugin v(\d+\.\d+\.\d+)", out)
-        if m:
-            return m.group(1).decode()
-        if str(path).startswith("/usr/lib/cni"):
-            try:
-                pkg = subprocess.run(
-                    ["dpkg-query", "-W", "-f=${Version}", "containernetworking-plugins"],
-                    capture_output=True,
-                    timeout=5,
-                    check=True,
-                ).stdout.decode()
-            except (OSError, subprocess.SubprocessError):
-                pkg = ""
-            m2 = re.match(r"(?:\d+:)?(\d+\.\d+\.\d+)", pkg)
-            if m2:
-                return m2.group(1)
-        return "unknown"
-    return "unknown"
 
 
 def find_bin_dirs(bin_dirs: Sequence[str] | None) -> list[str]:
@@ -192,8 +161,14 @@ class NetnsBackend:
         cni_bin_dirs: Sequence[str] | None = None,
         workers: int | None = None,
         timeout: float = 30.0,
+        label: str = "netns",
+        notes: dict[str, Any] | None = None,
     ):
+        """`label` names the run's stack (results.json stack.name, the report column, the
+        committed baseline's file); `notes` are extra stack fields, e.g. why these plugins."""
         require_root()
+        self.label = label
+        self.notes = dict(notes or {})
         self.bin_dirs = find_bin_dirs(cni_bin_dirs)
         self.run_id = secrets.token_hex(3)
         self.prefix = f"{NS_PREFIX}{self.run_id}-"
@@ -212,7 +187,7 @@ class NetnsBackend:
         self._cancel = threading.Event()
         self._pod_counter = 0
         self.tmpdir = Path(tempfile.mkdtemp(prefix=f"macmatrix-{self.run_id}-"))
-        self._plugins_version: str | None = None
+        self._plugins: dict[str, Any] | None = None
         # before any namespace exists: a SIGKILLed run is then found by `doctor`/`cleanup`
         self.record = runs.register(self.run_id, self.prefix, self.tmpdir)
 
@@ -285,16 +260,21 @@ class NetnsBackend:
 
     # ------------------------------------------------------------------ facts
 
+    def plugins(self) -> dict[str, Any]:
+        """The plugins actually run, asked of the binaries (plugin_binaries.describe)."""
+        if self._plugins is None:
+            self._plugins = plugin_binaries.describe(self.bin_dirs)
+        return self._plugins
+
     def plugins_version(self) -> str:
-        if self._plugins_version is None:
-            self._plugins_version = plugins_version(self.bin_dirs)
-        return self._plugins_version
+        return str(self.plugins()["cni_plugins"])
 
     def stack(self) -> dict[str, Any]:
         return {
-            "name": "netns",
+            "name": self.label,
             "backend": "netns",
-            "cni_plugins": self.plugins_version(),
+            **self.plugins(),
+            **self.notes,
             "cni_bin_dirs": self.bin_dirs,
             "kernel": os.uname().release,
             "multus": "emulated (v4 delegate conventions)",
