@@ -197,6 +197,94 @@ def netns_checks(probe: Probe) -> list[Check]:
     return out
 
 
+def _go(probe: Probe) -> str | None:
+    from .gobuild.toolchain import FALLBACK_GO
+
+    found = probe.which("go")
+    return found or next((g for g in FALLBACK_GO if probe.exists(Path(g))), None)
+
+
+def plugin_release_checks(probe: Probe) -> list[Check]:
+    """Each stack's CNI plugins release: cached, buildable with Go, or out of reach.
+
+    Never required: without them the netns backend runs Debian's plugins (the default).
+    """
+    from .gobuild import cni_plugins
+    from .stack.stacks import load
+
+    go = _go(probe)
+    out = [
+        Check(
+            "Go toolchain",
+            bool(go),
+            go or "not found (PATH, /usr/local/go/bin)",
+            "install Go (https://go.dev/dl, or Debian's golang-go if new enough) to run each "
+            "stack's CNI plugins; without it the netns backend runs Debian's plugins only",
+            required=False,
+        )
+    ]
+    try:
+        stacks = load()
+    except Exception as e:  # a broken stacks.toml is reported, not raised, by doctor
+        return out + [Check("clusters/stacks.toml", False, str(e), "restore it", required=False)]
+    by_version: dict[str, list[str]] = {}
+    for name, stack in sorted(stacks.items()):
+        by_version.setdefault(stack.cni_plugins, []).append(name)
+    for version, names in sorted(by_version.items()):
+        vdir = cni_plugins.version_dir(version)
+        is_cached = probe.exists(vdir / cni_plugins.MARKER)
+        detail = (
+            f"built in {vdir / 'bin'}"
+            if is_cached
+            else "not built yet; the first run with it builds it (go install, ~20 s)"
+            if go
+            else "not built, and no Go toolchain to build it"
+        )
+        out.append(
+            Check(
+                f"CNI plugins {version} ({', '.join(names)})",
+                is_cached or bool(go),
+                detail,
+                f"install Go, or copy a cache that holds {vdir}",
+                required=False,
+            )
+        )
+    return out
+
+
+def tiers(probe: Probe, ready: dict[str, bool]) -> list[str]:
+    """What each tier makes real, and whether this machine can run it (from the checks)."""
+    states = {
+        c.name.removeprefix("CNI plugins ").split(" (")[0]: c.ok
+        for c in plugin_release_checks(probe)
+        if c.name.startswith("CNI plugins ")
+    }
+    builds = [v for v, ok in states.items() if ok]
+    missing = [v for v, ok in states.items() if not ok]
+    netns = ready.get("netns")
+    lines = []
+    if netns is not None:
+        lines.append(
+            "netns, Debian's plugins (real plugins in real netns, Multus emulated): "
+            + ("yes" if netns else "no (see the netns FAIL lines)")
+        )
+        if not netns:
+            state = "no (see the netns FAIL lines)"
+        elif missing:
+            state = ("only " + ", ".join(builds) + "; " if builds else "no: ") + (
+                f"{', '.join(missing)} need a Go toolchain (Debian's plugins stay the default)"
+            )
+        else:
+            state = f"yes ({', '.join(builds)})"
+        lines.append(f"netns, each stack's plugins (--plugins VERSION / --stack NAME): {state}")
+    if "kind" in ready:
+        lines.append(
+            "kind (cluster, Kube-OVN, Multus, pods): "
+            + ("yes" if ready["kind"] else "no (see the kind FAIL lines)")
+        )
+    return lines
+
+
 def usable(checks: Sequence[Check]) -> bool:
     return all(c.ok or not c.required for c in checks)
 
@@ -211,12 +299,19 @@ def main(argv: Sequence[str], probe: Probe | None = None) -> int:
     probe = probe or Probe()
     verdicts: dict[str, bool] = {}
     for backend in ("kind", "netns") if args.backend == "auto" else (args.backend,):
-        checks = kind_checks(probe) if backend == "kind" else netns_checks(probe)
+        checks = (
+            kind_checks(probe)
+            if backend == "kind"
+            else netns_checks(probe) + plugin_release_checks(probe)
+        )
         print(f"{backend} backend:")
         for c in checks:
             print("  " + c.line())
         verdicts[backend] = usable(checks)
         print(f"  => {backend}: {'ready' if verdicts[backend] else 'not ready (see FAIL lines)'}")
+    print("tiers this machine can run:")
+    for line in tiers(probe, verdicts):
+        print("  " + line)
     if args.backend == "auto":
         engine = (probe.engine or _engine)() if probe.which("docker") else False
         picked = "kind" if engine else "netns"

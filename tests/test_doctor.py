@@ -85,3 +85,26 @@ def test_bad_usage_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
 def test_the_real_machine_does_not_crash(capsys: pytest.CaptureFixture[str]) -> None:
     rc = doctor.main(["--backend", "netns"])
     assert rc in (0, 3) and "netns backend:" in capsys.readouterr().out
+
+
+def test_stack_plugin_releases_need_go_or_the_cache(capsys: pytest.CaptureFixture[str]) -> None:
+    """Without Go and an empty cache, netns stays ready (Debian's plugins) and says what's out."""
+    bare = probe(
+        which=lambda name: None if name == "go" else f"/usr/bin/{name}",
+        exists=lambda p: "/go/bin/" not in str(p) and "cni-plugins" not in str(p),
+    )
+    rc, out = run(capsys, ["--backend", "netns"], bare)
+    assert rc == 0 and "=> netns: ready" in out
+    assert "WARN Go toolchain: not found" in out
+    assert "WARN CNI plugins v1.6.2 (kube-ovn-v1.13): not built, and no Go toolchain" in out
+    assert "netns, Debian's plugins (real plugins in real netns, Multus emulated): yes" in out
+    assert "each stack's plugins (--plugins VERSION / --stack NAME): no: v1.6.2" in out
+
+
+def test_go_present_means_every_stack_release_can_run(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out = run(
+        capsys, ["--backend", "netns"], probe(exists=lambda p: "cni-plugins" not in str(p))
+    )
+    assert rc == 0
+    assert "ok   CNI plugins v1.9.0 (kube-ovn-v1.14): not built yet; the first run" in out
+    assert "each stack's plugins (--plugins VERSION / --stack NAME): yes (v1.6.2, v1.9.0" in out
