@@ -49,6 +49,7 @@ class Probe:
     euid: Callable[[], int] = os.geteuid
     reach: Callable[[str], bool] | None = None
     exists: Callable[[Path], bool] = Path.exists
+    rootless: Callable[[], str | None] | None = None  # None: works; else why not
 
 
 def _read(path: str) -> str | None:
@@ -162,16 +163,7 @@ def kind_checks(probe: Probe) -> list[Check]:
 
 
 def netns_checks(probe: Probe) -> list[Check]:
-    out: list[Check] = []
-    root = probe.euid() == 0
-    out.append(
-        Check(
-            "root",
-            root,
-            "uid 0" if root else f"uid {probe.euid()}",
-            "run as root (sudo): network namespaces need CAP_SYS_ADMIN/NET_ADMIN",
-        )
-    )
+    out: list[Check] = [mode_check(probe)]
     dirs = [Path(d) for d in DEFAULT_BIN_DIRS]
     for plugin in NETNS_PLUGINS:
         found = [d for d in dirs if probe.exists(d / plugin)]
@@ -283,6 +275,32 @@ def tiers(probe: Probe, ready: dict[str, bool]) -> list[str]:
             + ("yes" if ready["kind"] else "no (see the kind FAIL lines)")
         )
     return lines
+
+
+def mode_check(probe: Probe) -> Check:
+    """Root, or rootless (a user namespace of its own, tried for real in a child), and why."""
+    uid = probe.euid()
+    if uid == 0:
+        return Check("mode", True, "root (uid 0)")
+    if probe.rootless is None:
+        from .backends.rootless import probe as rootless_probe
+
+        why = rootless_probe()
+    else:
+        why = probe.rootless()
+    if why is None:
+        return Check(
+            "mode",
+            True,
+            f"rootless (uid {uid}): unprivileged user namespaces work here, so the run enters "
+            "one of its own and is root over its own namespaces only",
+        )
+    return Check(
+        "mode",
+        False,
+        f"not root, and no rootless netns (uid {uid}): {why}",
+        "enable unprivileged user namespaces as said above, or run as root (sudo)",
+    )
 
 
 def usable(checks: Sequence[Check]) -> bool:

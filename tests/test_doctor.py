@@ -63,10 +63,15 @@ def test_uncached_tools_are_a_warning_with_where_they_go(
 
 
 def test_netns_needs_root_and_plugins(capsys: pytest.CaptureFixture[str]) -> None:
-    no_tuning = probe(euid=lambda: 1000, exists=lambda p: Path(p).name != "tuning")
+    no_tuning = probe(
+        euid=lambda: 1000,
+        exists=lambda p: Path(p).name != "tuning",
+        rootless=lambda: "user namespaces are off (user.max_user_namespaces = 0); enable them",
+    )
     rc, out = run(capsys, ["--backend", "netns"], no_tuning)
     assert rc == 3
-    assert "FAIL root: uid 1000" in out and "fix: run as root" in out
+    assert "FAIL mode: not root, and no rootless netns (uid 1000): user namespaces are off" in out
+    assert "fix: enable unprivileged user namespaces as said above, or run as root" in out
     assert "FAIL CNI plugin tuning: not in /opt/cni/bin, /usr/lib/cni" in out
     assert "apt-get install containernetworking-plugins" in out
     assert "ok   CNI plugin macvlan" in out

@@ -5,6 +5,8 @@ Per run there is one "node" namespace holding the macvlan masters (veths whose p
 through nsenter, so the host's own interfaces are never looked up or touched. All replicas of a
 case exist at once on the same masters, like pods on one kind worker. Everything is removed in
 close(), which the context manager, the CLI and the pytest fixture call also on errors and signals.
+Not root, the process first enters a user namespace of its own (rootless.py) and runs the very
+same code there.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from ..observe import (
     PodObservation,
     network_status_entry,
 )
-from . import runs
+from . import rootless, runs
 from .base import CaseSink, Progress, no_progress
 from .runs import NS_PREFIX, TUNING_STATE_DIR
 
@@ -92,20 +94,23 @@ def find_bin_dirs(bin_dirs: Sequence[str] | None) -> list[str]:
 
 
 def require_root() -> None:
+    """Root, or a user namespace of our own when not root (rootless.py; InfraError if off)."""
     if os.geteuid() != 0:
-        raise BadInput(
-            "--backend netns: needs root to create network namespaces; run as root (sudo) "
-            "or use --backend kind"
-        )
+        rootless.enter()
 
 
 def unavailable(bin_dirs: Sequence[str] | None = None) -> str | None:
-    """Why the netns backend cannot run here (not root, no plugins, no CAP_SYS_ADMIN), or None."""
+    """Why the netns backend cannot run here (no plugins, no namespaces), or None.
+
+    Not root: whether a rootless netns works, tried in a child process so that this one stays
+    as it is (callers decide when to enter the user namespace).
+    """
     try:
-        require_root()
         find_bin_dirs(bin_dirs)
     except BadInput as e:
         return str(e)
+    if os.geteuid() != 0:
+        return rootless.probe()
     probe = f"{NS_PREFIX}probe-{os.getpid()}-{threading.get_native_id()}"
     try:
         create_netns(probe)
@@ -277,6 +282,7 @@ class NetnsBackend:
             **self.notes,
             "cni_bin_dirs": self.bin_dirs,
             "kernel": os.uname().release,
+            "netns_mode": rootless.mode(),  # root, or rootless (a user namespace of its own)
             "multus": "emulated (v4 delegate conventions)",
             "kube_ovn": None,
             "kubernetes": None,
