@@ -12,8 +12,9 @@ Two things need the private mount namespace. The netns backend pins namespaces b
 plugin keeps its backups in /run/cni/tuning (containernetworking/plugins v1.1.1,
 plugins/meta/tuning/tuning.go, `defaultDataDir`). The host's /run belongs to the real root, so a
 folder of the user's own (under $TMPDIR) is bind-mounted over /run, with a symlink for every entry
-of the host's /run except netns, cni and macmatrix (rootlesskit's "copy-up"), so e.g. /run/docker.sock still
-resolves. Only this process and its children see that; it is removed when the process exits.
+of the host's /run except netns, cni and macmatrix (run records, runs.py) - rootlesskit's
+"copy-up" - so e.g. /run/docker.sock still resolves. Only this process and its children see
+that; the folder is removed when the process exits, and the namespaces die with the process.
 
 Where unprivileged user namespaces are off, `why_unavailable()` names the knob and how to turn it
 on: Debian/Ubuntu's `kernel.unprivileged_userns_clone`, `user.max_user_namespaces` (0 disables),
