@@ -285,3 +285,15 @@ def test_run_uses_the_committed_baseline_unless_no_baseline(
 def test_baseline_and_no_baseline_exclude_each_other(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match="--no-baseline"):
         run.main(["--baseline", str(tmp_path / "b.json"), "--no-baseline", "--dry-run"])
+
+
+def test_nothing_works_is_red_for_the_matrix_but_not_for_a_narrow_selection(
+    tmp_path: Path,
+) -> None:
+    """Every case broken as the baseline says (a bad baseline got committed) is still red; a
+    hand-picked `-k` of known-broken cases is not."""
+    path = _results(tmp_path, {B: "broken", C: "broken"})
+    assert run.exit_code(json.loads(path.read_text())) == 0  # the model calls both broken
+    gate = ci_gate.verdict("s", "0", path)
+    assert not gate.ok and "not one of 2 judged case(s) works" in gate.failures[0]
+    assert ci_gate.verdict("s", "0", path, selection="req-cni-args or req-annotation").ok
