@@ -59,7 +59,9 @@ def test_uncached_tools_are_a_warning_with_where_they_go(
 ) -> None:
     rc, out = run(capsys, ["--backend", "kind"], probe(exists=lambda p: False))
     assert rc == 0
-    assert out.count("WARN kind v0.32.0 / kubectl v1.36.1: not cached yet") == 1
+    # one line per distinct (kind, kubectl) pin: each line's Kubernetes has its own kubectl
+    for kubectl in ("v1.33.2", "v1.33.7", "v1.35.1"):
+        assert out.count(f"WARN kind v0.32.0 / kubectl {kubectl}: not cached yet") == 1
 
 
 def test_netns_needs_root_and_plugins(capsys: pytest.CaptureFixture[str]) -> None:

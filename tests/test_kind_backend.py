@@ -35,7 +35,7 @@ def test_from_options_and_stack(tmp_path: Path) -> None:
         "kube_ovn": "v1.13.15",
         "multus": "v4.1.3",
         "cni_plugins": "v1.6.2",
-        "kubernetes": "v1.36.1",
+        "kubernetes": "v1.33.2",  # what Kube-OVN v1.13.15 tests on kind
         "kind": "v0.32.0",
     }
     assert b.phases() == {}

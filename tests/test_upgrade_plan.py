@@ -140,9 +140,16 @@ def test_pairs_that_are_no_upgrade(old: str, new: str, message: str) -> None:
 
 def test_cluster_fields_and_no_change_are_refused() -> None:
     a, b = stacks.get("kube-ovn-v1.13"), stacks.get("kube-ovn-v1.14")
-    other = dataclasses.replace(b, node_image="kindest/node:v1.35.1@sha256:" + "0" * 64)
-    with pytest.raises(BadInput, match="differ in node_image"):
+    other = dataclasses.replace(b, cluster_config="other.yaml")
+    with pytest.raises(BadInput, match="differ in cluster_config"):
         upgrade.plan(a, other)
+    # each line's own node image differs (stack/node_images.py): the upgrade keeps FROM's
+    # cluster, Kubernetes and matching kubectl, and the plan says so
+    assert a.kubernetes != b.kubernetes
+    up = upgrade.plan(a, b)
+    assert (up.new.node_image, up.new.kubectl) == (a.node_image, a.kubectl)
+    assert up.new.kube_ovn == b.kube_ovn and up.to_kubernetes == b.kubernetes
+    assert f"# Kubernetes stays {a.kubernetes}" in upgrade.render(up, CASES[:1])
     same = dataclasses.replace(a, name="copy", cni_plugins="v1.9.0")
     with pytest.raises(BadInput, match="nothing to upgrade"):
         upgrade.plan(a, same)

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..cases import Case
 from ..errors import BadInput
+from . import node_images
 from .stacks import Stack
 
 # kind's node image: images/base/Dockerfile builds exactly these four from containernetworking/
@@ -29,7 +30,7 @@ from .stacks import Stack
 # ec6b5bd7: v1.8.0): the same four every time. kindnet would add its own, but the cluster config
 # sets disableDefaultCNI, so kindnet is never applied.
 KIND_NODE_PLUGINS: tuple[str, ...] = ("host-local", "loopback", "ptp", "portmap")
-KIND_SOURCE = "kubernetes-sigs/kind images/base/Dockerfile @ {kind} (node image {image})"
+KIND_SOURCE = "kubernetes-sigs/kind images/base/Dockerfile @ {ref} (node image {image})"
 
 # Kube-OVN's kube-ovn-cni init container `install-cni` runs dist/images/install-cni.sh, which
 # copies these into the host's /opt/cni/bin (hostPath cni-bin = CNI_BIN_DIR "/opt/cni/bin" in
@@ -169,8 +170,10 @@ def shipped(stack: Stack) -> dict[str, str]:
     own `kube-ovn`); the harness then copies the rest where a node lacks it (checked per node).
     """
     out: dict[str, str] = {}
+    node = node_images.for_image(stack.node_image)
+    ref = node.base_ref if node else f"{stack.kind} (image not in node_images.py: assumed)"
     for name in KIND_NODE_PLUGINS:
-        out[name] = KIND_SOURCE.format(kind=stack.kind, image=stack.node_image.split("@")[0])
+        out[name] = KIND_SOURCE.format(ref=ref, image=stack.node_image.split("@")[0])
     kube_ovn = KUBE_OVN_INSTALL_CNI.get(stack.kube_ovn)
     source = KUBE_OVN_SOURCE.format(tag=stack.kube_ovn)
     if kube_ovn is None:

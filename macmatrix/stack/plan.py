@@ -14,7 +14,7 @@ import yaml
 
 from .. import manifests
 from ..cases import Case
-from . import commands, images, inventory
+from . import commands, images, inventory, node_images
 from .cluster import Tools, tools_paths
 from .download import cache_dir, cached_path
 from .lock import Lock
@@ -106,6 +106,28 @@ def multus_lines(
     ]
 
 
+def node_image_lines(stack: Stack) -> list[str]:
+    """Which Kubernetes the node image runs, why that one, and where its digest comes from."""
+    out = [f"# node image {stack.node_image}: Kubernetes {stack.kubernetes}"]
+    line = node_images.line_kubernetes(stack.kube_ovn)
+    if line is None:
+        out.append(f"#   Kube-OVN {stack.kube_ovn}: no upstream kind version in node_images.py")
+    elif line[0] == stack.kubernetes:
+        out.append(f"#   what Kube-OVN {stack.kube_ovn} tests on kind: {line[1]}")
+    else:
+        out.append(f"#   NOT what Kube-OVN {stack.kube_ovn} tests on kind ({line[0]}: {line[1]})")
+    known = node_images.for_image(stack.node_image)
+    out.append(
+        f"#   digest from {known.digest_source}"
+        if known
+        else "#   digest not in node_images.py: as given in stacks.toml"
+    )
+    note = node_images.ipvs_note(stack.kubernetes)
+    if note:
+        out.append(f"#   {note}")
+    return out
+
+
 def plugin_lines(
     stack: Stack,
     inv: inventory.Inventory,
@@ -171,6 +193,7 @@ def render(
     add(f"# macmatrix kind plan: stack {stack.name}")
     for key, value in stack.as_stack_dict().items():
         add(f"#   {key}: {value}")
+    out.extend(node_image_lines(stack))
     add("# Nothing below has been run: this is --dry-run.")
     add("")
     add("## 1. downloads (cached, verified against clusters/stacks.lock)")

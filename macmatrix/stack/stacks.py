@@ -157,6 +157,14 @@ def _check(name: str, entry: dict[str, Any], where: str) -> Stack:
             f"{where}: stacks.{name}.node_image={entry['node_image']!r} is not pinned by digest; "
             "write kindest/node:vX.Y.Z@sha256:<digest> from kind's release notes"
         )
+    node_k8s = entry["node_image"].split("@", 1)[0].rsplit(":", 1)[-1]
+    have, want = versions.parse(entry["kubectl"]), versions.parse(node_k8s)
+    if have and want and (have[0] != want[0] or abs(have[1] - want[1]) > 1):
+        # kubernetes/website install-kubectl-linux.md: within one minor version of the cluster
+        raise BadInput(
+            f"{where}: stacks.{name}.kubectl={entry['kubectl']} is more than one minor away from "
+            f'the node image\'s Kubernetes {node_k8s}; set kubectl = "{node_k8s}"'
+        )
     return Stack(name=name, **{f: entry[f] for f in FIELDS})
 
 

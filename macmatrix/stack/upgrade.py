@@ -60,6 +60,10 @@ SKIP_POD_RESTART_ENV = {"DEL_NON_HOST_NET_POD": "false"}
 SKIP_POD_RESTART_SINCE = "v1.14.16"
 # Fields an in-place upgrade cannot change: the cluster (kind, node image) stays what it is.
 CLUSTER_FIELDS = ("kind", "node_image", "kubectl", "cluster_config")
+# Of those, what the stacks may differ in: each line pins the Kubernetes its upstream tests on
+# kind (stack/node_images.py), so adjacent lines differ; the upgrade keeps FROM's cluster (its
+# node image, and the kubectl that matches it) and the plan says so.
+KEPT_FROM_OLD = ("node_image", "kubectl")
 # What a kept pod must still show after the upgrade (see kube/snapshot.py).
 POD_CHECKS = (
     "still there with the same uid (not recreated)",
@@ -96,6 +100,7 @@ class UpgradePlan:
     new: Stack  # renamed to the upgrade cluster, versions of TO
     from_name: str
     to_name: str
+    to_kubernetes: str = ""  # what TO's own stack runs; the upgrade keeps FROM's cluster
 
     @property
     def kube_ovn(self) -> Change:
@@ -157,7 +162,9 @@ def plan(old: Stack, new: Stack, field: str = "--upgrade-to") -> UpgradePlan:
     `field` names the option in messages (`--upgrade-to` for pytest, `TO` for the CLI)."""
     if old.name == new.name:
         raise BadInput(f"{field}: {new.name} is the --upgrade-from stack; name two stacks")
-    differ = [f for f in CLUSTER_FIELDS if getattr(old, f) != getattr(new, f)]
+    differ = [
+        f for f in CLUSTER_FIELDS if f not in KEPT_FROM_OLD and getattr(old, f) != getattr(new, f)
+    ]
     if differ:
         raise BadInput(
             f"{field}: {old.name} and {new.name} differ in {', '.join(differ)}, which an "
@@ -181,9 +188,10 @@ def plan(old: Stack, new: Stack, field: str = "--upgrade-to") -> UpgradePlan:
     label = cluster_label(old.name, new)
     return UpgradePlan(
         dataclasses.replace(old, name=label),
-        dataclasses.replace(new, name=label),
+        dataclasses.replace(new, name=label, **{f: getattr(old, f) for f in KEPT_FROM_OLD}),
         old.name,
         new.name,
+        new.kubernetes,
     )
 
 
@@ -237,6 +245,12 @@ def render(
     add(f"# macmatrix in-place upgrade check: {up.from_name} -> {up.to_name} (kind backend)")
     add("# changes: " + "; ".join(str(ch) for ch in (up.kube_ovn, up.multus, up.cni_plugins)))
     add(f"# cluster {up.cluster_name}: created fresh for this check (an old one is deleted first)")
+    if up.to_kubernetes and up.to_kubernetes != up.new.kubernetes:
+        add(
+            f"# Kubernetes stays {up.old.kubernetes} ({up.from_name}'s node image, kubectl "
+            f"{up.old.kubectl}): an in-place upgrade keeps the cluster; {up.to_name} alone runs "
+            f"{up.to_kubernetes}"
+        )
     add("# Nothing below has been run: this is --dry-run.")
     add("")
     add(f"# ===== part 1: {up.from_name} as a normal run would install it, pods KEPT =====")
