@@ -593,6 +593,7 @@ def run(
     stack_name: str | None = None,
     bin_dirs: Sequence[str] | None = None,
     substitute: bool = True,
+    fix: bool = True,
 ) -> dict[str, Any]:
     """Run the request on a backend and return the results-shaped entry.
 
@@ -623,9 +624,32 @@ def run(
         }
     stack = versions_block(stack, backend, note)
     findings = lint(request.paste, _plugins_version(stack))
-    return build_entry(
+    entry = build_entry(
         request, pod, status, reason, findings, stack, time.monotonic() - start, subs
     )
+    entry["fix"] = _fix(request, entry, bin_dirs, substitute, fix)
+    return entry
+
+
+def _fix(
+    request: Request,
+    entry: dict[str, Any],
+    bin_dirs: Sequence[str] | None,
+    substitute: bool,
+    fix: bool,
+) -> dict[str, Any]:
+    """The verified-fix search (macmatrix.fixsearch), when the report does not work."""
+    from . import fixsearch
+
+    if not fix:
+        return {"searched": False, "why": "--no-fix"}
+    if not fixsearch.needs_fix(entry):
+        why = "nothing to fix" if entry["outcome"] == WORKS else f"outcome {entry['outcome']}"
+        return {"searched": False, "why": why}
+    try:
+        return fixsearch.search(request, entry, bin_dirs, substitute)
+    except (InfraError, OSError) as e:
+        return {"searched": False, "why": f"the search failed: {type(e).__name__}: {e}"}
 
 
 def _plugins_version(stack: dict[str, Any]) -> str | None:
@@ -661,6 +685,11 @@ def main(argv: Sequence[str]) -> int:
         action="store_true",
         help="netns: do not run kube-ovn/whereabouts/dhcp IPAM as static; report unsupported",
     )
+    parser.add_argument(
+        "--no-fix",
+        action="store_true",
+        help="do not search for a verified fix when the report does not work",
+    )
     try:
         args = parser.parse_args(list(argv))
     except SystemExit as e:
@@ -673,7 +702,15 @@ def main(argv: Sequence[str]) -> int:
     backend, note = pick_backend(args.backend)
     if note:
         print(f"macmatrix repro: backend {backend} ({note})", file=sys.stderr)
-    entry = run(request, backend, note, args.stack, args.cni_bin_dir, not args.no_substitute)
+    entry = run(
+        request,
+        backend,
+        note,
+        args.stack,
+        args.cni_bin_dir,
+        substitute=not args.no_substitute,
+        fix=not args.no_fix,
+    )
     if args.json:
         json.dump({"cases": [entry]}, sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -49,6 +49,7 @@ def render_markdown(entry: dict[str, Any]) -> str:
         out += [f"> {summary}", ""]
     out += _interfaces(entry)
     out += _causes(entry)
+    out += _fix(entry)
     out += _checks(entry)
     out += _invocations(entry)
     out += _versions(entry)
@@ -144,6 +145,44 @@ def _causes(entry: dict[str, Any]) -> list[str]:
             f"   **Fix:** {f['fix']}.  \n   <sub>Source: {f['source']} ({f['rule']})</sub>"
         )
     return out + [""]
+
+
+def _fix(entry: dict[str, Any]) -> list[str]:
+    """The verified fix (fixsearch): the best working edit as a diff and as apply-ready YAML."""
+    fix = entry.get("fix") or {}
+    if not fix.get("searched"):
+        return []
+    tried = fix.get("tried") or []
+    best = fix.get("best")
+    out = ["#### Verified fix", ""]
+    if not best:
+        out += [f"No fix found: {len(tried)} candidate(s) tried on {fix['verified_on']}:", ""]
+        for t in tried:
+            out.append(
+                f"- {' + '.join(t['remedies'])} ({'; '.join(t['edits'])}): {t['outcome']}"
+                + (f" ({_cell(t['reason'])})" if t.get("reason") else "")
+            )
+        return out + [""]
+    out += [
+        f"**{' + '.join(best['remedies'])}**: {'; '.join(best['edits'])} — verified on "
+        f"{fix['verified_on']} ({len(tried)} candidate(s) tried in {fix['duration_s']} s).",
+        "",
+        f"Diff of {best['diff_of']}:",
+        "",
+        *_fence(best["diff"], "diff"),
+        "",
+        "<details><summary>Apply-ready YAML</summary>",
+        "",
+        *_fence(best["yaml"], "yaml"),
+        "",
+        "</details>",
+        "",
+    ]
+    if fix.get("others"):
+        out.append("Other edits that also work:")
+        out += [f"- {' + '.join(t['remedies'])}: {'; '.join(t['edits'])}" for t in fix["others"]]
+        out.append("")
+    return out
 
 
 def _checks(entry: dict[str, Any]) -> list[str]:
