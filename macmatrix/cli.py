@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     "lint": ("macmatrix.lint", "static findings for NADs and pods"),
     "doctor": ("macmatrix.doctor", "check that this machine can run a backend"),
     "baseline": ("macmatrix.baseline", "write or check committed baselines"),
+    "cleanup": ("macmatrix.cleanup", "remove what killed netns runs left behind"),
 }
 
 USAGE = (
@@ -104,6 +105,11 @@ def open_backend(name: str, args: object) -> BackendContext:
     return BackendContext(name, args)
 
 
+def _plugin_timeout(args: object) -> float:
+    value = getattr(args, "plugin_timeout", None)
+    return 30.0 if value is None else value
+
+
 class BackendContext:
     """Opens a backend and guarantees close(), also on errors and Ctrl-C."""
 
@@ -126,6 +132,7 @@ class BackendContext:
                 workers=getattr(a, "workers", None),
                 label=picked.label,
                 notes=picked.notes,
+                timeout=_plugin_timeout(a),
             )
         elif self.name == "kind":
             from pathlib import Path

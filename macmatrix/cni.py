@@ -8,10 +8,13 @@ cni-args), `pkg/multus/multus.go` (runtime conf, CNI_ARGS, DEL order), libcni `a
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
+import signal
 import subprocess
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,6 +40,14 @@ class CNIError(Exception):
 
 class PluginTimeout(InfraError):
     """A plugin gave no answer in time: we cannot tell what it did (infra, not a finding)."""
+
+    def __init__(self, plugin: str, command: str, timeout: float):
+        self.plugin, self.command, self.timeout = plugin, command, timeout
+        super().__init__(f"{plugin} {command} gave no answer in {timeout:g} s")
+
+
+class Cancelled(InfraError):
+    """The run was stopped (Ctrl-C, SIGTERM) while or before this plugin ran."""
 
 
 @dataclass
@@ -200,6 +211,21 @@ class CNIRuntime:
         self.bin_dirs = [str(d) for d in (bin_dirs or DEFAULT_BIN_DIRS)]
         self.timeout = timeout
         self.exec_prefix = list(exec_prefix)
+        self._lock = threading.Lock()
+        self._running: set[subprocess.Popen[bytes]] = set()
+        self._cancelled = False
+
+    def cancel(self) -> None:
+        """Kill every running plugin (its whole process group) and refuse new calls.
+
+        For Ctrl-C/SIGTERM: the caller unwinds at once instead of waiting for plugins that may
+        hang; the backend's close() then removes what they made.
+        """
+        with self._lock:
+            self._cancelled = True
+            running = list(self._running)
+        for proc in running:
+            _kill_group(proc)
 
     def find(self, plugin_type: str) -> str:
         """First executable named `plugin_type` in the search path (libcni FindInPath)."""
@@ -214,9 +240,17 @@ class CNIRuntime:
         )
 
     def exec_plugin(
-        self, command: str, conf: dict[str, Any], rt: RuntimeConf
+        self,
+        command: str,
+        conf: dict[str, Any],
+        rt: RuntimeConf,
+        timeout: float | None = None,
     ) -> dict[str, Any] | None:
-        """Run one plugin; return its parsed result (None for DEL); raise CNIError on failure."""
+        """Run one plugin; return its parsed result (None for DEL); raise CNIError on failure.
+
+        The plugin runs in its own process group (a new session), and a timeout kills the whole
+        group: a plugin's own children must not outlive it and keep a namespace alive.
+        """
         plugin = str(conf.get("type"))
         path = self.find(plugin)
         env = {
@@ -228,22 +262,13 @@ class CNIRuntime:
             "CNI_ARGS": rt.cni_args(),
             "CNI_PATH": os.pathsep.join(self.bin_dirs),
         }
-        try:
-            proc = subprocess.run(
-                [*self.exec_prefix, path],
-                input=json.dumps(conf).encode(),
-                env=env,
-                capture_output=True,
-                timeout=self.timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as e:
-            raise PluginTimeout(f"{plugin} {command} gave no answer in {self.timeout:.0f} s") from e
-        out = proc.stdout.decode(errors="replace").strip()
-        if proc.returncode != 0:
-            raise _error_from_output(
-                plugin, proc.returncode, out, proc.stderr.decode(errors="replace")
-            )
+        limit = self.timeout if timeout is None else timeout
+        stdout, stderr, returncode = self._spawn([*self.exec_prefix, path], conf, env, limit)
+        if returncode is None:
+            raise PluginTimeout(plugin, command, limit)
+        out = stdout.decode(errors="replace").strip()
+        if returncode != 0:
+            raise _error_from_output(plugin, returncode, out, stderr.decode(errors="replace"))
         if command == "DEL" or not out:
             return None
         try:
@@ -254,6 +279,39 @@ class CNIRuntime:
             raise CNIError(plugin, 999, f"result is not a JSON object: {out[:200]}")
         return result
 
+    def _spawn(
+        self, argv: list[str], conf: dict[str, Any], env: dict[str, str], limit: float
+    ) -> tuple[bytes, bytes, int | None]:
+        """(stdout, stderr, exit status), or None as status when `limit` passed (group killed)."""
+        with self._lock:
+            if self._cancelled:
+                raise Cancelled("the run was stopped")
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                start_new_session=True,
+            )
+            self._running.add(proc)
+        try:
+            stdout, stderr = proc.communicate(json.dumps(conf).encode(), timeout=limit)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            _reap(proc)
+            return b"", b"", None
+        except BaseException:
+            _kill_group(proc)
+            _reap(proc)
+            raise
+        finally:
+            with self._lock:
+                self._running.discard(proc)
+        if self._cancelled:
+            raise Cancelled("the run was stopped")
+        return stdout, stderr, proc.returncode
+
     def call(
         self,
         network: str,
@@ -261,6 +319,7 @@ class CNIRuntime:
         sent: dict[str, Any],
         rt: RuntimeConf,
         log: list[Invocation],
+        timeout: float | None = None,
     ) -> dict[str, Any] | None:
         """Execute one plugin and record the call in `log`: what was sent, result or error, time."""
         inv = Invocation(
@@ -269,10 +328,13 @@ class CNIRuntime:
         log.append(inv)
         start = time.monotonic()
         try:
-            inv.result = self.exec_plugin(command, sent, rt)
+            inv.result = self.exec_plugin(command, sent, rt, timeout)
             return inv.result
         except CNIError as e:
             inv.error = e.to_json()
+            raise
+        except PluginTimeout as e:
+            inv.error = {"plugin": e.plugin, "code": None, "msg": str(e), "details": "timeout"}
             raise
         finally:
             inv.duration_s = time.monotonic() - start
@@ -303,24 +365,47 @@ class CNIRuntime:
         rt: RuntimeConf,
         cached: dict[str, Any] | None,
         log: list[Invocation],
-    ) -> list[CNIError]:
+        timeout: float | None = None,
+    ) -> list[CNIError | PluginTimeout]:
         """libcni DelNetworkList: plugins in reverse, prevResult = cached result (>= 0.4.0).
 
-        DEL errors are collected, not raised: cleanup must go on for the other plugins.
+        DEL errors and timeouts are collected, not raised: cleanup must go on for the other
+        plugins, and the ADD failure that led here stays the one a report names. `timeout`
+        overrides the per-call limit (a short budget after a failed ADD).
         """
         name = str(conf.get("name", ""))
         version = str(conf.get("cniVersion", ""))
         prev = cached if result_version_has_prev_result_on_del(version) else None
-        errors: list[CNIError] = []
+        errors: list[CNIError | PluginTimeout] = []
         plugins = conf["plugins"] if is_conflist(conf) else [conf]
         for plugin in reversed(plugins):
+            if not isinstance(plugin, dict):
+                continue  # refused on ADD already (BadInput); nothing of it ran
+            sent = build_plugin_conf(plugin, name, version, prev, rt)
             try:
-                self.call(
-                    network, "DEL", build_plugin_conf(plugin, name, version, prev, rt), rt, log
-                )
-            except CNIError as e:
+                self.call(network, "DEL", sent, rt, log, timeout)
+            except (CNIError, PluginTimeout) as e:
                 errors.append(e)
         return errors
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the process group `proc` leads (its own session: start_new_session)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _reap(proc: subprocess.Popen[bytes]) -> None:
+    """Wait for a killed plugin; a child that left its group may hold the pipes: don't wait on
+    those longer than a second."""
+    try:
+        proc.communicate(timeout=1.0)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            if pipe:
+                pipe.close()
 
 
 def _error_from_output(plugin: str, rc: int, out: str, err: str) -> CNIError:

@@ -50,6 +50,10 @@ class Probe:
     reach: Callable[[str], bool] | None = None
     exists: Callable[[Path], bool] = Path.exists
     rootless: Callable[[], str | None] | None = None  # None: works; else why not
+    # netns: create and remove a real namespace (None: it worked, else why not)
+    namespace: Callable[[], str | None] | None = None
+    # netns: what dead runs left behind, and `mm-` namespaces no run record claims
+    leftovers: Callable[[], tuple[list[str], list[str]]] | None = None
 
 
 def _read(path: str) -> str | None:
@@ -75,6 +79,18 @@ def _engine() -> bool:
     from .stack.docker import engine_answers
 
     return engine_answers()
+
+
+def _namespace() -> str | None:
+    from .backends.netns import namespace_probe
+
+    return namespace_probe()
+
+
+def _leftovers() -> tuple[list[str], list[str]]:
+    from .backends import runs
+
+    return [left.describe() for left in runs.leftovers()], runs.unrecorded_namespaces()
 
 
 def kind_checks(probe: Probe) -> list[Check]:
@@ -176,6 +192,38 @@ def netns_checks(probe: Probe) -> list[Check]:
                 "or unpack a CNI plugins release into /opt/cni/bin",
             )
         )
+    if probe.euid() == 0:  # rootless: mode_check tried a namespace; its /run is private
+        # uid 0 is not enough: a container may drop CAP_SYS_ADMIN/CAP_NET_ADMIN. Decide by doing.
+        why = (probe.namespace or _namespace)()
+        out.append(
+            Check(
+                "network namespace",
+                why is None,
+                "created a namespace with a veth and removed it" if why is None else why,
+                "run as root outside a restricted container, or give it CAP_SYS_ADMIN and "
+                "CAP_NET_ADMIN (docker run --cap-add SYS_ADMIN --cap-add NET_ADMIN)",
+            )
+        )
+        dead, unrecorded = (probe.leftovers or _leftovers)()
+        out.append(
+            Check(
+                "leftovers of killed runs",
+                not dead,
+                "; ".join(dead) if dead else "none",
+                "macmatrix cleanup (removes only what runs whose process is gone left behind)",
+                required=False,
+            )
+        )
+        if unrecorded:
+            out.append(
+                Check(
+                    "mm- namespaces without a run record",
+                    False,
+                    ", ".join(unrecorded),
+                    "an older macmatrix may still use them; once none runs: ip netns delete NAME",
+                    required=False,
+                )
+            )
     nsenter = probe.which("nsenter")
     out.append(
         Check("nsenter", bool(nsenter), nsenter or "not on PATH", "apt-get install util-linux")

@@ -19,6 +19,8 @@ def probe(**overrides: object) -> doctor.Probe:
         euid=lambda: 0,
         reach=lambda host: True,
         exists=lambda path: True,
+        namespace=lambda: None,
+        leftovers=lambda: ([], []),
     )
     base.update(overrides)
     return doctor.Probe(**base)  # type: ignore[arg-type]
@@ -115,3 +117,21 @@ def test_go_present_means_every_stack_release_can_run(capsys: pytest.CaptureFixt
     assert rc == 0
     assert "ok   CNI plugins v1.9.0 (kube-ovn-v1.14): not built yet; the first run" in out
     assert "each stack's plugins (--plugins VERSION / --stack NAME): yes (v1.6.2, v1.9.0" in out
+
+
+def test_root_without_the_capabilities_is_not_ready(capsys: pytest.CaptureFixture[str]) -> None:
+    denied = probe(namespace=lambda: "cannot create a network namespace here ([Errno 1] EPERM)")
+    rc, out = run(capsys, ["--backend", "netns"], denied)
+    assert rc == 3 and "FAIL network namespace: cannot create" in out
+    assert "CAP_SYS_ADMIN" in out and "=> netns: not ready" in out
+
+
+def test_leftovers_are_listed_with_the_command_that_removes_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    dead = (["run abc123 (pid 4242, gone): 3 namespace(s)"], ["mm-old-node"])
+    rc, out = run(capsys, ["--backend", "netns"], probe(leftovers=lambda: dead))
+    assert rc == 0  # a warning: the backend still runs
+    assert "WARN leftovers of killed runs: run abc123 (pid 4242, gone)" in out
+    assert "fix: macmatrix cleanup" in out
+    assert "WARN mm- namespaces without a run record: mm-old-node" in out

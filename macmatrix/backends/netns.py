@@ -12,6 +12,7 @@ same code there.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import re
 import secrets
@@ -28,15 +29,18 @@ from pathlib import Path
 from typing import Any
 
 from pyroute2 import IPRoute, netns
+from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netns import setns
 
 from .. import ipam_substitute, macs, manifests, plugin_binaries
 from ..cases import Case
 from ..cni import (
     DEFAULT_BIN_DIRS,
+    Cancelled,
     CNIError,
     CNIRuntime,
     Invocation,
+    PluginTimeout,
     delegate_conf,
     element_ifname,
     is_conflist,
@@ -55,6 +59,18 @@ from .base import CaseSink, Progress, no_progress
 from .runs import NS_PREFIX, TUNING_STATE_DIR
 
 NETNS_DIR = Path("/run/netns")
+NEEDS_CAPS = (
+    "the netns backend needs CAP_SYS_ADMIN and CAP_NET_ADMIN: run as root outside a restricted "
+    "container (or with --cap-add SYS_ADMIN --cap-add NET_ADMIN)"
+)
+DEFAULT_PLUGIN_TIMEOUT_S = 30.0
+# DEL after a failed or hung ADD: the pod is torn down anyway (its namespace goes), so a DEL that
+# hangs too must not cost a second full timeout.
+DEL_AFTER_FAILURE_S = 5.0
+# A plugin that hung on this many cases is not called again in this run (circuit breaker): the
+# rest of its cases are infra-error "not tried", never retried, and the run ends in about one
+# timeout instead of one per case.
+BREAKER_CASES = 3
 NAMESPACE = "macmatrix"  # the Kubernetes namespace the pods pretend to live in
 _MAC_ANNOTATION = re.compile(r"(^ovn\.kubernetes\.io/|\.kubernetes\.io/mac_address$)")
 
@@ -111,12 +127,25 @@ def unavailable(bin_dirs: Sequence[str] | None = None) -> str | None:
         return str(e)
     if os.geteuid() != 0:
         return rootless.probe()
+    return namespace_probe()
+
+
+def namespace_probe() -> str | None:
+    """Create a namespace, add a veth pair inside it and remove it all: None when that works,
+    else why (a missing CAP_SYS_ADMIN or CAP_NET_ADMIN shows here, not as uid 0 would suggest)."""
     probe = f"{NS_PREFIX}probe-{os.getpid()}-{threading.get_native_id()}"
     try:
         create_netns(probe)
     except OSError as e:
-        return f"cannot create a network namespace here ({e}); run as root outside a container"
-    netns.remove(probe)
+        return f"cannot create a network namespace here ({e}); {NEEDS_CAPS}"
+    try:
+        with in_netns(probe), IPRoute() as ns:
+            ns.link("add", ifname="mmprobe0", kind="veth", peer={"ifname": "mmprobe1"})
+    except (OSError, NetlinkError) as e:
+        return f"cannot create a veth in a network namespace ({e}); {NEEDS_CAPS}"
+    finally:
+        with suppress(OSError):
+            netns.remove(probe)
     return None
 
 
@@ -132,7 +161,11 @@ def in_netns(name: str) -> Iterator[None]:
     """Run the block with this thread (only) inside namespace `name`."""
     own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
     try:
-        setns(name, flags=0, fork=False)
+        setns(name, flags=0, fork=False)  # if this fails we never left: nothing to restore
+    except BaseException:
+        os.close(own)
+        raise
+    try:
         yield
     finally:
         setns(own, flags=0, fork=False)
@@ -148,11 +181,18 @@ def create_netns(name: str) -> None:
     own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
     try:
         if libc.unshare(_CLONE_NEWNET) != 0:
+            # still in our own namespace: report this error, not a failing setns back
             err = ctypes.get_errno()
             raise OSError(err, f"unshare(CLONE_NEWNET) failed: {os.strerror(err)}")
-        netns.attach(name, f"{os.getpid()}/task/{threading.get_native_id()}")
+        try:
+            netns.attach(name, f"{os.getpid()}/task/{threading.get_native_id()}")
+        except BaseException:
+            with suppress(OSError):  # attach may leave the empty mount point behind
+                (NETNS_DIR / name).unlink()
+            raise
+        finally:
+            setns(own, flags=0, fork=False)
     finally:
-        setns(own, flags=0, fork=False)
         os.close(own)
 
 
@@ -165,7 +205,7 @@ class NetnsBackend:
         self,
         cni_bin_dirs: Sequence[str] | None = None,
         workers: int | None = None,
-        timeout: float = 30.0,
+        timeout: float = DEFAULT_PLUGIN_TIMEOUT_S,
         label: str = "netns",
         notes: dict[str, Any] | None = None,
     ):
@@ -174,6 +214,11 @@ class NetnsBackend:
         require_root()
         self.label = label
         self.notes = dict(notes or {})
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise BadInput(f"--plugin-timeout: {timeout!r} must be seconds > 0 (default 30)")
+        self.timeout = float(timeout)
+        self.del_budget = min(DEL_AFTER_FAILURE_S, self.timeout)
+        self._hung: dict[str, set[str]] = {}  # plugin -> ids of the cases it hung on
         self.bin_dirs = find_bin_dirs(cni_bin_dirs)
         self.run_id = secrets.token_hex(3)
         self.prefix = f"{NS_PREFIX}{self.run_id}-"
@@ -207,6 +252,7 @@ class NetnsBackend:
     def close(self) -> None:
         """Remove every namespace, tuning state file and temp file this run created."""
         self._cancel.set()
+        self.runtime.cancel()  # a plugin still running (hung) is killed, with its children
         with self._lock:
             self._closed = True
             names = list(reversed(self._namespaces))
@@ -341,9 +387,11 @@ class NetnsBackend:
                 pod.added.append((att.network, conf, rt, None))  # DEL it too, as Multus does
                 break
             except BaseException:
-                # A hung plugin or Ctrl-C: undo this pod now, the caller never sees its state.
+                # A hung plugin or Ctrl-C: undo this pod now (a short DEL; none once the run is
+                # cancelled: close() removes it all), the caller never sees its state. The ADD's
+                # error stays the one raised, whatever the DEL does.
                 pod.added.append((att.network, conf, rt, None))
-                self._del_pod(pod)
+                self._del_pod(pod, short=True)
                 raise
             pod.added.append((att.network, conf, rt, result))
         return pod
@@ -369,12 +417,22 @@ class NetnsBackend:
             error=pod.error,
         )
 
-    def _del_pod(self, pod: _PodState) -> list[CNIError]:
-        """Multus DEL: delegates in reverse order, each with its cached result."""
-        errors: list[CNIError] = []
-        for network, conf, rt, result in reversed(pod.added):
-            errors += self.runtime.delete(network, conf, rt, result, pod.invocations)
-        self._remove_ns(pod.netns_name)
+    def _del_pod(self, pod: _PodState, short: bool = False) -> list[CNIError | PluginTimeout]:
+        """Multus DEL: delegates in reverse order, each with its cached result.
+
+        After a failed ADD (`short`, or the pod's sandbox error) each DEL gets DEL_AFTER_FAILURE_S.
+        """
+        errors: list[CNIError | PluginTimeout] = []
+        budget = self.del_budget if short or pod.error else None
+        try:
+            for network, conf, rt, result in reversed(pod.added):
+                if self._cancel.is_set():
+                    break  # stopping: close() removes the namespace and tuning state
+                errors += self.runtime.delete(network, conf, rt, result, pod.invocations, budget)
+        except Cancelled:
+            pass
+        finally:
+            self._remove_ns(pod.netns_name)
         return errors
 
     def run_pods(
@@ -415,6 +473,22 @@ class NetnsBackend:
 
     # ------------------------------------------------------------------ cases
 
+    def tripped(self, plugins: Sequence[str]) -> str | None:
+        """The first of `plugins` that hung on BREAKER_CASES cases of this run, or None."""
+        with self._lock:
+            return next((p for p in plugins if len(self._hung.get(p, ())) >= BREAKER_CASES), None)
+
+    def _not_tried(self, case_id: str, plugin: str) -> CaseObservation:
+        with self._lock:
+            n = len(self._hung.get(plugin, ()))
+        return CaseObservation(
+            case_id,
+            INFRA_ERROR,
+            f"not tried: {plugin} hung (no answer in {self.timeout:g} s on {n} cases)",
+            attempts=0,
+            retryable=False,
+        )
+
     def run_case(self, case: Case) -> CaseObservation:
         start = time.monotonic()
         why = case.netns_unsupported()
@@ -422,6 +496,9 @@ class NetnsBackend:
             return CaseObservation(case.id, UNSUPPORTED, f"netns backend: {why}")
         network = f"{NAMESPACE}/{manifests.nad_name(case)}"
         config = manifests.nad_config(case, NAMESPACE)
+        hung = self.tripped(plugin_types(config))
+        if hung:
+            return self._not_tried(case.id, hung)
         pods = []
         substituted: list[dict[str, Any]] = []
         for r in range(case.n_replicas):
@@ -446,7 +523,19 @@ class NetnsBackend:
             )
         try:
             observed = self.run_pods(pods)
-        except (InfraError, OSError) as e:
+        except PluginTimeout as e:
+            with self._lock:
+                self._hung.setdefault(e.plugin, set()).add(case.id)
+            return CaseObservation(
+                case.id,
+                INFRA_ERROR,
+                f"PluginTimeout: {e}",
+                duration_s=time.monotonic() - start,
+                retryable=self.tripped([e.plugin]) is None,
+            )
+        except (InfraError, OSError, NetlinkError) as e:
+            if _denied(e):
+                raise NoPrivilege(f"{type(e).__name__}: {e}; {NEEDS_CAPS}") from e
             return CaseObservation(
                 case.id,
                 INFRA_ERROR,
@@ -493,13 +582,45 @@ class NetnsBackend:
             for f in done:
                 f.result()
         except BaseException:
-            # Stop what has not started; let running cases finish their (bounded) plugin calls
-            # so that close() then removes everything they made.
+            # Stop what has not started and kill the plugins that run (their process groups),
+            # so that Ctrl-C/SIGTERM unwinds in about a second whatever the plugins do; close()
+            # then removes everything they made.
             self._cancel.set()
+            self.runtime.cancel()
             pool.shutdown(wait=True, cancel_futures=True)
             raise
         pool.shutdown(wait=True)
+        # A case that hung before its plugin tripped the breaker is not retried either.
+        for case_id, obs in out.items():
+            if obs.status == INFRA_ERROR and obs.retryable:
+                by_plugin = [p for p, ids in self._hung.items() if case_id in ids]
+                if self.tripped(by_plugin):
+                    obs.retryable = False
+                    if on_case:
+                        on_case(obs)
         return out
+
+
+class NoPrivilege(InfraError):
+    """The kernel refused a namespace or link operation: no retry can fix that (exit 3, once)."""
+
+
+def _denied(e: BaseException) -> bool:
+    code = e.errno if isinstance(e, OSError) else getattr(e, "code", None)
+    return code in (errno.EPERM, errno.EACCES)
+
+
+def plugin_types(config: dict[str, Any]) -> list[str]:
+    """Every plugin binary a NAD config calls: each plugin's `type` and its IPAM's `type`."""
+    out: list[str] = []
+    for plugin in config["plugins"] if is_conflist(config) else [config]:
+        if not isinstance(plugin, dict):
+            continue
+        ipam = plugin.get("ipam")
+        for t in (plugin.get("type"), ipam.get("type") if isinstance(ipam, dict) else None):
+            if isinstance(t, str) and t and t not in out:
+                out.append(t)
+    return out
 
 
 def leftover_namespaces(prefix: str = NS_PREFIX) -> list[str]:

@@ -1,0 +1,148 @@
+"""A hung plugin (issue 12, section 2), with a stand-in `macvlan` that never answers.
+
+The stand-in is a shell script put first on the plugin path: it logs each call, starts a child
+that sleeps (the kind of process that used to outlive a timeout under PID 1) and then sleeps
+itself. The other plugins are the real ones. Bounds are generous: they tell "about one timeout"
+from "one timeout per case and try", never time the happy path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from macmatrix.backends import netns, runs
+
+pytestmark = pytest.mark.netns
+
+WHY_NOT = netns.unavailable()
+if WHY_NOT:
+    pytest.skip(f"netns backend unavailable: {WHY_NOT}", allow_module_level=True)
+
+REPO = Path(__file__).resolve().parents[1]
+SELECT = "single and ipam-static and x1 and cni-1.0.0"  # 10 macvlan cases netns can run
+REAL = [d for d in netns.DEFAULT_BIN_DIRS if (Path(d) / "macvlan").exists()]
+
+
+@pytest.fixture
+def hung(tmp_path: Path) -> Path:
+    """A plugin dir whose `macvlan` hangs; calls go to <dir>/calls, child PIDs to <dir>/children."""
+    d = tmp_path / "hung-bin"
+    d.mkdir()
+    script = d / "macvlan"
+    script.write_text(
+        "#!/bin/sh\n"
+        "# stand-in for a hung CNI plugin (issue 12): never answers, leaves a child behind\n"
+        '[ -n "$CNI_COMMAND" ] || exit 1\n'
+        f'echo "$CNI_COMMAND" >> {d}/calls\n'
+        "sleep 300 &\n"
+        f"echo $! >> {d}/children\n"
+        "exec sleep 300\n"
+    )
+    script.chmod(0o755)
+    return d
+
+
+def argv(hung: Path, out: Path, *extra: str) -> list[str]:
+    dirs = [a for d in [hung, *REAL] for a in ("--cni-bin-dir", str(d))]
+    cmd = [sys.executable, "-m", "macmatrix.cli", "run", "--backend", "netns", "-q", "-k", SELECT]
+    return [*cmd, *dirs, "--out", str(out), *extra]
+
+
+def calls(hung: Path) -> list[str]:
+    p = hung / "calls"
+    return p.read_text().split() if p.exists() else []
+
+
+def children_gone(hung: Path) -> None:
+    p = hung / "children"
+    pids = [int(x) for x in p.read_text().split()] if p.exists() else []
+    assert pids, "the stand-in never ran"
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists() or _zombie(pid), f"plugin child {pid} survived"
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_a_hung_plugin_trips_the_breaker_and_ends_the_run_with_exit_3(
+    tmp_path: Path, hung: Path
+) -> None:
+    start = time.monotonic()
+    proc = subprocess.run(
+        argv(hung, tmp_path / "o", "--plugin-timeout", "1", "--workers", "2", "--retries", "2"),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    took = time.monotonic() - start
+    assert proc.returncode == 3, proc.stderr
+    doc = json.loads((tmp_path / "o" / "results.json").read_text())
+    ran = [c for c in doc["cases"] if c["outcome"] != "unsupported"]
+    assert len(ran) == 10 and all(c["outcome"] == "infra-error" for c in ran)
+    timed_out = [c for c in ran if c["reason"].startswith("PluginTimeout")]
+    not_tried = [c for c in ran if c["reason"].startswith("not tried: macvlan hung")]
+    assert len(timed_out) + len(not_tried) == 10
+    # the first failure is named: the ADD's timeout, not the DEL that followed it
+    assert all("macvlan ADD gave no answer in 1 s" in c["reason"] for c in timed_out)
+    assert 3 <= len(timed_out) <= 3 + 2 - 1  # the breaker's 3, plus what was already running
+    assert not any("tries" in c for c in ran)  # never retried
+    adds, dels = calls(hung).count("ADD"), calls(hung).count("DEL")
+    assert adds == len(timed_out) and dels == adds  # one short DEL per hung ADD, none after
+    # one timeout per case and try would be 10 * 3 * (1 + 1) s; this is about the breaker's 3
+    assert took < 10 * 3 * 2, f"{took:.1f} s"
+    children_gone(hung)
+
+
+def test_plugin_timeout_must_be_positive(tmp_path: Path, hung: Path) -> None:
+    proc = subprocess.run(
+        argv(hung, tmp_path / "o", "--plugin-timeout", "0"),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "--plugin-timeout" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_during_a_hang_unwinds_at_once(tmp_path: Path, hung: Path, sig: int) -> None:
+    proc = subprocess.Popen(
+        argv(hung, tmp_path / "o", "--plugin-timeout", "120", "--workers", "2"),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not calls(hung):
+        time.sleep(0.02)
+    assert calls(hung), "the run never reached the plugin"
+    mine = runs.find(proc.pid)
+    assert mine, "the run has no record"
+    sent = time.monotonic()
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    took = time.monotonic() - sent
+    assert proc.returncode == 3, err
+    # the plugin hangs for 120 s; CI's grace period before SIGKILL is often 10 s
+    assert took < 10, f"{took:.1f} s to unwind"
+    assert netns.leftover_namespaces(mine[0].prefix) == []
+    assert not mine[0].path().exists() and not Path(mine[0].tmpdir).exists()
+    assert calls(hung).count("DEL") == 0  # no DEL waits on a hung plugin while stopping
+    doc = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert doc["complete"] is False
+    children_gone(hung)
+    assert os.path.exists(tmp_path / "o" / "results.json")
