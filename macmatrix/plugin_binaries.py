@@ -11,8 +11,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import signal
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,8 +52,8 @@ def module_version(path: Path) -> tuple[str, str] | None:
 def about_version(path: Path) -> str | None:
     """`1.1.1` from the plugin's about string, or None ("version unknown")."""
     try:
-        out = subprocess.run([str(path)], capture_output=True, timeout=5, env={}).stderr
-    except (OSError, subprocess.TimeoutExpired):
+        out = _ask(path, {}, b"")[1]
+    except OSError:
         return None
     m = _ABOUT.search(out)
     return "v" + m.group(1).decode() if m else None
@@ -73,18 +76,41 @@ def debian_version(path: Path) -> str | None:
         return None
 
 
+def _ask(
+    path: Path, env: dict[str, str], stdin: bytes, timeout: float = 5.0
+) -> tuple[bytes, bytes]:
+    """(stdout, stderr) of the plugin run with `env`; empty when it does not answer in time.
+
+    Like every plugin call (cni.CNIRuntime), in a session of its own whose whole process group is
+    killed on timeout: a hung plugin's children must not outlive the question.
+    """
+    proc = subprocess.Popen(
+        [str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        return proc.communicate(stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        try:
+            proc.communicate(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        return b"", b""
+
+
 def supported_versions(path: Path) -> list[str]:
     """The CNI spec versions the plugin accepts, from `CNI_COMMAND=VERSION` (empty if it fails)."""
     try:
-        out = subprocess.run(
-            [str(path)],
-            input=b"",
-            capture_output=True,
-            timeout=5,
-            env={"CNI_COMMAND": "VERSION"},
-        ).stdout
+        out = _ask(path, {"CNI_COMMAND": "VERSION"}, b"")[0]
         got = json.loads(out).get("supportedVersions")
-    except (OSError, subprocess.TimeoutExpired, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError):
         return []
     return [str(v) for v in got] if isinstance(got, list) else []
 

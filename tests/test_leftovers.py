@@ -47,7 +47,7 @@ def cli(*args: str, prefix: list[str] | None = None) -> subprocess.CompletedProc
 def test_doctor_decides_by_creating_a_namespace() -> None:
     proc = cli("doctor", "--backend", "netns", prefix=NO_CAPS)
     assert proc.returncode == 3, proc.stdout
-    assert "ok   root: uid 0" in proc.stdout  # root, yet...
+    assert "ok   mode: root (uid 0)" in proc.stdout  # root, yet...
     assert "FAIL network namespace" in proc.stdout and "=> netns: not ready" in proc.stdout
 
 
