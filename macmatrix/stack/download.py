@@ -1,6 +1,9 @@
 """Pinned downloads into a cache (default ~/.cache/macmatrix), verified against the lock.
 
-A cached file is re-verified on every use, so a corrupted cache fails loudly instead of running a
+A download the lock has no hash for yet is verified against the checksum upstream publishes
+beside it (stack/checksums.py: kind, kubectl, CNI plugins) before its hash is recorded; one
+without a published checksum (install.sh, the Multus manifest) is trusted on first use. A cached
+file is re-verified on every use, so a corrupted cache fails loudly instead of running a
 different binary than the lock promises.
 """
 
@@ -17,7 +20,8 @@ import urllib.request
 from pathlib import Path
 
 from ..errors import InfraError
-from .lock import Lock
+from . import checksums
+from .lock import Lock, sha256_file
 
 TIMEOUT_S = 60
 
@@ -43,10 +47,42 @@ def fetch(url: str, lock: Lock, cache: Path | None = None, executable: bool = Fa
     lock.check_required(url)
     if not dest.exists():
         _download(url, dest)
+    if lock.expected(url) is None:
+        verify_published(url, dest)
     lock.verify(url, dest)
     if executable:
         dest.chmod(0o755)
     return dest
+
+
+def verify_published(url: str, path: Path) -> str | None:
+    """Check `path` against the checksum upstream publishes beside `url` (None: there is none).
+
+    A mismatch deletes the cached file (it is not what upstream released) and is an InfraError
+    naming both hashes; the checksum file itself is read fresh, never cached.
+    """
+    checksum_url = checksums.published_for(url)
+    if checksum_url is None:
+        return None
+    try:
+        with urllib.request.urlopen(checksum_url, timeout=TIMEOUT_S) as resp:
+            text = resp.read(4096).decode("utf-8", "replace")
+    except (urllib.error.URLError, OSError, TimeoutError) as e:
+        reason = getattr(e, "reason", None) or e
+        raise InfraError(
+            f"download failed: {checksum_url}: {reason}; it verifies {url} before its hash is "
+            "recorded in the lock; check internet access"
+        ) from e
+    want = checksums.parse(text, url, checksum_url)
+    got = sha256_file(path)
+    if got != want:
+        path.unlink(missing_ok=True)
+        raise InfraError(
+            f"checksum mismatch for {url}: got sha256 {got}, upstream's {checksum_url} says "
+            f"{want}; the download was corrupted or tampered with (deleted, retry)"
+        )
+    print(f"macmatrix: sha256 of {path.name} matches {checksum_url}", file=sys.stderr, flush=True)
+    return want
 
 
 def _download(url: str, dest: Path) -> None:

@@ -14,7 +14,7 @@ import yaml
 
 from .. import manifests
 from ..cases import Case
-from . import commands, images, inventory, node_images
+from . import checksums, commands, images, inventory, node_images
 from .cluster import Tools, tools_paths
 from .download import cache_dir, cached_path
 from .lock import Lock
@@ -34,12 +34,20 @@ def cmd_line(argv: Sequence[str]) -> str:
 
 
 def download_lines(urls: Sequence[str], cache: Path, lock: Lock | None) -> list[str]:
-    """Each download, where it is cached and the checksum it must have."""
+    """Each download, where it is cached and how its checksum is verified (download.fetch)."""
     out = []
     for url in urls:
         known = lock.expected(url) if lock else None
-        state = f"sha256 {known}" if known else "sha256 recorded on first download"
+        published = checksums.published_for(url)
+        if known:
+            state = f"sha256 {known} from clusters/stacks.lock"
+        elif published:
+            state = f"verified against upstream's {published.rsplit('/', 1)[-1]}, then locked"
+        else:
+            state = "no checksum published upstream: sha256 locked on first download"
         out.append(f"  GET {url}")
+        if published and not known:
+            out.append(f"  GET {published}   # published sha256, checked before locking")
         out.append(f"      -> {cached_path(url, cache)}  ({state})")
     return out
 
