@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .cni import DEFAULT_BIN_DIRS
 
@@ -48,6 +49,7 @@ class Probe:
     free_gb: Callable[[Path], float] | None = None
     euid: Callable[[], int] = os.geteuid
     reach: Callable[[str], bool] | None = None
+    registry: Callable[[str], str | None] | None = None  # None: the registry's v2 API answers
     exists: Callable[[Path], bool] = Path.exists
     rootless: Callable[[], str | None] | None = None  # None: works; else why not
     # netns: create and remove a real namespace (None: it worked, else why not)
@@ -153,6 +155,7 @@ def kind_checks(probe: Probe) -> list[Check]:
             f"{cache} and `docker pull`/`kind load` the images",
         )
     )
+    out.extend(registry_checks(list(stacks.values()), probe))
     for key, minimum in INOTIFY_MIN.items():
         raw = read(f"/proc/sys/fs/inotify/{key}")
         value = int(raw) if raw and raw.isdigit() else 0
@@ -173,6 +176,31 @@ def kind_checks(probe: Probe) -> list[Check]:
                 gb >= KIND_DISK_MIN_GB,
                 f"{gb:.1f} GB free (want >= {KIND_DISK_MIN_GB:.0f} GB)",
                 "free space or point MACMATRIX_CACHE / Docker's data-root elsewhere",
+            )
+        )
+    return out
+
+
+def registry_checks(stacks: list[Any], probe: Probe) -> list[Check]:
+    """One line per registry the stacks' images come from (node image, Kube-OVN, Multus): its v2
+    API must answer, probed at once with a short deadline (stack/registries.py)."""
+    from .stack import registries
+
+    by_registry = registries.registries(stacks)
+    answers = registries.probe_all(by_registry, probe.registry or registries.probe)
+    out = []
+    for name, images in by_registry.items():
+        why = answers[name]
+        api = registries.API_HOST.get(name, name)
+        shown = ", ".join(sorted({i.split("@")[0].rsplit(":", 1)[0] for i in images}))
+        out.append(
+            Check(
+                f"registry {name}",
+                why is None,
+                f"{api} answers ({shown})" if why is None else f"{why} (needed for {shown})",
+                f"the run pulls {len(images)} image(s) from {name}; allow https to {api}, or "
+                "`docker pull` them through a mirror before the run (they are then loaded "
+                "into the nodes)",
             )
         )
     return out

@@ -18,6 +18,7 @@ def probe(**overrides: object) -> doctor.Probe:
         free_gb=lambda path: 100.0,
         euid=lambda: 0,
         reach=lambda host: True,
+        registry=lambda name: None,
         exists=lambda path: True,
         namespace=lambda: None,
         leftovers=lambda: ([], []),
