@@ -63,6 +63,13 @@ def test_plan_for_every_stack(name: str, no_side_effects: Path, tmp_path: Path) 
         for plugin in ("static", "tuning"):
             assert f"{node}:/opt/cni/bin/{plugin}" in text
     assert text.count("docker cp ") == 4
+    # Done-when of issue 9: node image + its Kubernetes per the upstream line, each node's
+    # plugins, and how each download is verified (stack/node_images.py, inventory.py, checksums.py)
+    assert f"# node image {s.node_image}: Kubernetes {s.kubernetes}" in text
+    assert f"what Kube-OVN {s.kube_ovn} tests on kind" in text
+    assert "static       copied by macmatrix" in text and "tuning       copied by macmatrix" in text
+    for url in (s.kind_url(), s.kubectl_url(), s.cni_plugins_url()):
+        assert f"GET {url}.sha256" in text  # .sha256sum for kind
 
 
 def test_plan_lists_every_manifest_of_the_matrix() -> None:
