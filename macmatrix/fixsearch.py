@@ -25,6 +25,7 @@ import yaml
 
 from .cni import element_ifname
 from .errors import BadInput, InfraError
+from .networks_lint import near_miss
 from .remedies import CATALOGUE, Candidate
 from .userinput import NETWORKS, Request, parse_text, resolve, unfence
 from .verdict import WORKS
@@ -67,6 +68,9 @@ def needs_fix(entry: dict[str, Any]) -> bool:
         return False  # unsupported/infra: nothing ran that a fix could be verified against
     if entry["outcome"] != WORKS:
         return True
+    elements = (entry.get("input") or {}).get("elements") or []
+    if any(near_miss(k) for el in elements if isinstance(el, dict) for k in el):
+        return True  # e.g. `macAddress`: Multus drops it, so nothing was asked that could fail
     return any(
         r.get("requested") and r.get("kernel") and r["kernel"] != r["requested"]
         for r in entry.get("interfaces", [])

@@ -317,7 +317,9 @@ def lint_pod(
     nads: dict[str, Nad],
 ) -> list[Finding]:
     """Findings for a pod's networks elements and MAC annotations."""
-    out: list[Finding] = []
+    from .networks_lint import element_findings  # it builds on this module's Finding
+
+    out: list[Finding] = element_findings(elements, pod.annotations, where)
     field_base = f"metadata.annotations[{NETWORKS}]"
     by_provider: dict[str, tuple[dict[str, Any], Nad | None]] = {}
     for i, el in enumerate(elements):

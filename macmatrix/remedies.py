@@ -9,7 +9,6 @@ backend and keeps only those that work.
 from __future__ import annotations
 
 import copy
-import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,28 +16,11 @@ from typing import Any
 
 from . import macs
 from .lint import IFNAMSIZ, SPEC_MIN_PLUGINS, SRC
+from .networks_lint import near_miss
 from .userinput import Binding, Request, plugins_of
 from .versions import at_least
 
 MAC_SUFFIX = ".kubernetes.io/mac_address"
-
-# The networks-element keys Multus parses: NetworkSelectionElement's json tags in
-# k8snetworkplumbingwg/multus-cni pkg/types/types.go, identical at v4.1.3, v4.2.1, v4.2.3 and
-# v4.2.4 (the Multus versions the stacks pin). Any other key is dropped by json.Unmarshal.
-ELEMENT_KEYS = (
-    "name",
-    "namespace",
-    "ips",
-    "mac",
-    "infiniband-guid",
-    "interface",
-    "interfaceRequest",
-    "portMappings",
-    "bandwidth",
-    "deviceID",
-    "cni-args",
-    "default-route",
-)
 
 
 @dataclass(frozen=True)
@@ -269,22 +251,6 @@ def _drop_static_mac(request: Request, plugins: str | None) -> list[Candidate]:
             what = f"{b.network}: remove {', '.join(dropped)}"
             out.append(_one("drop-static-mac", _nad_edit(b, config, what)))
     return out
-
-
-def near_miss(key: str) -> str | None:
-    """The Multus element key `key` probably meant, or None (exact keys, case-insensitive
-    matches that Go's encoding/json already accepts, and far-off keys give None)."""
-    if key in ELEMENT_KEYS or key.lower() in {k.lower() for k in ELEMENT_KEYS}:
-        return None
-    flat = {re.sub(r"[-_]", "", k.lower()): k for k in ELEMENT_KEYS}
-    squashed = re.sub(r"[-_]", "", key.lower())
-    if squashed in flat:
-        return flat[squashed]
-    for short in ("mac", "ips"):  # macAddress, mac_address, ipsRequest, ...
-        if squashed.startswith(short) and len(squashed) <= len(short) + 8:
-            return short
-    close = difflib.get_close_matches(key, ELEMENT_KEYS, n=1, cutoff=0.75)
-    return close[0] if close else None
 
 
 def _rename_key(request: Request, plugins: str | None) -> list[Candidate]:

@@ -327,7 +327,18 @@ def planned_invocations(request: Request) -> list[dict[str, Any]]:
 
 
 def multus_rejection(request: Request) -> str | None:
-    """Multus refuses the pod before any plugin runs when an element's `mac` fails net.ParseMAC."""
+    """Multus refuses the pod before any plugin runs when an element's `mac` fails net.ParseMAC,
+    or when a field has a JSON type its NetworkSelectionElement cannot take (networks_lint)."""
+    from .networks_lint import ELEMENT_TYPES, wrong_type
+
+    for i, b in enumerate(request.bindings):
+        for key, value in b.element.items():
+            wrong = wrong_type(key, value) if key in ELEMENT_TYPES else None
+            if wrong:
+                return (
+                    "multus: parsePodNetworkAnnotation: failed to parse pod Network Attachment "
+                    f"Selection Annotation JSON format: networks[{i}].{key} is {wrong}"
+                )
     for i, b in enumerate(request.bindings):
         mac = b.element.get("mac")
         if mac and not _go_parse_mac(str(mac)):
