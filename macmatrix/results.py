@@ -199,7 +199,73 @@ def load(path: str | Path) -> dict[str, Any]:
             f"{p}: schema {doc['schema']!r} but this macmatrix reads schema {SCHEMA}; "
             "re-run or use the matching macmatrix version"
         )
-    for i, case in enumerate(doc["cases"]):
-        if not isinstance(case, dict) or "id" not in case or case.get("outcome") not in OUTCOMES:
-            raise BadInput(f"{p}: cases[{i}] lacks an `id` or a known `outcome`")
+    _check_shape(doc, p)
     return doc
+
+
+# Types every reader (compare, report, junit, baseline) relies on; None means absent is fine.
+_TOP = {"stack": dict, "phases": dict, "summary": dict, "matrix": str}
+_CASE = {
+    "axes": dict,
+    "reason": str,
+    "requested": dict,
+    "pods": list,
+    "checks": dict,
+    "expected": dict,
+    "differences": list,
+    "tries": list,
+    "diagnostics": str,
+}
+
+
+def _check_shape(doc: dict[str, Any], p: Path) -> None:
+    """One BadInput line for the first field of the wrong JSON type (a hand-edited or foreign
+    file must not reach the renderers as a TypeError)."""
+    if not isinstance(doc["cases"], list):
+        raise BadInput(f"{p}: `cases` must be a list of case entries, not {_kind(doc['cases'])}")
+    for key, typ in _TOP.items():
+        if doc.get(key) is not None and not isinstance(doc[key], typ):
+            raise BadInput(f"{p}: `{key}` must be {_kind_name(typ)}, not {_kind(doc[key])}")
+    seen: set[str] = set()
+    for i, case in enumerate(doc["cases"]):
+        where = f"{p}: cases[{i}]"
+        if not isinstance(case, dict) or "id" not in case or case.get("outcome") not in OUTCOMES:
+            raise BadInput(f"{where} lacks an `id` or a known `outcome`")
+        if not isinstance(case["id"], str) or not case["id"]:
+            raise BadInput(f"{where}.id must be a non-empty string, not {_kind(case['id'])}")
+        if case["id"] in seen:
+            raise BadInput(f"{where}.id {case['id']!r} appears twice; keep one entry per case")
+        seen.add(case["id"])
+        for key, typ in _CASE.items():
+            if case.get(key) is not None and not isinstance(case[key], typ):
+                raise BadInput(f"{where}.{key} must be {_kind_name(typ)}, not {_kind(case[key])}")
+        for j, pod in enumerate(case.get("pods") or []):
+            if not isinstance(pod, dict) or not isinstance(pod.get("interfaces", {}), dict):
+                raise BadInput(f"{where}.pods[{j}] must be an object with `interfaces` {{...}}")
+            if not isinstance(pod.get("network_status", []), list):
+                raise BadInput(f"{where}.pods[{j}].network_status must be a list")
+        for name, check in (case.get("checks") or {}).items():
+            if not isinstance(check, dict):
+                raise BadInput(f"{where}.checks.{name} must be {{expected, observed, ok}}")
+        for key in ("attempts", "duration_s"):
+            value = case.get(key)
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if value is not None and not number:
+                raise BadInput(f"{where}.{key} must be a number, not {_kind(value)}")
+
+
+def _kind_name(typ: type) -> str:
+    names: dict[type, str] = {dict: "an object", list: "a list", str: "a string"}
+    return names.get(typ, typ.__name__)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return f"a number ({value})"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "an object"

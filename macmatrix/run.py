@@ -290,6 +290,8 @@ def main(argv: Sequence[str]) -> int:
             print(dry_run_netns(selected))
         return 0
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"--out: {out} is a file; pass a folder (results.json, results.md go in it)")
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         with open_backend(name, args) as backend:

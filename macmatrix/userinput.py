@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from . import validate
 from .errors import BadInput
 from .limits import MAX_PASTE_BYTES, check_size, json_loads, json_raw_decode, yaml_load_all
 
@@ -220,6 +221,7 @@ def _parse_config(text: str, where: str) -> dict[str, Any]:
     )
     if not isinstance(config, dict):
         raise BadInput(f"{where}: spec.config must be a JSON object with `type` or `plugins`")
+    validate.check_config(config, where, "spec.config")
     return config
 
 
@@ -282,6 +284,7 @@ def _take(paste: Paste, doc: Any, where: str) -> None:
     elif kind == "Pod":
         meta = _meta(doc)
         where = f"{where} (Pod {meta.get('name') or '?'})"
+        validate.check_object_name(meta.get("name"), meta.get("namespace"), "Pod", where)
         paste.pods.append(
             PodInput(
                 meta.get("name"),
@@ -332,6 +335,7 @@ def _nad(doc: dict[str, Any], where: str) -> Nad:
     if not name:
         raise BadInput(f"{where}: NAD without metadata.name; add the name the pod refers to")
     where = f"{where} (NAD {name})"
+    validate.check_object_name(name, meta.get("namespace"), "NetworkAttachmentDefinition", where)
     spec = doc.get("spec")
     raw = spec.get("config") if isinstance(spec, dict) else None
     if raw is None or (isinstance(raw, str) and not raw.strip()):
@@ -350,6 +354,7 @@ def _nad(doc: dict[str, Any], where: str) -> Nad:
 
 
 def _raw_nad(config: dict[str, Any], raw: str, where: str) -> Nad:
+    validate.check_config(config, f"{where} (CNI config)", "config")
     name = config.get("name")
     return Nad(str(name) if name else None, None, config, raw, f"{where} (CNI config)", True)
 
@@ -381,6 +386,7 @@ def parse_networks(value: str, default_ns: str, where: str) -> list[dict[str, An
         for i, el in enumerate(data):
             if not isinstance(el, dict) or not isinstance(el.get("name"), str) or not el["name"]:
                 raise BadInput(f'{field_name}[{i}]: each element needs a "name" (the NAD\'s)')
+            validate.check_element(el, f"{field_name}[{i}]")
             element = dict(el)
             if not element.get("namespace"):
                 element["namespace"] = default_ns
