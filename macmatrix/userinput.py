@@ -386,7 +386,6 @@ def parse_networks(value: str, default_ns: str, where: str) -> list[dict[str, An
         for i, el in enumerate(data):
             if not isinstance(el, dict) or not isinstance(el.get("name"), str) or not el["name"]:
                 raise BadInput(f'{field_name}[{i}]: each element needs a "name" (the NAD\'s)')
-            validate.check_element(el, f"{field_name}[{i}]")
             element = dict(el)
             if not element.get("namespace"):
                 element["namespace"] = default_ns

@@ -4,10 +4,8 @@ userinput.py calls these while it reads a paste, so both commands stop with the 
 (exit 2) on input a cluster would reject, and `lint` never says "no findings" on input `repro`
 cannot run. Each rule names its upstream source:
 
-- networks elements: Multus unmarshals each element into NetworkSelectionElement
-  (k8snetworkplumbingwg/network-attachment-definition-client pkg/apis/.../types.go: `ips`
-  []string, `mac`/`interface`/`namespace` string, `cni-args` *map[string]interface{}); a value
-  of another JSON type fails the pod's sandbox with "failed to parse pod network annotation".
+- (networks elements of the wrong JSON type are not refused here: Multus accepts the pod and
+  fails its sandbox, which networks_lint.py reports and repro shows as `broken`.)
 - plugin lists: libcni ConfListFromBytes refuses a `plugins` entry that is not an object or has
   no `type` ("error parsing configuration list: no plugins in list" for an empty list), and
   ConfFromBytes refuses a config without a string `type`.
@@ -33,11 +31,6 @@ _DNS1123_SUBDOMAIN = re.compile(
 )
 _MASTER_TYPES = ("macvlan", "ipvlan")
 
-# Networks element fields Multus reads, with the JSON type NetworkSelectionElement declares.
-_ELEMENT_STRINGS = ("name", "namespace", "mac", "interface", "deviceID", "infiniband-guid")
-_ELEMENT_STRING_LISTS = ("ips", "default-route")
-_ELEMENT_OBJECTS = ("cni-args", "bandwidth")
-
 
 def ifname_problem(name: Any) -> str | None:
     """Why the kernel refuses `name` as an interface name (dev_valid_name), or None."""
@@ -50,32 +43,6 @@ def ifname_problem(name: Any) -> str | None:
     if any(c in name for c in "/:") or any(c.isspace() for c in name):
         return "contains '/', ':' or whitespace, which the kernel refuses"
     return None
-
-
-def check_element(el: dict[str, Any], where: str) -> None:
-    """A networks element whose fields have the JSON types Multus unmarshals them into."""
-    for key in _ELEMENT_STRINGS:
-        if key in el and el[key] is not None and not isinstance(el[key], str):
-            raise BadInput(
-                f'{where}.{key}: {_json_type(el[key])}, but Multus reads a string; write "{key}": '
-                '"..."'
-            )
-    for key in _ELEMENT_STRING_LISTS:
-        value = el.get(key)
-        if value is None:
-            continue
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise BadInput(
-                f"{where}.{key}: {_json_type(value)}, but Multus reads a list of strings; write "
-                f'"{key}": ["10.1.1.10/24"]'
-            )
-    for key in _ELEMENT_OBJECTS:
-        value = el.get(key)
-        if value is not None and not isinstance(value, dict):
-            raise BadInput(
-                f"{where}.{key}: {_json_type(value)}, but Multus reads a JSON object; write "
-                f'"{key}": {{"mac": "02:..."}}'
-            )
 
 
 def check_config(config: dict[str, Any], where: str, prefix: str) -> None:

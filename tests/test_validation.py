@@ -49,13 +49,6 @@ def plugins(*entries: object) -> dict[str, object]:
 
 
 BAD_INPUT = {
-    "cni-args a string": (
-        paste(element={**ELEMENT, "cni-args": "mac=02:00:00:00:00:02"}),
-        "cni-args",
-    ),
-    "cni-args a list": (paste(element={**ELEMENT, "cni-args": ["mac"]}), "cni-args"),
-    "ips a number": (paste(element={**ELEMENT, "ips": 10}), ".ips"),
-    "ips a string": (paste(element={**ELEMENT, "ips": "10.1.1.2/24"}), ".ips"),
     "plugins entry not an object": (paste(plugins(CONFIG, "tuning")), "plugins[1]"),
     "empty plugins": (paste(plugins()), "plugins is empty"),
     "type null": (paste({**CONFIG, "type": None}), "type is null"),
@@ -77,6 +70,26 @@ def test_lint_and_repro_refuse_the_same_input_with_one_line(
     assert cli.main([command, str(path), *extra]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and field in err[0], err
+
+
+@pytest.mark.parametrize(
+    "element",
+    [
+        {**ELEMENT, "cni-args": "mac=02:00:00:00:00:02"},
+        {**ELEMENT, "cni-args": ["mac"]},
+        {**ELEMENT, "ips": 10},
+        {**ELEMENT, "ips": "10.1.1.2/24"},
+    ],
+)
+def test_elements_of_the_wrong_type_are_an_error_finding_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], element: dict[str, Any]
+) -> None:
+    """Multus accepts such a pod and fails its sandbox (networks_lint.py): lint says so."""
+    path = tmp_path / "in.yaml"
+    path.write_text(paste(element=element))
+    assert cli.main(["lint", str(path), "--json"]) == 1
+    rules = [f["rule"] for f in json.loads(capsys.readouterr().out)["findings"]]
+    assert "element-wrong-type" in rules
 
 
 def test_a_good_paste_still_lints(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
