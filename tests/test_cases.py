@@ -150,3 +150,11 @@ def test_substitute_ipam_is_asked_by_the_matrix_and_only_for_kube_ovn_on_netns()
     # the primary MAC still needs Kube-OVN; substitution does not hide that
     assert "primary" in (asked[("kube-ovn", "yes")].netns_unsupported() or "")
     assert asked[("kube-ovn", "no")].needs_kubeovn()  # what kind needs is unchanged
+
+
+def test_link_in_container_runs_on_netns_with_its_own_eth0_but_kube_ovn_ipam_still_not() -> None:
+    spec = {"sets": {"s": {"master": ["eth0-in-pod"], "ipam": ["static", "kube-ovn"]}}}
+    by_ipam = {c.ipam: c for c in cases.expand(spec)}
+    assert by_ipam["static"].netns_unsupported() is None  # the netns backend makes the eth0
+    assert "kube-ovn IPAM" in (by_ipam["kube-ovn"].netns_unsupported() or "")
+    assert by_ipam["static"].needs_kubeovn()  # on kind, the eth0 is Kube-OVN's

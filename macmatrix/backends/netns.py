@@ -366,6 +366,7 @@ class NetnsBackend:
             name, namespace, ns_name, cid, str(uuid.uuid4()), attachments, annotations, [], []
         )
         self._create_ns(ns_name)
+        self._pod_masters(ns_name, attachments)
         for index, att in enumerate(attachments, start=1):
             nad = att.network.split("/")[-1]
             conf = self._host_local_state(delegate_conf(att.config, nad, att.element))
@@ -395,6 +396,33 @@ class NetnsBackend:
                 raise
             pod.added.append((att.network, conf, rt, result))
         return pod
+
+    def _pod_masters(self, ns_name: str, attachments: list[Attachment]) -> None:
+        """The pod's own master for `linkInContainer` plugins (Kube-OVN e2e: master eth0).
+
+        In a cluster the primary CNI made that interface (Kube-OVN's eth0, a veth to the node);
+        here the harness plays the primary CNI: an up veth of that name in the pod namespace,
+        its peer in the run's lan namespace. Removing the pod namespace removes both ends.
+        """
+        names = sorted(
+            {
+                str(p["master"])
+                for att in attachments
+                for p in (att.config.get("plugins") or [att.config])
+                if isinstance(p, dict) and p.get("linkInContainer") and p.get("master")
+            }
+        )
+        for i, master in enumerate(names):
+            if len(master) > 15 or "/" in master:
+                raise BadInput(f"master: {master!r} is not a valid interface name (1-15 chars)")
+            peer = f"{ns_name.rsplit('-', 1)[-1]}m{i}"[:15]
+            with in_netns(ns_name), IPRoute() as ns:
+                ns.link(
+                    "add", ifname=master, kind="veth", peer={"ifname": peer, "net_ns_fd": self.lan}
+                )
+                ns.link("set", index=ns.link_lookup(ifname=master)[0], state="up")
+            with in_netns(self.lan), IPRoute() as ns:
+                ns.link("set", index=ns.link_lookup(ifname=peer)[0], state="up")
 
     def _observe(self, pod: _PodState) -> PodObservation:
         interfaces: dict[str, str | None] = {}
