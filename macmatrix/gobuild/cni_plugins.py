@@ -98,7 +98,7 @@ def ensure(
             f"build {MODULE}@{version}; install Go or use --plugins {DEBIAN}"
         )
     vdir = version_dir(version, cache)
-    with toolchain.build_lock(vdir.with_suffix(".lock"), f"CNI plugins {version}", say):
+    with toolchain.build_lock(vdir.parent / f"{vdir.name}.lock", f"CNI plugins {version}", say):
         if cached(version, cache):  # another process built it while we waited
             return bin_dir(version, cache)
         gover = toolchain.go_version(go)
@@ -206,6 +206,7 @@ def main(argv: Sequence[str]) -> int:
         args = p.parse_args(list(argv))
     except SystemExit as e:
         return 0 if e.code == 0 else 2
+    toolchain.sigterm_unwinds()
     try:
         if args.list:
             print(" ".join(stack_versions()))

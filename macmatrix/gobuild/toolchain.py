@@ -165,6 +165,15 @@ def run_go(
     return took
 
 
+def sigterm_unwinds() -> None:
+    """SIGTERM (CI timeouts, `kill`) unwinds like Ctrl-C, so run_go stops the whole go build."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def dir_size_mb(path: Path) -> float:
     """Disk used under `path`, in MB (for the build's own report and doctor)."""
     total = 0
