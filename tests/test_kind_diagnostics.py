@@ -1,6 +1,6 @@
 """Diagnostics for a case that is not fully fine, against a stand-in API (create_autospec on
 the pinned client's CoreV1Api): pod YAML, events, node agents' logs (fetched once per node),
-`ip -d link` for running pods, all under OUT/diagnostics/<case>/."""
+/sys/class/net for running pods, all under OUT/diagnostics/<case>/."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from kubernetes import client
 
 from macmatrix import manifests
 from macmatrix.cases import DEFAULTS, Case
+from macmatrix.kube import sysnet
 from macmatrix.kube.client import ExecResult
 from macmatrix.kube.diagnostics import Diagnostics, case_dir_name
 from macmatrix.observe import CaseObservation, PodObservation
@@ -79,7 +80,9 @@ def test_collect_writes_every_piece(tmp_path: Path) -> None:
 
     def exec_fn(ns: str, pod: str, argv: list[str]) -> ExecResult:
         execs.append(argv)
-        return ExecResult(0, "2: net1@if3: <BROADCAST> macvlan mode bridge\n", "")
+        # the shape sysnet.SCRIPT prints (checked on real sysfs in test_sysnet.py)
+        out = "if=net1 address=02:00:00:aa:bb:01 addr_assign_type=3 mtu=1500 operstate=up\n"
+        return ExecResult(0, out, "")
 
     diag = Diagnostics(core, NS, exec_fn, tmp_path)
     obs = CaseObservation(
@@ -100,8 +103,10 @@ def test_collect_writes_every_piece(tmp_path: Path) -> None:
         .read_text()
         .startswith("log of kube-ovn-cni-xyz")
     )
-    assert "macvlan mode bridge" in (folder / f"{pod0}.ip-link.txt").read_text()
-    assert execs == [["ip", "-d", "link"]] * 2
+    text = (folder / f"{pod0}.sys-class-net.txt").read_text()
+    assert "net1: mac 02:00:00:aa:bb:01 (set), mtu 1500, up" in text
+    assert execs == [sysnet.command()] * 2
+    assert all(argv[0] != "ip" for argv in execs)  # EPERM in the pods (kube/sysnet.py)
     assert CASE.id in (folder / "summary.txt").read_text()
     # node agents are looked up and their logs read once, not per pod
     assert core.list_namespaced_pod.call_count == 2
@@ -120,4 +125,4 @@ def test_pending_pods_get_no_exec_and_api_failures_are_written_down(tmp_path: Pa
     folder = Path(Diagnostics(core, NS, exec_fn, tmp_path).collect(CASE, CaseObservation(CASE.id)))
     pod0 = manifests.pod_name(CASE, 0)
     assert "could not list events" in (folder / f"{pod0}.events.txt").read_text()
-    assert not (folder / f"{pod0}.ip-link.txt").exists()
+    assert not (folder / f"{pod0}.sys-class-net.txt").exists()

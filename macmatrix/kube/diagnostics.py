@@ -1,8 +1,9 @@
 """Diagnostics for a case that is not fully fine: what a human needs to see why, on disk.
 
-Per pod: its YAML, its events, the logs of the Multus and kube-ovn-cni pods on its node, and
-`ip -d link` inside it when it runs. Each piece is best effort: a failing piece writes its error
-into the file instead of hiding the rest.
+Per pod: its YAML, its events, the logs of the Multus and kube-ovn-cni pods on its node, and its
+interfaces from /sys/class/net when it runs (`ip` cannot run in the pods: see kube/sysnet.py).
+Each piece is best effort: a failing piece writes its error into the file instead of hiding the
+rest.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from kubernetes import client
 from .. import manifests
 from ..cases import Case
 from ..observe import CaseObservation
+from . import sysnet
 from .client import CallStats, ExecResult, call
 from .matrix import to_dict
 
@@ -107,12 +109,14 @@ class Diagnostics:
                 (folder / f"{name}.{kind}-{node}.log").write_text(text)
         if (pod.get("status") or {}).get("phase") == "Running":
             try:
-                res = self.exec_fn(self.namespace, name, ["ip", "-d", "link"])
-                text = res.stdout + (f"\n# stderr:\n{res.stderr}" if res.stderr else "")
+                res = self.exec_fn(self.namespace, name, sysnet.command())
+                text = sysnet.render(sysnet.parse(res.stdout))
+                text += f"\n# raw /sys/class/net/*:\n{res.stdout}"
+                text += f"\n# stderr:\n{res.stderr}" if res.stderr else ""
                 text += f"\n# exit code: {res.returncode}\n"
             except Exception as e:
-                text = f"could not exec ip -d link: {e}\n"
-            (folder / f"{name}.ip-link.txt").write_text(text)
+                text = f"could not read /sys/class/net in the pod: {e}\n"
+            (folder / f"{name}.sys-class-net.txt").write_text(text)
 
     def _find_agents(self) -> dict[str, dict[str, tuple[str, str]]]:
         if self._agents is None:

@@ -291,7 +291,7 @@ def render(
     )
     add(
         "  diagnostics for every case that is not fully fine: pod YAML, events, Multus and "
-        "kube-ovn-cni logs on its node, ip -d link"
+        "kube-ovn-cni logs on its node, /sys/class/net/* in the pod"
     )
     for case in cases:
         add("")
