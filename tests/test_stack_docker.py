@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from macmatrix.errors import InfraError
 from macmatrix.stack import docker
 
 _TAIL = " mtu 1500 qdisc noqueue state UP mode DEFAULT group default \\    link/ether "
@@ -189,3 +190,23 @@ def test_master_network_renames_a_nic_that_is_not_eth1(nodes: list[str]) -> None
         second.remove(nodes[:1])
         first.remove(nodes[:1])
     assert not first.exists() and not second.exists()
+
+
+@needs_engine
+@needs_busybox
+def test_master_network_failing_half_way_leaves_nothing(nodes: list[str]) -> None:
+    """The second "node" does not exist: ensure() fails after creating the network and
+    connecting the first node; both are undone before the error goes on."""
+    name = f"mm-test-{uuid.uuid4().hex[:6]}"
+    net = docker.MasterNetwork(name, master="eth1")
+    missing = f"mm-test-missing-{uuid.uuid4().hex[:6]}"
+    try:
+        with pytest.raises(InfraError):
+            net.ensure([nodes[0], missing])
+        assert not net.exists()
+        inspect = json.loads(docker.run(["inspect", nodes[0]]))
+        assert name not in inspect[0]["NetworkSettings"]["Networks"]
+        links = docker.run(["exec", nodes[0], "ip", "-o", "link", "show"])
+        assert sorted(docker.link_names(links)) == ["eth0", "lo"]
+    finally:
+        net.remove(nodes)

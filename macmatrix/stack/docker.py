@@ -14,7 +14,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .. import macs
@@ -113,11 +113,18 @@ def rename_commands(current: str, wanted: str) -> list[list[str]]:
 
 @dataclass
 class MasterNetwork:
-    """A Docker bridge network connected to every node; its NIC is the macvlan master."""
+    """A Docker bridge network connected to every node; its NIC is the macvlan master.
+
+    `ensure` is all or nothing: when any step fails (or Ctrl-C lands), what *this* call
+    created is removed again before the error goes on — the nodes it connected are
+    disconnected and the network is removed if it created it. What was there before (a kept
+    cluster's network) is left as it was.
+    """
 
     name: str
     master: str = "eth1"
     created: bool = False
+    connected: list[str] = field(default_factory=list)
 
     def plan(self, nodes: Sequence[str]) -> list[list[str]]:
         """The docker commands `ensure` runs (for --dry-run)."""
@@ -142,17 +149,34 @@ class MasterNetwork:
 
     def ensure(self, nodes: Sequence[str]) -> dict[str, str]:
         """Create the network if needed, connect each node, name its NIC `master`. Node -> MAC."""
-        if not self.exists():
-            run(
-                ["network", "create", "--driver", "bridge", self.name],
-                what=f"creating docker network {self.name}",
-            )
-            self.created = True
-        return {node: self.attach(node) for node in nodes}
+        try:
+            if not self.exists():
+                self.created = True  # before the call: a create that fails half-way is undone
+                run(
+                    ["network", "create", "--driver", "bridge", self.name],
+                    what=f"creating docker network {self.name}",
+                )
+            return {node: self.attach(node) for node in nodes}
+        except BaseException:
+            self.undo()
+            raise
+
+    def undo(self) -> None:
+        """Remove what this object created: its connections, then the network if it made it."""
+        connected, self.connected = self.connected, []
+        for node in connected:
+            with contextlib.suppress(InfraError):
+                run(["network", "disconnect", "--force", self.name, node])
+        if self.created:
+            self.created = False
+            with contextlib.suppress(InfraError):
+                if self.exists():
+                    run(["network", "rm", self.name], what=f"removing docker network {self.name}")
 
     def attach(self, node: str) -> str:
         mac = network_mac(run(["inspect", node]), self.name)
         if mac is None:
+            self.connected.append(node)  # before the call, as with create
             run(
                 ["network", "connect", self.name, node],
                 what=f"connecting {node} to docker network {self.name}",
@@ -178,6 +202,8 @@ class MasterNetwork:
         for node in nodes:
             with contextlib.suppress(InfraError):
                 run(["network", "disconnect", "--force", self.name, node])
+        self.connected = []
+        self.created = False
         try:
             if self.exists():
                 run(["network", "rm", self.name], what=f"removing docker network {self.name}")
