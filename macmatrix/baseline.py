@@ -300,6 +300,7 @@ def parser() -> argparse.ArgumentParser:
         "--baseline", metavar="FILE", help="default: the committed baseline of the stack"
     )
     ck.add_argument("--markdown", action="store_true", help="print Markdown for a PR comment")
+    compare.add_allow_empty(ck)
     pu = sub.add_parser(
         "plan-upgrade",
         help="print the commands of an upgrade check between two stacks of clusters/stacks.toml",
@@ -336,7 +337,7 @@ def main(argv: Sequence[str]) -> int:
     doc = results.load(args.results)
     if args.action == "update":
         return _update(doc, args.results, args.out, args.keep_known)
-    return _check(doc, args.results, args.baseline, args.markdown)
+    return _check(doc, args.results, args.baseline, args.markdown, args.allow_empty)
 
 
 def _plan(old_name: str, new_name: str, out_dir: str, given: str | None) -> int:
@@ -416,7 +417,9 @@ def _previous_cases(path: Path, strict: bool) -> dict[str, Any]:
         return {}
 
 
-def _check(doc: dict[str, Any], source: str, given: str | None, markdown: bool) -> int:
+def _check(
+    doc: dict[str, Any], source: str, given: str | None, markdown: bool, allow_empty: bool = False
+) -> int:
     if given:
         path = Path(given)
     else:
@@ -435,6 +438,7 @@ def _check(doc: dict[str, Any], source: str, given: str | None, markdown: bool) 
         base_stack=base.get("stack"),
         head_stack=doc.get("stack"),
     )
+    compare.require_shared(cmp, allow_empty)
     cmp.notes += compare.run_notes(doc, "the results")
     if base.get("stack", {}).get("backend") != (doc.get("stack") or {}).get("backend"):
         cmp.notes.append("the baseline was written on another backend; expect unsupported moves")

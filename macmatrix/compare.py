@@ -483,7 +483,29 @@ def parser() -> argparse.ArgumentParser:
         "with the same outcome), unsupported, matrix (cases not shared), infra (exit 3), all. "
         "Regressions always exit 1.",
     )
+    add_allow_empty(p)
     return p
+
+
+def add_allow_empty(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="exit 0 even when the two sides share no case (default: exit 2, comparing nothing "
+        "is not a pass)",
+    )
+
+
+def require_shared(cmp: Comparison, allow_empty: bool) -> None:
+    """Comparing nothing is not a pass: zero shared cases is bad input unless allowed."""
+    if cmp.shared or allow_empty:
+        return
+    n_base, n_head = len(cmp.only_base), len(cmp.only_head)
+    raise BadInput(
+        f"{cmp.base_label} ({n_base} cases) and {cmp.head_label} ({n_head} cases) share no case, "
+        "so nothing was compared; pass results of the same matrix (not an empty run), or "
+        "--allow-empty"
+    )
 
 
 def main(argv: Sequence[str]) -> int:
@@ -492,6 +514,7 @@ def main(argv: Sequence[str]) -> int:
     base_doc, base, base_label = load_side(args.base)
     head_doc, head, head_label = load_side(args.head)
     cmp = diff(base, head, base_label, head_label, base_doc.get("stack"), head_doc.get("stack"))
+    require_shared(cmp, args.allow_empty)
     cmp.notes += run_notes(base_doc, "base") + run_notes(head_doc, "head")
     failing = failing_kinds(cmp, fail_on)
     render = render_markdown if args.markdown else render_text

@@ -411,3 +411,13 @@ def test_plan_upgrade_command(tmp_path, capsys):
     assert "--stack kube-ovn-v1.14" in out
     err = one_line_exit_2(capsys, "plan-upgrade", "kube-ovn-v1.13", "kube-ovn-v9")
     assert "unknown stack" in err and "kube-ovn-v9" in err
+
+
+def test_check_with_no_shared_case_is_not_a_pass(tmp_path, capsys, committed):
+    """An empty run (or another matrix) compares nothing: exit 2, unless --allow-empty."""
+    head = write_results(tmp_path / "empty.json", {}, seed=2)
+    code, out, err = run_cli(capsys, "check", str(head), "--baseline", committed)
+    assert code == 2 and "result: ok" not in out
+    assert "share no case" in err and "--allow-empty" in err
+    code, out, _ = run_cli(capsys, "check", str(head), "--baseline", committed, "--allow-empty")
+    assert code == 0 and "result: ok" in out

@@ -201,11 +201,20 @@ def test_disjoint_matrices_compare_on_shared_cases(pair, capsys):
 
 
 def test_fully_disjoint_matrices(pair, capsys):
+    """Comparing nothing is not a pass (issue 12, section 6): exit 2 unless --allow-empty."""
     base, head = pair({A: "works"}, {D: "status-lies"})
-    code, out, _ = run_cli(capsys, base, head)
-    assert code == 0
-    assert "0 shared case(s)" in out
-    assert run_cli(capsys, base, head, "--fail-on", "matrix")[0] == 1
+    code, out, err = run_cli(capsys, base, head)
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "share no case" in lines[0] and "--allow-empty" in lines[0]
+    code, out, _ = run_cli(capsys, base, head, "--allow-empty")
+    assert code == 0 and "0 shared case(s)" in out
+    assert run_cli(capsys, base, head, "--allow-empty", "--fail-on", "matrix")[0] == 1
+
+
+def test_an_empty_run_is_not_a_pass(pair, capsys):
+    base, head = pair({A: "works", B: "works"}, {})
+    assert run_cli(capsys, base, head)[0] == 2
 
 
 def test_flaky_cases_in_head_are_listed(pair, capsys):
