@@ -42,22 +42,26 @@ def harness(cs: list[cases.Case], workers: int) -> tuple[float, dict]:
 
 def bare(recorded: dict, workers: int, bin_dirs: list[str]) -> float:
     """Replay every recorded plugin call per case, in order, with subprocess only."""
-    obs, old_prefix = recorded["obs"], recorded["prefix"]
+    per_case = [[inv for p in o.pods for inv in p.invocations] for o in recorded["obs"].values()]
+    return bare_calls(per_case, recorded["prefix"], workers, bin_dirs)
+
+
+def bare_calls(
+    per_case: list[list[dict]], old_prefix: str, workers: int, bin_dirs: list[str]
+) -> float:
+    """Replay each case's recorded plugin calls (results.json `invocations`), in order."""
+    per_case = [calls for calls in per_case if calls]
     tag = f"mb{os.getpid() % 10000}-"
     node = tag + "node"
     made = [node, tag + "lan"]
     create_netns(node)
     create_netns(tag + "lan")
     masters = set()
-    per_case = []
-    for o in obs.values():
-        calls = [inv for p in o.pods for inv in p.invocations]
+    for calls in per_case:
         for inv in calls:
             m = inv["stdin"].get("master")
             if m:
                 masters.add(m)
-        if calls:
-            per_case.append(calls)
     with in_netns(node), IPRoute() as ipr:
         for i, m in enumerate(sorted(masters)):
             ipr.link(

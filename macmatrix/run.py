@@ -174,9 +174,16 @@ def execute(
     by_id = {c.id: c for c in cases}
 
     def finished(obs: CaseObservation, tries: list[dict[str, Any]]) -> None:
-        # Written at once (atomically), so a crash or Ctrl-C keeps every finished case.
-        if obs.case_id in by_id:
-            writer.record(_entry(by_id[obs.case_id], obs, stack, baseline, tries))
+        # Written at once (journal), so a crash or Ctrl-C keeps every finished case.
+        if obs.case_id not in by_id:
+            return
+        if writer.finished(obs.case_id) and not any(p.invocations for p in obs.pods):
+            return  # sent again only to flip `retryable`, which results.json does not hold
+        writer.record(_entry(by_id[obs.case_id], obs, stack, baseline, tries))
+        # On disk now; the backend and retry keep the observation until the run ends, so let
+        # its plugin invocations (most of its size) go: memory stays flat with the case count.
+        for pod in obs.pods:
+            pod.invocations = []
 
     complete = False
     try:
@@ -188,16 +195,18 @@ def execute(
         phases = getattr(backend, "phases", None)
         for name, secs in (phases() if callable(phases) else {}).items():
             writer.phase(name, secs)
-        entries = []
-        for case in cases:
-            obs = observations.get(case.id)
-            if obs is None:
-                continue
-            entry = _entry(case, obs, stack, baseline, tries.get(case.id))
-            entries.append(entry)
-            if on_entry:
-                on_entry(entry)
-        writer.record_many(entries)
+        # Cases the sink never saw (the backend returned nothing for them) are recorded now.
+        writer.record_many(
+            [
+                _entry(case, observations[case.id], stack, baseline, tries.get(case.id))
+                for case in cases
+                if case.id in observations and not writer.finished(case.id)
+            ]
+        )
+        if on_entry:
+            for entry in writer.doc["cases"]:
+                if entry.get("finished"):
+                    on_entry(entry)
         complete = True
     finally:
         doc = writer.finish(complete)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from macmatrix import junit
+from macmatrix import junit, results
 from macmatrix.cases import DEFAULTS, Case
 from macmatrix.errors import BadInput
 from macmatrix.observe import CaseObservation, PodObservation
@@ -79,3 +80,45 @@ def test_junit_maps_outcomes_to_pytest_names(tmp_path: Path) -> None:
     xml = junit.render(w.finish())
     assert f'name="test_mac_case[{c.id}]"' in xml
     assert "<failure" in xml and "<error" in xml  # the unfinished one is an infra error
+
+
+def _entry_with_calls(c: Case) -> dict[str, Any]:
+    mac = c.requested_mac(0)
+    calls = [{"plugin": "macvlan", "command": "ADD", "stdin": {"type": "macvlan"}}]
+    obs = CaseObservation(c.id, pods=[PodObservation("p", {"net1": mac}, invocations=calls)])
+    return case_entry(c, obs, judge(c, obs), model(c, STACK))
+
+
+def test_a_killed_run_keeps_its_finished_cases_in_the_journal(tmp_path: Path) -> None:
+    c, other = two_cases()
+    path = tmp_path / "results.json"
+    w = ResultsWriter(path, STACK, "m.yaml", [c, other])
+    w.record(_entry_with_calls(c))
+    # killed here: no finish(). The file itself may still say unfinished; load() reads on.
+    doc = load(path)
+    assert doc["cases"][0]["finished"] is True
+    assert doc["cases"][0]["pods"][0]["invocations"][0]["plugin"] == "macvlan"
+    assert doc["cases"][1]["reason"] == UNFINISHED and doc["complete"] is False
+    assert doc["summary"]["infra-error"] == 1
+
+
+def test_file_has_full_entries_memory_light_ones(tmp_path: Path) -> None:
+    c, other = two_cases()
+    path = tmp_path / "results.json"
+    w = ResultsWriter(path, STACK, "m.yaml", [c, other])
+    w.record(_entry_with_calls(c))
+    doc = w.finish()
+    assert "invocations" not in doc["cases"][0]["pods"][0]
+    on_disk = json.loads(path.read_text())
+    assert on_disk["cases"][0]["pods"][0]["invocations"][0]["command"] == "ADD"
+    assert on_disk["summary"] == doc["summary"]
+    assert not results.journal_path(path).exists()
+
+
+def test_streamed_file_is_the_same_text_as_one_dump(tmp_path: Path) -> None:
+    c, other = two_cases()
+    doc = {"schema": 1, "stack": STACK, "cases": [_entry_with_calls(c), _entry_with_calls(other)]}
+    text = "".join(results.dump_lines(doc, doc["cases"]))
+    assert text == json.dumps(doc, indent=2) + "\n"
+    empty = {"schema": 1, "cases": []}
+    assert "".join(results.dump_lines(empty, [])) == json.dumps(empty, indent=2) + "\n"
