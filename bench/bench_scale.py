@@ -6,7 +6,7 @@ then the very plugin calls it made (read back from results.json) are replayed ba
 subprocess exec on as many threads, no harness (bench_netns.bare_calls). Both run here, one after
 the other, so their ratio is measured under the same load. Prints numbers; asserts nothing.
 
-Matrices: 80 = e2e/matrix.yaml (72 run on netns); 600 and 2,000 = bench/matrices/ (see there).
+Matrices: 80 = e2e/matrix.yaml; 600 and 2,000 = bench/matrices/ (see there).
 
 Run as root (or rootless): python bench/bench_scale.py [--sizes 80,600,2000] [--repeat N]
 """

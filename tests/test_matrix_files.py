@@ -35,12 +35,11 @@ def test_full_matrix_has_every_value_the_netns_backend_can_run() -> None:
     expected = shapes
     for n in rest:
         expected *= n
-    assert len(full) == expected == 1500
+    assert len(full) == expected == 3000
 
 
 def test_bench_matrices_have_the_sizes_the_bench_prints() -> None:
     m600 = cases.load(REPO / "bench" / "matrices" / "cases-600.yaml")
     m2000 = cases.load(REPO / "bench" / "matrices" / "cases-2000.yaml")
     assert len(m600) == 600 and all(c.netns_unsupported() is None for c in m600)
-    assert len(m2000) == 2000
-    assert sum(c.netns_unsupported() is None for c in m2000) == 1500
+    assert len(m2000) == 2000 and all(c.netns_unsupported() is None for c in m2000)
