@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from . import __version__, macs
+from . import __version__, macs, state_paths
 from .errors import BadInput, InfraError
 from .ipam_substitute import Substitution
 from .ipam_substitute import apply as substitute_ipam
@@ -533,6 +533,15 @@ def case_id(request: Request) -> str:
     return "repro/" + "+".join(names)
 
 
+def state_confined(request: Request) -> list[dict[str, str]]:
+    """Each `dataDir` the pasted configs set: the netns backend writes there never (state_paths)."""
+    return [
+        {**w, "network": b.network}
+        for b in request.bindings
+        for w in state_paths.written(b.nad.config)
+    ]
+
+
 def build_entry(
     request: Request,
     pod: PodObservation | None,
@@ -576,6 +585,8 @@ def build_entry(
         "lint": [f.to_json() for f in findings],
         # netns only: IPAMs that ran as static, and what only the real IPAM decides
         "ipam_substituted": [s.to_json() for s in substitutions],
+        # netns: state paths the config sets that the run kept in its temp folder instead
+        "state_confined": state_confined(request) if stack.get("backend") == "netns" else [],
         "not_judged": not_judged(substitutions) if pod is not None else [],
         "input": {
             "pod": request.pod_name,

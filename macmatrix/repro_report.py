@@ -44,6 +44,7 @@ def render_markdown(entry: dict[str, Any]) -> str:
     if entry.get("reason"):
         out += [f"**Why:** {entry['reason']}", ""]
     out += _substituted(entry)
+    out += _confined(entry)
     summary = _summary_line(entry)
     if summary:
         out += [f"> {summary}", ""]
@@ -55,6 +56,20 @@ def render_markdown(entry: dict[str, Any]) -> str:
     out += _versions(entry)
     out += _input(entry)
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _confined(entry: dict[str, Any]) -> list[str]:
+    """State paths the pasted config set, kept in the run's temp folder instead (netns)."""
+    rows = entry.get("state_confined") or []
+    if not rows:
+        return []
+    out = ["#### State paths confined", ""]
+    out += [
+        f"- {r['network']} {r['plugin']} `{r['field']}`: {_code(r['written'])} was not used; "
+        "the run kept this plugin's state in its own temp folder (removed afterwards)"
+        for r in rows
+    ]
+    return [*out, ""]
 
 
 def _substituted(entry: dict[str, Any]) -> list[str]:

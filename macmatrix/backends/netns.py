@@ -32,7 +32,7 @@ from pyroute2 import IPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netns import setns
 
-from .. import ipam_substitute, macs, manifests, plugin_binaries
+from .. import ipam_substitute, macs, manifests, plugin_binaries, state_paths
 from ..cases import Case
 from ..cni import (
     DEFAULT_BIN_DIRS,
@@ -237,6 +237,7 @@ class NetnsBackend:
         self._cancel = threading.Event()
         self._pod_counter = 0
         self.tmpdir = Path(tempfile.mkdtemp(prefix=f"macmatrix-{self.run_id}-"))
+        self.confined: list[dict[str, str]] = []  # state paths a config set and the run overrode
         self._plugins: dict[str, Any] | None = None
         # before any namespace exists: a SIGKILLed run is then found by `doctor`/`cleanup`
         self.record = runs.register(self.run_id, self.prefix, self.tmpdir)
@@ -332,6 +333,7 @@ class NetnsBackend:
             "kernel": os.uname().release,
             "netns_mode": rootless.mode(),  # root, or rootless (a user namespace of its own)
             "multus": "emulated (v4 delegate conventions)",
+            "state_paths": state_paths.NOTE,
             "kube_ovn": None,
             "kubernetes": None,
             "kind": None,
@@ -339,20 +341,15 @@ class NetnsBackend:
 
     # ------------------------------------------------------------------ pods
 
-    def _host_local_state(self, conf: dict[str, Any]) -> dict[str, Any]:
-        """Keep host-local's allocations in this run's temp dir, not the host's /var/lib/cni.
-
-        The one change the netns backend makes to a config; it does not touch MAC handling.
-        """
-        plugins = conf["plugins"] if is_conflist(conf) else [conf]
-        for plugin in plugins:
-            ipam = plugin.get("ipam") if isinstance(plugin, dict) else None
-            if (
-                isinstance(ipam, dict)
-                and ipam.get("type") == "host-local"
-                and "dataDir" not in ipam
-            ):
-                ipam["dataDir"] = str(self.tmpdir / "host-local")
+    def _confine_state(self, network: str, conf: dict[str, Any]) -> dict[str, Any]:
+        """Plugin state (host-local allocations, tuning's saved MACs) goes into this run's temp
+        folder whatever the config says (state_paths.py); overridden values are kept in
+        `self.confined` for the report. It does not touch MAC handling."""
+        overridden = state_paths.confine(conf, self.tmpdir)
+        with self._lock:
+            for o in overridden:
+                if {**o, "network": network} not in self.confined:
+                    self.confined.append({**o, "network": network})
         return conf
 
     def _add_pod(
@@ -371,7 +368,7 @@ class NetnsBackend:
         self._pod_masters(ns_name, attachments)
         for index, att in enumerate(attachments, start=1):
             nad = att.network.split("/")[-1]
-            conf = self._host_local_state(delegate_conf(att.config, nad, att.element))
+            conf = self._confine_state(att.network, delegate_conf(att.config, nad, att.element))
             ifname = element_ifname(att.element, index)
             rt = multus_runtime_conf(
                 att.element,
