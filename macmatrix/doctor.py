@@ -304,7 +304,7 @@ def plugin_release_checks(probe: Probe) -> list[Check]:
         detail = (
             f"built in {vdir / 'bin'}"
             if is_cached
-            else "not built yet; the first run with it builds it (go install, ~20 s)"
+            else "not built yet; the first run with it builds it (go install, ~30 s)"
             if go
             else "not built, and no Go toolchain to build it"
         )
@@ -345,12 +345,32 @@ def tiers(probe: Probe, ready: dict[str, bool]) -> list[str]:
         else:
             state = f"yes ({', '.join(builds)})"
         lines.append(f"netns, each stack's plugins (--plugins VERSION / --stack NAME): {state}")
+    lines.append(apiserver_tier(probe))
     if "kind" in ready:
         lines.append(
             "kind (cluster, Kube-OVN, Multus, pods): "
             + ("yes" if ready["kind"] else "no (see the kind FAIL lines)")
         )
     return lines
+
+
+def apiserver_tier(probe: Probe) -> str:
+    """The real kube-apiserver + etcd tier (e2e/test_kube_apiserver.py, marker `apiserver`)."""
+    from .gobuild import control_plane
+
+    head = "apiserver (real kube-apiserver + etcd on 127.0.0.1, the Kubernetes layer; no kubelet)"
+    try:
+        version = control_plane.stack_kubernetes()
+    except Exception as e:  # a broken stacks.toml is reported, not raised, by doctor
+        return f"{head}: no ({e})"
+    if probe.exists(control_plane.version_dir(version) / control_plane.MARKER):
+        return f"{head}: yes (Kubernetes {version} built in {control_plane.bin_dir(version)})"
+    if _go(probe):
+        return (
+            f"{head}: yes after a build of Kubernetes {version} "
+            f"(python -m macmatrix.gobuild.control_plane; ~500 CPU-seconds, ~3 GB of Go caches)"
+        )
+    return f"{head}: no (needs a Go toolchain to build Kubernetes {version})"
 
 
 def mode_check(probe: Probe) -> Check:
