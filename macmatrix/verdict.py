@@ -161,6 +161,10 @@ def _mac_source(case: Case, plugins: str | None) -> tuple[str, list[str]]:
     return source, why
 
 
+# cniVersion -> the first containernetworking/plugins release that accepts it (see model()).
+CNI_VERSION_NEEDS = {"1.0.0": "v1.0.0", "1.1.0": "v1.2.0"}
+
+
 def model(case: Case, stack: dict[str, Any]) -> Expectation:
     """Predict a case's outcome and checks from upstream behaviour (shared/UPSTREAM.md)."""
     backend = stack.get("backend", "")
@@ -169,12 +173,15 @@ def model(case: Case, stack: dict[str, Any]) -> Expectation:
         return Expectation(UNSUPPORTED, {}, [f"netns backend: {case.netns_unsupported()}"])
     # netns with the matrix's substitute_ipam: static IPAM ran, Kube-OVN's annotation is not judged
     substituted = backend == "netns" and case.substitute_ipam
-    # cniVersion 1.1.0 needs plugins >= v1.2.0 (they reject versions they do not list).
-    if case.cni_version == "1.1.0" and not versions.at_least(plugins, "1.2.0"):
+    # A plugin rejects a cniVersion its CNI library does not list (skel: "incompatible CNI
+    # versions"): spec 1.0.0 came with libcni v1.0.0 in plugins v1.0.0, 1.1.0 with libcni v1.1
+    # in plugins v1.2.0 (containernetworking/plugins go.mod at those tags; ran: v0.8.6, v1.1.1).
+    needs = CNI_VERSION_NEEDS.get(case.cni_version)
+    if needs and not versions.at_least(plugins, needs):
         return Expectation(
             BROKEN,
             {"sandbox_created": False},
-            [f"plugins {plugins} support cniVersion up to 1.0.0; 1.1.0 needs v1.2.0+"],
+            [f"plugins {plugins} do not support cniVersion {case.cni_version}; it needs {needs}+"],
         )
     # linkInContainer (master inside the pod netns) needs plugins >= v1.3.0.
     if case.master == "eth0-in-pod" and not versions.at_least(plugins, "1.3.0"):
