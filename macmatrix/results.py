@@ -266,9 +266,13 @@ def merge_journal(doc: dict[str, Any], path: Path) -> dict[str, Any]:
         for line in f:
             try:
                 entry = json.loads(line)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):  # not JSON, not UTF-8, or hostile depth
                 break  # the last line of a killed run may be cut short
-            if isinstance(entry, dict) and entry.get("id") in index:
+            if (
+                isinstance(entry, dict)
+                and entry.get("id") in index
+                and entry.get("outcome") in OUTCOMES
+            ):
                 doc["cases"][index[entry["id"]]] = entry
     doc["summary"] = summarise(doc["cases"])
     return doc
@@ -316,6 +320,7 @@ def load(path: str | Path) -> dict[str, Any]:
         )
     _check_shape(doc, p)
     doc = merge_journal(doc, p)  # a killed run's finished cases; written by ResultsWriter
+    _check_shape(doc, journal_path(p))  # what the journal brought in is read as carefully
     return doc
 
 

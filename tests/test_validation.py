@@ -230,3 +230,18 @@ def test_results_readers_never_traceback_whatever_the_bytes(tmp_path: Path, data
     _exit(["compare", str(p), str(p)])
     _exit(["report", str(p), "--markdown", str(tmp_path / "r.md")])
     _exit(["baseline", "check", str(p)])
+
+
+def test_a_hostile_journal_beside_the_results_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A killed run's journal is folded into results.json on load; it is read as carefully."""
+    from macmatrix.results import journal_path
+
+    p = tmp_path / "r.json"
+    doc = {**results_doc(), "complete": False}
+    p.write_text(json.dumps(doc))
+    entry = {**doc["cases"][0], "pods": 5}
+    journal_path(p).write_bytes(json.dumps(entry).encode() + b"\n" + b"[" * 50000 + b"\n")
+    assert cli.main(["report", str(p), "--markdown", "-"]) == 2
+    assert ".pods" in capsys.readouterr().err
