@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import results
+from . import mdtext, results
 from .errors import BadInput
 from .observe import INFRA_ERROR, UNSUPPORTED
 from .verdict import BROKEN, WORKS
@@ -378,11 +378,9 @@ def _count(kind: str, n: int) -> str:
 
 
 def _cell(text: str) -> str:
-    """Table-cell text: pipes escaped, and < > as entities (Go errors say `<nil>`, which
-    GitHub would otherwise swallow as an HTML tag)."""
-    text = _short(text).replace(" -> ", " → ")
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return text.replace("\\", "\\\\").replace("|", "\\|")
+    """Table-cell text: Markdown and HTML escaped (mdtext; Go errors say `<nil>`, which GitHub
+    would otherwise swallow as an HTML tag)."""
+    return mdtext.text(_short(text).replace(" -> ", " → "))
 
 
 def render_markdown(

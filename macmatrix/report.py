@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import mdtext
 from .errors import BadInput
 
 WORKS, BROKEN, INFRA, UNSUPPORTED = "works", "broken", "infra-error", "unsupported"
@@ -187,8 +188,8 @@ def _stack_title(doc: dict[str, Any]) -> str:
 
 
 def _md(text: Any) -> str:
-    """Escape a value for a Markdown table cell (pipes, newlines, HTML)."""
-    return html.escape(" ".join(str(text).split()), quote=False).replace("|", "\\|")
+    """Escape a value for a Markdown table cell (pipes, newlines, HTML, Markdown syntax)."""
+    return mdtext.text(text)
 
 
 def md_cell(entry: dict[str, Any] | None) -> str:
@@ -245,7 +246,8 @@ def _markdown_parts(docs: list[dict[str, Any]]) -> tuple[list[str], list[str], l
         for e in doc.get("cases", []):
             exp = (e.get("expected") or {}).get("outcome", "")
             table.append(
-                f"| {md_cell(e)} | `{_md(e['id'])}` | {_md(short(cell_reason(e)))} | {_md(exp)} |"
+                f"| {md_cell(e)} | `{mdtext.code(e['id'])}` | {_md(short(cell_reason(e)))} "
+                f"| {_md(exp)} |"
             )
     else:
         index = [{str(e["id"]): e for e in d.get("cases", [])} for d in docs]
@@ -253,7 +255,7 @@ def _markdown_parts(docs: list[dict[str, Any]]) -> tuple[list[str], list[str], l
         table.append("|---" * (len(labels) + 1) + "|")
         for cid in case_ids(docs):
             cells = [md_cell(ix.get(cid)) for ix in index]
-            table.append(f"| `{_md(cid)}` | " + " | ".join(cells) + " |")
+            table.append(f"| `{mdtext.code(cid)}` | " + " | ".join(cells) + " |")
     details: list[str] = []
     for label, doc in zip(labels, docs, strict=True):
         notable = [
@@ -270,7 +272,7 @@ def _markdown_parts(docs: list[dict[str, Any]]) -> tuple[list[str], list[str], l
             if is_unexpected(e):
                 diffs = "; ".join(str(d) for d in e.get("differences") or []) or "differs"
                 why = f"{why} — {UNEXPECTED_MARK} {diffs}" if why else f"{UNEXPECTED_MARK} {diffs}"
-            details.append(f"| `{_md(e['id'])}` | {md_cell(e)} | {_md(short(why, 300))} |")
+            details.append(f"| `{mdtext.code(e['id'])}` | {md_cell(e)} | {_md(short(why, 300))} |")
         details += ["", "</details>"]
     return head, table, details
 

@@ -467,7 +467,8 @@ def bind(paste: Paste, elements: list[dict[str, Any]], namespace: str, where: st
         if nad.name is None:
             unnamed_raw.append(nad)
             continue
-        by_key.setdefault(nad.key(namespace), nad)
+        # two NADs with one name: `kubectl apply` keeps the last one applied, so does this
+        by_key[nad.key(namespace)] = nad
     bindings: list[Binding] = []
     missing: list[tuple[int, str]] = []
     for i, el in enumerate(elements, start=1):

@@ -19,6 +19,7 @@ cannot run. Each rule names its upstream source:
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Any
 
@@ -30,6 +31,38 @@ _DNS1123_SUBDOMAIN = re.compile(
     r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 )
 _MASTER_TYPES = ("macvlan", "ipvlan")
+
+# Every plugin containernetworking/plugins has shipped, v0.1.0 to v1.9.1: the folders under
+# plugins/main, plugins/ipam, plugins/meta and plugins/main/windows at each tag, united.
+CNI_PLUGINS_TYPES = frozenset(
+    [
+        "bandwidth",
+        "bridge",
+        "dhcp",
+        "dummy",
+        "firewall",
+        "flannel",
+        "host-device",
+        "host-local",
+        "ipvlan",
+        "loopback",
+        "macvlan",
+        "portmap",
+        "ptp",
+        "sbr",
+        "static",
+        "tap",
+        "tuning",
+        "vlan",
+        "vrf",
+        "win-bridge",
+        "win-overlay",
+    ]
+)
+# Types from elsewhere that pastes carry and macmatrix knows: Kube-OVN's own plugin and IPAM
+# (kubeovn/kube-ovn cmd/cni) and whereabouts IPAM (ipam_substitute.CANNOT_RUN names its source).
+OTHER_KNOWN_TYPES = frozenset({"kube-ovn", "whereabouts"})
+KNOWN_TYPES = CNI_PLUGINS_TYPES | OTHER_KNOWN_TYPES
 
 
 def ifname_problem(name: Any) -> str | None:
@@ -78,6 +111,7 @@ def _check_plugin(plugin: dict[str, Any], where: str, field: str) -> None:
         )
     if "/" in ptype or ptype in (".", ".."):
         raise BadInput(f'{where}: {field}.type {ptype!r} is not a plugin name; e.g. "macvlan"')
+    _check_known(ptype, where, f"{field}.type")
     ipam = plugin.get("ipam")
     if ipam is not None and not isinstance(ipam, dict):
         raise BadInput(f'{where}: {field}.ipam is {_json_type(ipam)}; write "ipam": {{...}}')
@@ -87,6 +121,7 @@ def _check_plugin(plugin: dict[str, Any], where: str, field: str) -> None:
             raise BadInput(
                 f'{where}: {field}.ipam.type is {_json_type(it)}; e.g. "static" or "host-local"'
             )
+        _check_known(it, where, f"{field}.ipam.type")
     if ptype in _MASTER_TYPES and "master" in plugin:
         master = plugin["master"]
         why = ifname_problem(master)
@@ -96,6 +131,18 @@ def _check_plugin(plugin: dict[str, Any], where: str, field: str) -> None:
             raise BadInput(
                 f"{where}: {field}.master {master!r} {why}; name the node's uplink, e.g. eth1"
             )
+
+
+def _check_known(ptype: str, where: str, field: str) -> None:
+    """A type no CNI plugins release has (nor Kube-OVN/whereabouts) is a typo, not a finding."""
+    if ptype in KNOWN_TYPES:
+        return
+    close = difflib.get_close_matches(ptype, sorted(KNOWN_TYPES), n=1)
+    hint = f'did you mean "{close[0]}"?' if close else "check the spelling"
+    raise BadInput(
+        f"{where}: {field} {ptype!r} is no plugin of any containernetworking/plugins release "
+        f"(v0.1.0-v1.9.1) nor kube-ovn/whereabouts; {hint}"
+    )
 
 
 def check_object_name(name: Any, namespace: Any, kind: str, where: str) -> None:
