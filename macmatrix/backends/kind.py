@@ -1,12 +1,13 @@
 """The kind backend: a real kind cluster with Kube-OVN and Multus, the matrix on it, diagnostics.
 
 Thin glue: stack/ brings the cluster up (or reuses a kept one, or takes --kubeconfig), kube/
-runs the matrix in one wave and collects diagnostics. The cluster is created lazily in run(), so
-constructing the backend (and --dry-run) touches nothing.
+runs the matrix in bounded waves and collects diagnostics. The cluster is created lazily in
+run(), so constructing the backend (and --dry-run) touches nothing.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 import time
@@ -22,7 +23,7 @@ from ..errors import BadInput, InfraError
 from ..kube import snapshot
 from ..kube.client import ExecResult, ThreadClients, exec_in_pod, new_api_client
 from ..kube.diagnostics import Diagnostics
-from ..kube.matrix import CONTAINER, MatrixRun, delete_run
+from ..kube.matrix import CONTAINER, WAVE_PODS, MatrixRun, delete_run
 from ..kube.single import SinglePod
 from ..observe import CaseObservation, PodObservation
 from ..stack import inventory, stacks, upgrade
@@ -39,12 +40,25 @@ def lock_path() -> Path:
     return stacks.clusters_dir() / "stacks.lock"
 
 
+def wave_pods(env: Mapping[str, str] | None = None) -> int:
+    """The most matrix pods started at once: MACMATRIX_WAVE_PODS, else kube/matrix.WAVE_PODS."""
+    raw = (os.environ if env is None else env).get("MACMATRIX_WAVE_PODS", "").strip()
+    if not raw:
+        return WAVE_PODS
+    if not raw.isdigit() or int(raw) < 1:
+        raise BadInput(
+            f"MACMATRIX_WAVE_PODS={raw!r}: write how many pods to start at once, a whole "
+            f"number >= 1 (default {WAVE_PODS})"
+        )
+    return int(raw)
+
+
 def dry_run(cases: list[Case], stack_name: str, kubeconfig: str | None = None) -> str:
     """The full plan for `stack_name`: kind config, every command, every manifest; no effects."""
     stack = stacks.get(stack_name)
     path = lock_path()
     lock = Lock(path) if path.exists() else None
-    return render(stack, cases, kubeconfig=kubeconfig, lock=lock)
+    return render(stack, cases, kubeconfig=kubeconfig, lock=lock, wave_pods=wave_pods())
 
 
 class KindBackend:
@@ -75,6 +89,7 @@ class KindBackend:
         self._kubeconfig: Path | None = Path(kubeconfig) if kubeconfig else None
         self._ready = False
         self._pod_image = stack.pod_image
+        self.wave_pods = wave_pods()
         self.api_calls = 0
         self.waves = 0
         # upgrade check: keep the pods of run() (namespace, Subnets) until release_kept()
@@ -157,6 +172,7 @@ class KindBackend:
             self._pod_image,
             exec_fn,
             progress=progress,
+            wave_pods=self.wave_pods,
             log=self.log,
         )
         self._phases["to_matrix"] = round(time.monotonic() - started, 3)

@@ -1,10 +1,11 @@
-"""The matrix on a cluster: one namespace, Subnets + NADs, every pod in ONE wave, then observe.
+"""The matrix on a cluster: one namespace, Subnets + NADs, pods in bounded waves, then observe.
 
 API calls grow linearly with cases (see docs/kind.md for the numbers):
 - setup: 1 namespace; per case 1 NAD (+1 Subnet for kube-ovn IPAM); Subnet readiness is polled
   with one list call per poll, not one call per Subnet.
-- the wave: 1 create per pod; one pod watch for the whole namespace (re-opened per chunk) and
-  one event list per chunk for sandbox failures, whatever the number of pods.
+- the waves (at most `wave_pods` pods each, plan_waves()): 1 create per pod; one pod watch for
+  the whole namespace (re-opened per chunk) and one event list per chunk for sandbox failures,
+  whatever the number of pods.
 - observe: 2 execs per running pod (eth0, net1), 1 list of Kube-OVN IP CRs for the whole run.
 Cases whose pods hit an infra problem (image pull, scheduling, timeout, API errors) get one more
 wave of their own; the attempts are recorded.
@@ -43,10 +44,32 @@ INTERFACES = ("eth0", "net1")
 CONTAINER = manifests.CONTAINER
 WATCH_CHUNK_S = 5
 MAX_ATTEMPTS = 2
+# Pods started at once. Starting every pod of the matrix together makes Kube-OVN's daemon wait
+# for the controller's annotations (20 s per attempt, pkg/daemon/handler.go) and queues them on
+# Multus' daemon, capped at 200m CPU by Kube-OVN's Makefile: transient sandbox errors. Bounded
+# waves keep that load flat; MACMATRIX_WAVE_PODS overrides it (backends/kind.py).
+WAVE_PODS = 30
 _SERIALISER: list[client.ApiClient] = []  # one offline ApiClient, only for serialising
 
 ExecFn = Callable[[str, str, list[str]], ExecResult]  # (namespace, pod, argv)
 PodStream = Callable[[str, int], Iterable[dict[str, Any]]]  # (namespace, seconds) -> pod dicts
+
+
+def plan_waves(cases: Sequence[Case], max_pods: int | None) -> list[list[Case]]:
+    """Cases in order, grouped so each wave starts at most `max_pods` pods; a case is never
+    split (one with more pods than that gets a wave of its own). None: one wave."""
+    if not max_pods:
+        return [list(cases)] if cases else []
+    waves: list[list[Case]] = []
+    pods = 0
+    for case in cases:
+        if waves and pods + case.n_replicas <= max_pods:
+            waves[-1].append(case)
+            pods += case.n_replicas
+        else:
+            waves.append([case])
+            pods = case.n_replicas
+    return waves
 
 
 def to_dict(obj: Any) -> dict[str, Any]:
@@ -149,9 +172,11 @@ def settle(
             state = podstate.classify(slots[name].obj, events, wall())
             if state.kind != podstate.PENDING:
                 settled(name, state)
+            else:
+                slots[name].state = state  # why it still waits (a transient sandbox error?)
     for name in pending:
         obj = slots[name].obj
-        why = podstate.pending_reason(obj) if obj else "never seen"
+        why = slots[name].state.message or (podstate.pending_reason(obj) if obj else "never seen")
         slots[name].state = podstate.PodState(
             podstate.INFRA, f"timed out waiting for pod {name} to run ({why})"
         )
@@ -228,7 +253,8 @@ def observe_pod(
 
 
 class MatrixRun:
-    """Runs cases on a cluster in one wave per attempt; backends judge nothing, nor does this."""
+    """Runs cases on a cluster in bounded waves per attempt; backends judge nothing, nor does
+    this."""
 
     def __init__(
         self,
@@ -241,6 +267,7 @@ class MatrixRun:
         progress: Progress = no_progress,
         deadline_s: float | None = None,
         exec_workers: int = 8,
+        wave_pods: int | None = None,
         log: TextIO = sys.stderr,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
@@ -253,6 +280,7 @@ class MatrixRun:
         self.progress = progress
         self.deadline_s = deadline_s
         self.exec_workers = exec_workers
+        self.wave_pods = wave_pods
         self.log = log
         self.clock, self.wall = clock, wall
         self.stats = CallStats()
@@ -310,10 +338,13 @@ class MatrixRun:
                 self._delete_pods(todo)
             for c in todo:
                 attempts[c.id] = attempt
-            wave = self.wave(todo, done_before=total - len(todo), total=total)
-            for cid, obs in wave.items():
-                obs.attempts = attempts[cid]
-                results[cid] = obs
+            done = total - len(todo)
+            for chunk in plan_waves(todo, self.wave_pods):
+                wave = self.wave(chunk, done_before=done, total=total)
+                for cid, obs in wave.items():
+                    obs.attempts = attempts[cid]
+                    results[cid] = obs
+                done += len(chunk)
             todo = [c for c in todo if results[c.id].status == INFRA_ERROR]
         return results
 

@@ -3,6 +3,9 @@
 The line matters: a sandbox that CNI refused (FailedCreatePodSandBox, whose message carries the
 CNI error) is a *finding* about the combination under test; an image pull failure, a pod that
 never schedules, or a timeout is the harness's problem (infra-error, retried, never gated on).
+A sandbox error whose message shows a transient cause (a daemon or the API server not there yet,
+a deadline, throttling: kube/transient.py) is neither: kubelet retries it, so the pod stays
+pending, and if it persists the pod is an infra error (retried, never a finding).
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from .transient import transient_cause
 
 RUNNING = "running"
 SANDBOX_FAILED = "sandbox-failed"
@@ -21,6 +26,11 @@ SANDBOX_REASON = "FailedCreatePodSandBox"
 # kubelet retries a failed sandbox; one failure may be a race (e.g. Kube-OVN's controller has not
 # annotated the pod yet), so a sandbox failure is final once it repeats or persists this long.
 SANDBOX_GRACE_S = 20.0
+# A transient sandbox error (kube/transient.py) that persists this long makes the pod an infra
+# error. Kube-OVN's daemon alone waits 20 s per attempt for the controller's annotation
+# (kubeovn/kube-ovn pkg/daemon/handler.go), and kubelet backs off between attempts: 90 s leaves
+# room for about three attempts.
+TRANSIENT_GRACE_S = 90.0
 IMAGE_REASONS = frozenset(
     {
         "ErrImagePull",
@@ -103,7 +113,11 @@ def _count(event: dict[str, Any]) -> int:
 
 
 def classify(
-    pod: dict[str, Any], events: list[dict[str, Any]], now: float, grace_s: float = SANDBOX_GRACE_S
+    pod: dict[str, Any],
+    events: list[dict[str, Any]],
+    now: float,
+    grace_s: float = SANDBOX_GRACE_S,
+    transient_grace_s: float = TRANSIENT_GRACE_S,
 ) -> PodState:
     """Classify one pod from its serialised object and its namespace's sandbox events."""
     meta = pod.get("metadata") or {}
@@ -138,13 +152,34 @@ def classify(
             return PodState(INFRA, f"container exited in {name}: {terminated.get('reason', '')}")
     failures = sandbox_failures(events, name, meta.get("uid"))
     if failures:
-        last = failures[-1]
-        first = _first_seen(failures[0])
-        repeated = sum(_count(e) for e in failures) >= 2
+        message = cni_message(str(failures[-1].get("message", "")))
+        cause = transient_cause(message)
+        if cause is not None:
+            return _transient(failures, message, cause.name, now, transient_grace_s)
+        # only the plugin's own answers count: a transient error before them was a race
+        final = [e for e in failures if transient_cause(str(e.get("message", ""))) is None]
+        first = _first_seen(final[0])
+        repeated = sum(_count(e) for e in final) >= 2
         persisted = first is not None and now - first >= grace_s
         if repeated or persisted:
-            return PodState(SANDBOX_FAILED, cni_message(str(last.get("message", ""))))
+            return PodState(SANDBOX_FAILED, message)
     return PodState(PENDING, pending_reason(pod))
+
+
+def _transient(
+    failures: list[dict[str, Any]], message: str, cause: str, now: float, grace_s: float
+) -> PodState:
+    """Still pending while kubelet retries; an infra error once the cause outlasts `grace_s`."""
+    first = _first_seen(failures[0])
+    waited = 0.0 if first is None else now - first
+    if waited >= grace_s:
+        return PodState(
+            INFRA,
+            f"sandbox kept failing for a transient reason ({cause}) for {waited:.0f}s: {message}"[
+                :500
+            ],
+        )
+    return PodState(PENDING, f"transient sandbox error ({cause}), kubelet retries: {message}"[:500])
 
 
 def pending_reason(pod: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ import yaml
 
 from .. import manifests
 from ..cases import Case
+from ..kube.matrix import WAVE_PODS, plan_waves
 from . import checksums, commands, images, inventory, node_images
 from .cluster import Tools, tools_paths
 from .download import cache_dir, cached_path
@@ -164,7 +165,7 @@ def plugin_lines(
     return out
 
 
-def api_calls(cases: Sequence[Case]) -> dict[str, int]:
+def api_calls(cases: Sequence[Case], wave_pods: int | None = WAVE_PODS) -> dict[str, int]:
     """Design numbers: API calls of the matrix phase, excluding watch chunks and retries."""
     pods = sum(c.n_replicas for c in cases)
     subnets = sum(1 for c in cases if c.ipam == "kube-ovn")
@@ -174,8 +175,23 @@ def api_calls(cases: Sequence[Case]) -> dict[str, int]:
         "execs": 2 * pods,  # eth0 and net1
         "shared": 3,  # the IP CR list, namespace delete, >=1 event list
         "subnet_deletes": subnets,
-        "waves": 1,
+        "waves": len(plan_waves(cases, wave_pods)),
     }
+
+
+def wave_lines(cases: Sequence[Case], wave_pods: int | None) -> list[str]:
+    """Which cases start together (kube/matrix.plan_waves); each wave settles before the next."""
+    out = []
+    waves = plan_waves(cases, wave_pods)
+    for i, wave in enumerate(waves, 1):
+        n = sum(c.n_replicas for c in wave)
+        span = wave[0].id if len(wave) == 1 else f"{wave[0].id} .. {wave[-1].id}"
+        out.append(f"  wave {i}/{len(waves)}: {len(wave)} case(s), {n} pod(s): {span}")
+    out.append(
+        "  a sandbox error with a transient cause (kube/transient.py) is waited out, then "
+        "infra-error and retried; only a plugin's own refusal is a finding"
+    )
+    return out
 
 
 def render(
@@ -185,8 +201,10 @@ def render(
     cache: Path | None = None,
     lock: Lock | None = None,
     teardown: bool = True,
+    wave_pods: int | None = WAVE_PODS,
 ) -> str:
-    """The plan text; `teardown=False` stops after the matrix (the upgrade check keeps pods)."""
+    """The plan text; `teardown=False` stops after the matrix (the upgrade check keeps pods);
+    `wave_pods` is the most pods started at once (MACMATRIX_WAVE_PODS, backends/kind.py)."""
     c = cache or cache_dir()
     tools = tools_paths(stack, c)
     name = stack.cluster_name()
@@ -271,12 +289,13 @@ def render(
             )
         add("")
 
-    calls = api_calls(cases)
+    calls = api_calls(cases, wave_pods)
     pods = calls["pod_creates"]
     add(
-        f"## 7. the matrix: {len(cases)} case(s), {pods} pod(s), ONE wave (pod image "
-        f"{stack.pod_image}, already on every node)"
+        f"## 7. the matrix: {len(cases)} case(s), {pods} pod(s), {calls['waves']} wave(s) of at "
+        f"most {wave_pods or pods} pods (pod image {stack.pod_image}, already on every node)"
     )
+    out.extend(wave_lines(cases, wave_pods))
     add(
         f"  API calls: {calls['setup']} setup + {pods} pod creates + {calls['execs']} execs "
         f"+ {calls['shared']} shared (+ one watch and one event list per {5}s chunk)"
