@@ -219,6 +219,7 @@ class NetnsBackend:
         self.timeout = float(timeout)
         self.del_budget = min(DEL_AFTER_FAILURE_S, self.timeout)
         self._hung: dict[str, set[str]] = {}  # plugin -> ids of the cases it hung on
+        self._current = threading.local()  # the case a worker thread runs (for _note_hang)
         self.bin_dirs = find_bin_dirs(cni_bin_dirs)
         self.run_id = secrets.token_hex(3)
         self.prefix = f"{NS_PREFIX}{self.run_id}-"
@@ -386,10 +387,14 @@ class NetnsBackend:
                 pod.error = f"{att.network}: {e}"
                 pod.added.append((att.network, conf, rt, None))  # DEL it too, as Multus does
                 break
-            except BaseException:
+            except BaseException as e:
                 # A hung plugin or Ctrl-C: undo this pod now (a short DEL; none once the run is
                 # cancelled: close() removes it all), the caller never sees its state. The ADD's
                 # error stays the one raised, whatever the DEL does.
+                if isinstance(e, PluginTimeout):
+                    # counted now, not after the DEL: cases that hung at the same moment must
+                    # see each other before their workers pick the next case (breaker)
+                    self._note_hang(e.plugin)
                 pod.added.append((att.network, conf, rt, None))
                 self._del_pod(pod, short=True)
                 raise
@@ -500,6 +505,12 @@ class NetnsBackend:
 
     # ------------------------------------------------------------------ cases
 
+    def _note_hang(self, plugin: str) -> None:
+        """Count a hang of `plugin` against the case this worker thread runs."""
+        case_id = getattr(self._current, "case_id", None) or "(no case)"
+        with self._lock:
+            self._hung.setdefault(plugin, set()).add(case_id)
+
     def tripped(self, plugins: Sequence[str]) -> str | None:
         """The first of `plugins` that hung on BREAKER_CASES cases of this run, or None."""
         with self._lock:
@@ -523,6 +534,7 @@ class NetnsBackend:
             return CaseObservation(case.id, UNSUPPORTED, f"netns backend: {why}")
         network = f"{NAMESPACE}/{manifests.nad_name(case)}"
         config = manifests.nad_config(case, NAMESPACE)
+        self._current.case_id = case.id
         hung = self.tripped(plugin_types(config))
         if hung:
             return self._not_tried(case.id, hung)
@@ -551,8 +563,7 @@ class NetnsBackend:
         try:
             observed = self.run_pods(pods)
         except PluginTimeout as e:
-            with self._lock:
-                self._hung.setdefault(e.plugin, set()).add(case.id)
+            self._note_hang(e.plugin)
             return CaseObservation(
                 case.id,
                 INFRA_ERROR,
