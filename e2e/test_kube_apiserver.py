@@ -242,3 +242,22 @@ def test_teardown_deletes_the_namespace_and_subnets(api: Any) -> None:
     assert namespace.status.phase == "Terminating"
     delete_run(core, custom, ns, [body["metadata"]["name"]], log)  # again: 404s are fine
     assert "could not delete" not in log.getvalue()
+
+
+def test_the_binaries_carry_the_dependencies_kubernetes_pins() -> None:
+    """Go's build info in the binaries: the etcd client inside kube-apiserver and the etcd server
+    are the versions k8s.io/kubernetes' go.mod requires (no @latest crept in)."""
+    import re
+    from pathlib import Path
+
+    _needed()
+    gomod = Path(str(crds.module(f"{control_plane.KUBERNETES}@{VERSION}")["GoMod"])).read_text()
+    bins = control_plane.bin_dir(VERSION)
+    for binary, module in (
+        ("kube-apiserver", "go.etcd.io/etcd/client/v3"),
+        ("etcd", control_plane.ETCD_MODULE),
+    ):
+        info = (bins / binary).read_bytes()
+        m = re.search(rb"\n(?:dep|mod)\t" + re.escape(module.encode()) + rb"\t(v[^\t\n]+)", info)
+        assert m, f"{binary}: no build info for {module}"
+        assert m.group(1).decode() == control_plane.required_version(gomod, module), binary
