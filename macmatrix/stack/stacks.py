@@ -69,8 +69,8 @@ class Stack:
     def pod_image(self) -> str:
         """The matrix pods' image: Kube-OVN's own image, on every node once kube-ovn-cni runs.
 
-        It carries `sleep`, `cat` and iproute2 (`ip -d link` for diagnostics), so the matrix needs
-        no registry access of its own.
+        It carries `sleep`, `sh` and `cat` (diagnostics read /sys/class/net: kube/sysnet.py), so
+        the matrix needs no registry access of its own.
         """
         return self.kube_ovn_image
 

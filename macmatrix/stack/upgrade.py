@@ -307,7 +307,7 @@ def render(
         f"## 14. the matrix again on the upgraded cluster: {len(cases)} case(s), {pods} pod(s) in "
         f"a new namespace mm-<run-id-2>, pod image {up.new.pod_image}"
     )
-    add("  the same NADs, Subnets and pods as step 7 (manifests above), in ONE wave")
+    add("  the same NADs, Subnets and pods as step 7 (manifests above), in the same waves")
     add("  then delete both namespaces and the runs' Subnets")
     add("")
     add("## 15. compare the two runs (macmatrix compare: outcome + check ok-values per case)")

@@ -82,7 +82,7 @@ def run_check(
     """Run the whole check; writes OUT/before/, OUT/after/, OUT/pods.json and OUT/upgrade.txt.
 
     The first run is not retried across namespaces (retries=0: the backend retries inside its
-    one wave), so exactly one set of pods is kept; infra errors there show in the comparison.
+    namespace), so exactly one set of pods is kept; infra errors there show in the comparison.
     """
     from ..run import execute  # run.py is the shared run path (results.json, results.md)
 
