@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import mdtext
+from . import mdtext, neighbours, pivot
 from .errors import BadInput
 
 WORKS, BROKEN, INFRA, UNSUPPORTED = "works", "broken", "infra-error", "unsupported"
@@ -130,6 +130,7 @@ def render_terminal(doc: dict[str, Any], width: int = 100) -> str:
     """
     width = max(width, 40)
     entries = list(doc.get("cases", []))
+    near = neighbours.nearest(entries)
     lines = [_ascii_cut(f"macmatrix results: {_stack_title(doc)}", width)]
     for e in entries:
         outcome = e.get("outcome", "")
@@ -145,6 +146,8 @@ def render_terminal(doc: dict[str, Any], width: int = 100) -> str:
                 lines.append(head)
                 head = "      " + _ascii_cut(reason, width - 6)
         lines.append(head)
+        if e["id"] in near:  # the nearest working neighbours, from this run's own data
+            lines.append("      -> " + _ascii_cut(neighbours.hint(near[e["id"]]), width - 9))
     lines.append("-" * min(width, 60))
     counts = count_line(entries)
     lines += [counts] if len(counts) <= width else counts.split("; ")
@@ -239,16 +242,18 @@ def _markdown_parts(docs: list[dict[str, Any]]) -> tuple[list[str], list[str], l
             + f" | {_md(_doc_counts(doc))} |"
         )
     head += ["", LEGEND, ""]
+    head += _markdown_pivots(docs, labels)
+    nears = [neighbours.nearest(d.get("cases", [])) for d in docs]
     table: list[str]
     if len(docs) == 1:
         doc = docs[0]
         table = ["| outcome | case | reason | expected |", "|---|---|---|---|"]
         for e in doc.get("cases", []):
             exp = (e.get("expected") or {}).get("outcome", "")
-            table.append(
-                f"| {md_cell(e)} | `{mdtext.code(e['id'])}` | {_md(short(cell_reason(e)))} "
-                f"| {_md(exp)} |"
-            )
+            why = _md(short(cell_reason(e)))
+            if e["id"] in nears[0]:
+                why += f" → {_md(neighbours.hint(nears[0][e['id']]))}"
+            table.append(f"| {md_cell(e)} | `{mdtext.code(e['id'])}` | {why} | {_md(exp)} |")
     else:
         index = [{str(e["id"]): e for e in d.get("cases", [])} for d in docs]
         table = ["| case | " + " | ".join(_md(lbl) for lbl in labels) + " |"]
@@ -257,7 +262,7 @@ def _markdown_parts(docs: list[dict[str, Any]]) -> tuple[list[str], list[str], l
             cells = [md_cell(ix.get(cid)) for ix in index]
             table.append(f"| `{mdtext.code(cid)}` | " + " | ".join(cells) + " |")
     details: list[str] = []
-    for label, doc in zip(labels, docs, strict=True):
+    for label, doc, near in zip(labels, docs, nears, strict=True):
         notable = [
             e
             for e in doc.get("cases", [])
@@ -272,9 +277,43 @@ def _markdown_parts(docs: list[dict[str, Any]]) -> tuple[list[str], list[str], l
             if is_unexpected(e):
                 diffs = "; ".join(str(d) for d in e.get("differences") or []) or "differs"
                 why = f"{why} — {UNEXPECTED_MARK} {diffs}" if why else f"{UNEXPECTED_MARK} {diffs}"
+            if e["id"] in near:
+                why = f"{short(why, 200)} → {neighbours.hint(near[e['id']])}"
             details.append(f"| `{mdtext.code(e['id'])}` | {md_cell(e)} | {_md(short(why, 300))} |")
         details += ["", "</details>"]
     return head, table, details
+
+
+def _markdown_pivots(docs: list[dict[str, Any]], labels: list[str]) -> list[str]:
+    """One truth table per stack: NAD shape x request route (pivot.py); Δ marks a change."""
+    pivots = [pivot.build(d) for d in docs]
+    marks_per = pivot.changed(pivots)
+    out: list[str] = []
+    for label, p, moved in zip(labels, pivots, marks_per, strict=True):
+        if not p.cells:
+            continue
+        out += [
+            f"### Truth table: {_md(label)} (which way of asking for a MAC works with which NAD)",
+            "",
+            "| NAD shape | " + " | ".join(f"req {_md(c)}" for c in p.cols) + " |",
+            "|---" * (len(p.cols) + 1) + "|",
+        ]
+        for row in p.rows:
+            cells = []
+            for col in p.cols:
+                e = p.cells.get((row, col))
+                text = md_cell(e) if e is not None else f"{NOT_RUN} not run"
+                if (row, col) in moved:
+                    text += f" {pivot.CHANGED_MARK}"
+                cells.append(text)
+            out.append(f"| {_md(pivot.row_label(row))} | " + " | ".join(cells) + " |")
+        out.append("")
+    if any(marks_per):
+        out += [f"{pivot.CHANGED_MARK} differs from the first stack ({_md(labels[0])})", ""]
+    if out:
+        other = ", ".join(f"{a}={pivot.DEFAULTS[a]}" for a in pivot.FIXED)
+        out += [f"Cells are the cases with {other}.", ""]
+    return out
 
 
 def _doc_counts(doc: dict[str, Any]) -> str:
@@ -333,10 +372,11 @@ def render_html(docs: Sequence[dict[str, Any]]) -> str:
         for lbl, d in zip(column_labels(docs), docs, strict=True)
     ]
     ids = case_ids(docs)
+    nears = [neighbours.nearest(c.doc.get("cases", [])) for c in cols]
     data = {
         "columns": [{"label": c.label, "stack": c.doc.get("stack") or {}} for c in cols],
         "cells": {
-            f"{ci}:{ri}": _cell_data(c.index[cid])
+            f"{ci}:{ri}": {**_cell_data(c.index[cid]), "nearest": nears[ci].get(cid, [])}
             for ri, cid in enumerate(ids)
             for ci, c in enumerate(cols)
             if cid in c.index
@@ -345,7 +385,10 @@ def render_html(docs: Sequence[dict[str, Any]]) -> str:
     }
     rows = []
     for ri, cid in enumerate(ids):
-        cells = "".join(_html_cell(ci, ri, c.index.get(cid)) for ci, c in enumerate(cols))
+        cells = "".join(
+            _html_cell(ci, ri, c.index.get(cid), nears[ci].get(cid, []))
+            for ci, c in enumerate(cols)
+        )
         rows.append(
             f'<tr data-id="{html.escape(cid)}"><th scope="row" class="cid">'
             f"{_breakable(cid)}</th>{cells}</tr>"
@@ -378,6 +421,7 @@ def render_html(docs: Sequence[dict[str, Any]]) -> str:
         rows="\n".join(rows),
         stack_heads="".join(f"<th>{html.escape(k)}</th>" for k in _STACK_KEYS),
         stacks=stacks,
+        pivots=_html_pivots(cols),
         filters=filters,
         n_cases=len(ids),
         n_stacks=len(cols),
@@ -403,7 +447,54 @@ def _breakable(case_id: str) -> str:
     return "/<wbr>".join(html.escape(p) for p in case_id.split("/"))
 
 
-def _html_cell(ci: int, ri: int, entry: dict[str, Any] | None) -> str:
+def _html_pivots(cols: Sequence[_Column]) -> str:
+    """The truth table per stack (pivot.py), symbol and word per cell; Δ marks a change."""
+    pivots = [pivot.build(c.doc) for c in cols]
+    moved = pivot.changed(pivots)
+    parts = []
+    for c, p, changed in zip(cols, pivots, moved, strict=True):
+        if not p.cells:
+            continue
+        head = "".join(f'<th scope="col">req {html.escape(col)}</th>' for col in p.cols)
+        body = []
+        for row in p.rows:
+            tds = []
+            for col in p.cols:
+                e = p.cells.get((row, col))
+                outcome = str(e.get("outcome")) if e else "none"
+                word = WORD.get(outcome, "not run")
+                sym = SYMBOL.get(outcome, NOT_RUN)
+                mark = (row, col) in changed
+                title = html.escape(str(e["id"]) if e else "not run")
+                tds.append(
+                    f'<td class="pv {_cls(outcome)}{" changed" if mark else ""}" '
+                    f'data-outcome="{html.escape(outcome)}" title="{title}">'
+                    f'<span class="sym" aria-hidden="true">{sym}</span> {html.escape(word)}'
+                    + (f' <span class="flags">{pivot.CHANGED_MARK}</span>' if mark else "")
+                    + "</td>"
+                )
+            body.append(
+                f'<tr><th scope="row">{html.escape(pivot.row_label(row))}</th>{"".join(tds)}</tr>'
+            )
+        parts.append(
+            f'<table class="pivot" data-stack="{html.escape(c.label)}">'
+            f"<caption>{html.escape(c.label)}</caption>"
+            f'<thead><tr><th scope="col">NAD shape</th>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table>"
+        )
+    if not parts:
+        return ""
+    other = ", ".join(f"{a}={pivot.DEFAULTS[a]}" for a in pivot.FIXED)
+    note = f"Cells are the cases with {other}."
+    if any(moved):
+        note += f" {pivot.CHANGED_MARK} differs from the first stack ({cols[0].label})."
+    return (
+        '<section id="pivots"><h2>Truth table: which way of asking for a MAC works with which '
+        f"NAD</h2><p>{html.escape(note)}</p>{''.join(parts)}</section>"
+    )
+
+
+def _html_cell(ci: int, ri: int, entry: dict[str, Any] | None, near: Sequence[str] = ()) -> str:
     if entry is None:
         return f'<td class="cell o-none" data-outcome="none">{NOT_RUN} not run</td>'
     outcome = str(entry.get("outcome", ""))
@@ -423,6 +514,7 @@ def _html_cell(ci: int, ri: int, entry: dict[str, Any] | None) -> str:
         f'<span class="word">{html.escape(WORD.get(outcome, outcome))}</span>'
         + (f' <span class="flags">{flags}</span>' if flags else "")
         + (f'<div class="why">{html.escape(short(reason, 48))}</div>' if reason else "")
+        + (f'<div class="near">{html.escape(neighbours.hint(near))}</div>' if near else "")
         + "</td>"
     )
 
@@ -478,6 +570,13 @@ table { border-collapse: collapse; }
 .sym { font-weight: bold; display: inline-block; width: 1.1em; text-align: center; }
 .why { font-size: 11px; color: #57606a; overflow: hidden; text-overflow: ellipsis;
   white-space: nowrap; }
+.near { font-size: 11px; color: var(--works); white-space: normal; }
+#pivots { margin: 1em 0; padding: 0 16px; } #pivots table.pivot { margin: 0 1.5em 1em 0; display: inline-table; }
+#pivots caption { font-weight: bold; text-align: left; padding: 2px 0; }
+table.pivot th, table.pivot td { border: 1px solid var(--line); padding: 3px 6px; }
+table.pivot thead th { background: var(--head); }
+table.pivot tbody th { text-align: left; font-weight: normal; }
+.pv.changed { box-shadow: inset 0 0 0 2px #0969da; }
 .o-works { background: #dafbe1; } .o-works .sym { color: var(--works); }
 .o-broken { background: #ffebe9; } .o-broken .sym { color: var(--broken); }
 .o-infra-error { background: repeating-linear-gradient(45deg, #fff8c5, #fff8c5 6px, #fff 6px,
@@ -575,6 +674,10 @@ _JS = r"""
     box.append(el('p', col.label + ': ' + c.outcome + flaky
       + ' · attempts ' + fmt(c.attempts) + ' · ' + fmt(c.duration_s) + ' s'));
     if (c.reason) box.append(el('p', c.reason));
+    if ((c.nearest || []).length) {
+      box.append(el('p', 'Nearest working (one axis away, same stack): works with '
+        + c.nearest.join(', '), 'near'));
+    }
     (c.ipam_substituted || []).forEach(s => box.append(el('p', 'ipam substituted: '
       + s.network + ' ' + s.field + ' ' + s.replaced.type + ' -> static ' + s.address
       + ' (' + s.address_from + '), because ' + s.why, 'subst')));
@@ -672,6 +775,7 @@ _PAGE = """<!DOCTYPE html>
 <aside id="detail" aria-live="polite"><p>Click a cell (or focus it and press Enter) to see its
 checks: expected vs observed, the model's prediction and why.</p></aside>
 </main>
+{pivots}
 <table id="stacks"><thead><tr><th>stack</th>{stack_heads}</tr></thead>
 <tbody>{stacks}</tbody></table>
 <script id="data" type="application/json">{payload}</script>

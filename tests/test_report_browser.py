@@ -307,3 +307,39 @@ def _png_facts(png: bytes) -> tuple[int, int, int]:
             idat += body
         pos += 12 + length
     return size[0], size[1], len(set(zlib.decompress(idat)))
+
+
+def test_truth_table_and_nearest_neighbour_in_the_page(
+    browser: Chromium, page_url: str, tmp_path: Path
+) -> None:
+    """Issue 11: one pivot per stack beside the grid, changed cells marked, and the nearest
+    working neighbour beside a broken cell and in its drill-down. Screenshot kept in tmp_path."""
+    browser.open(page_url)
+    tables = browser.js(
+        "Array.from(document.querySelectorAll('#pivots table.pivot')).map(t => t.dataset.stack)"
+    )
+    assert tables == ["kube-ovn-v1.14", "kube-ovn-v1.13", "kube-ovn-v1.14 #2"]
+    first = browser.js(
+        "Array.from(document.querySelectorAll('#pivots table.pivot')[0].querySelectorAll("
+        "'tbody tr')).map(tr => Array.from(tr.cells).map(c => c.innerText.trim()))"
+    )
+    assert first == [
+        ["single, macvlan capabilities.mac on", "✓ works", "✗ broken"],
+        ["conflist, macvlan capabilities.mac on, tuning capmac", "✗ broken", "· not run"],
+    ]
+    assert browser.js("document.querySelectorAll('#pivots td.pv.changed').length") == 2
+    row = ALL.index(CASES["broken"].id)
+    near = browser.js(f"document.querySelector('td[data-key=\"0:{row}\"] .near').innerText")
+    assert near == "works with request=networks"
+    browser.click(f'td[data-key="0:{row}"]')
+    assert "Nearest working (one axis away, same stack): works with request=networks" in (
+        browser.js("document.getElementById('detail').innerText")
+    )
+    browser.js("document.getElementById('pivots').scrollIntoView()")
+    png = browser.screenshot()
+    (tmp_path / "truth-table.png").write_bytes(png)
+    keep = os.environ.get("MACMATRIX_SCREENSHOT")
+    if keep:
+        Path(keep).with_name("truth-table.png").write_bytes(png)
+    width, height, distinct = _png_facts(png)
+    assert (width, height) == (WIDTH, HEIGHT) and distinct > 20, "the screenshot looks blank"

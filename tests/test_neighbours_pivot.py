@@ -1,0 +1,63 @@
+"""Nearest working neighbour and the truth table per stack (issue 11, sections 2 and 3)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_report import CASES, crafted_docs
+
+from macmatrix import neighbours, pivot, report
+
+
+@pytest.fixture()
+def docs(tmp_path: Path) -> list[dict[str, Any]]:
+    return crafted_docs(tmp_path)
+
+
+def test_broken_cases_get_their_working_neighbours_one_axis_away(
+    docs: list[dict[str, Any]],
+) -> None:
+    near = neighbours.nearest(docs[0]["cases"])
+    assert near == {
+        CASES["broken"].id: ["request=networks"],  # cni-args -> networks works
+        CASES["sandbox"].id: ["cni_version=1.0.0"],
+    }
+    # the regressed case is two axes (chain, tuning) from anything that works: no hint
+    assert CASES["regressed"].id not in near
+    assert neighbours.hint(["a=1", "b=2", "c=3", "d=4"]) == "works with a=1, b=2, c=3 +1 more"
+
+
+def test_neighbours_come_from_the_same_results_only(docs: list[dict[str, Any]]) -> None:
+    # stack b has no run of the "works" case: the cni-args case has no neighbour there
+    assert CASES["broken"].id not in neighbours.nearest(docs[1]["cases"])
+
+
+def test_terminal_and_markdown_show_the_neighbour(docs: list[dict[str, Any]]) -> None:
+    assert "-> works with request=networks" in report.render_terminal(docs[0])
+    md = report.render_markdown([docs[0]])
+    line = next(ln for ln in md.splitlines() if CASES["broken"].id in ln and "broken" in ln)
+    assert "→ works with request=networks" in line
+
+
+def test_pivot_rows_columns_and_cells(docs: list[dict[str, Any]]) -> None:
+    p = pivot.build(docs[0])
+    assert p.cols == ["networks", "cni-args"]
+    assert p.rows == [("single", "on", "none"), ("conflist", "on", "capmac")]
+    assert p.outcome(("single", "on", "none"), "networks") == "works"
+    assert p.outcome(("single", "on", "none"), "cni-args") == "broken"
+    assert p.outcome(("conflist", "on", "capmac"), "networks") == "broken"
+    # non-default ipam / cniVersion cases are not pivot cells
+    ids = {e["id"] for e in p.cells.values()}
+    assert CASES["flaky"].id not in ids and CASES["sandbox"].id not in ids
+
+
+def test_several_stacks_mark_changed_cells(docs: list[dict[str, Any]]) -> None:
+    pivots = [pivot.build(d) for d in docs]
+    moved = pivot.changed(pivots)
+    key = (("conflist", "on", "capmac"), "networks")
+    assert moved[0] == set() and moved[1] == {key} and moved[2] == {key}
+    md = report.render_markdown(docs)
+    assert md.count("### Truth table:") == 3 and "✓ works Δ" in md
+    assert "Cells are the cases with ipam=static" in md
