@@ -571,7 +571,8 @@ table { border-collapse: collapse; }
 .why { font-size: 11px; color: #57606a; overflow: hidden; text-overflow: ellipsis;
   white-space: nowrap; }
 .near { font-size: 11px; color: var(--works); white-space: normal; }
-#pivots { margin: 1em 0; padding: 0 16px; } #pivots table.pivot { margin: 0 1.5em 1em 0; display: inline-table; }
+#pivots { margin: 1em 0; padding: 0 16px; }
+#pivots table.pivot { margin: 0 1.5em 1em 0; display: inline-table; }
 #pivots caption { font-weight: bold; text-align: left; padding: 2px 0; }
 table.pivot th, table.pivot td { border: 1px solid var(--line); padding: 3px 6px; }
 table.pivot thead th { background: var(--head); }
