@@ -196,6 +196,27 @@ def test_lint_never_tracebacks_whatever_the_bytes(tmp_path: Path, data: bytes) -
     _exit(["lint", str(p)])
 
 
+@FUZZ
+@given(
+    data=st.binary(max_size=300)
+    | _mutations(GOOD_PASTE)
+    | st.builds(lambda c, e: paste(c, e).encode(), JSONISH, JSONISH)
+)
+def test_repro_reads_any_bytes_into_a_request_or_one_bad_input(tmp_path: Path, data: bytes) -> None:
+    """What repro does before any plugin runs: read, bind, lint; only BadInput may come out."""
+    from macmatrix.errors import BadInput
+    from macmatrix.lint import lint
+    from macmatrix.userinput import load_paths, resolve
+
+    p = tmp_path / "in.yaml"
+    p.write_bytes(data)
+    try:
+        request = resolve(load_paths([str(p)]))
+        lint(request.paste)
+    except BadInput as e:
+        assert "\n" not in str(e)  # one line
+
+
 GOOD_RESULTS = json.dumps(results_doc()).encode()
 
 
