@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.matrix import _matrix_path, matrix_cases
-from fixtures.upgrade import upgrade_pair
 from macmatrix.errors import InfraError
+from macmatrix.pytest_plugin.matrix import _matrix_path, matrix_cases
+from macmatrix.pytest_plugin.upgrade import upgrade_pair
 
 pytestmark = pytest.mark.kind
 
@@ -44,7 +44,7 @@ def test_upgrade_in_place_keeps_pods_and_behaviour(request: pytest.FixtureReques
     pair = upgrade_pair(config)
     if pair is None:
         pytest.skip("no upgrade asked: pass --upgrade-from STACK --upgrade-to STACK")
-    # the pair itself was checked at start-up (fixtures/upgrade.py pytest_configure)
+    # the pair itself was checked at start-up (macmatrix/pytest_plugin/upgrade.py pytest_configure)
     why = _why_not()
     if why:
         pytest.skip(why)

@@ -30,9 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import macmatrix
-
-from . import compare, results
+from . import compare, data, results
 from .errors import BadInput, InfraError
 from .observe import INFRA_ERROR, UNSUPPORTED
 from .verdict import OUTCOMES, Expectation
@@ -44,7 +42,8 @@ PATH_KEY = "path"
 
 
 def repo_root() -> Path:
-    return Path(macmatrix.__file__).resolve().parents[1]
+    """Where e2e/baselines is read: the checkout, else the installed package (macmatrix/data)."""
+    return data.root()
 
 
 def baseline_path(stack: Mapping[str, Any], root: Path | None = None) -> Path:
@@ -59,16 +58,16 @@ def baseline_path(stack: Mapping[str, Any], root: Path | None = None) -> Path:
                 f"{field}: {value!r} is not a known stack name; the results file must name its "
                 "backend (and stack) in letters, digits, . _ + -, or pass --out/--baseline FILE"
             )
-    return (root or repo_root()) / "e2e" / "baselines" / f"{name}-{backend}.json"
+    return (root or repo_root()) / data.BASELINES / f"{name}-{backend}.json"
 
 
 def display(path: Path) -> str:
     """A path relative to the repo root when inside it (stable across checkouts)."""
-    resolved = path.resolve()
-    try:
-        return str(resolved.relative_to(repo_root()))
-    except ValueError:
-        return str(path)
+    root = repo_root()
+    for candidate, base in ((path.absolute(), root), (path.resolve(), root.resolve())):
+        if candidate.is_relative_to(base):
+            return str(candidate.relative_to(base))
+    return str(path)
 
 
 # --------------------------------------------------------------------------- build and write
@@ -351,7 +350,6 @@ def _plan(old_name: str, new_name: str, out_dir: str, given: str | None) -> int:
 
 def _plan_in_place(old_name: str, new_name: str, matrix: str | None) -> int:
     """The in-place check's plan: FROM installed, pods kept, upgrade, checks, second run."""
-    from .backends.kind import lock_path
     from .cases import default_matrix_path
     from .cases import load as load_cases
     from .stack import stacks, upgrade
@@ -361,13 +359,18 @@ def _plan_in_place(old_name: str, new_name: str, matrix: str | None) -> int:
         stacks.get(old_name, field="FROM"), stacks.get(new_name, field="TO"), field="TO"
     )
     cases = load_cases(Path(matrix) if matrix else default_matrix_path())
-    lock = Lock(lock_path()) if lock_path().exists() else None
+    lock_file = data.lock_to_read()
+    lock = Lock(lock_file) if lock_file.exists() else None
     print(upgrade.render(up, cases, lock=lock), end="")
     return 0
 
 
 def _update(doc: dict[str, Any], source: str, out: str | None, keep_known: bool = False) -> int:
-    path = Path(out) if out else baseline_path(doc.get("stack") or {})
+    if out:
+        path = Path(out)
+    else:  # the repository's copy; an installed macmatrix never writes into its package
+        data.writable_root("--out")
+        path = baseline_path(doc.get("stack") or {})
     base, skipped = build(doc)
     old = _previous_cases(path, strict=keep_known)
     kept = sorted(cid for cid in skipped if cid in old) if keep_known else []

@@ -8,7 +8,7 @@ instead of the thousands a full product would give; duplicates across sets colla
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -260,7 +260,10 @@ def load(path: str | Path) -> list[Case]:
 
 
 def default_matrix_path() -> Path:
-    return Path(__file__).resolve().parents[1] / "e2e" / "matrix.yaml"
+    """e2e/matrix.yaml of the checkout, or the copy packaged in the wheel (macmatrix/data)."""
+    from . import data
+
+    return data.matrix()
 
 
 def select(cases: Iterable[Case], keyword: str | None) -> list[Case]:
@@ -268,17 +271,10 @@ def select(cases: Iterable[Case], keyword: str | None) -> list[Case]:
     cases = list(cases)
     if not keyword:
         return cases
-    from _pytest.mark.expression import Expression  # same grammar as pytest -k
+    from .selection import compile_keyword
 
-    try:
-        expr = Expression.compile(keyword)
-    except Exception as e:  # pytest raises its own ParseError type
-        raise BadInput(f"-k: cannot parse {keyword!r}: {e}; see pytest -k syntax") from e
-
-    def matcher(cid: str) -> Callable[..., bool]:
-        return lambda term, **_: term in cid
-
-    return [c for c in cases if expr.evaluate(matcher(c.id))]
+    matches = compile_keyword(keyword)
+    return [c for c in cases if matches(c.id)]
 
 
 AXIS_NAMES = tuple(f.name for f in fields(Case) if f.name in AXES)

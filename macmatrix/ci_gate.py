@@ -32,13 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import baseline, results
+from . import baseline, data, results
 from .errors import BadInput, InfraError
 from .stack import stacks
 from .stack.lock import Lock
 
-BASELINES = Path("e2e") / "baselines"
-LOCK = Path("clusters") / "stacks.lock"
+BASELINES = data.BASELINES
+LOCK = data.LOCK
 DOC = "docs/kind.md, 'First real run'"
 
 # --------------------------------------------------------------------------- expect

@@ -19,9 +19,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from . import data
 from .errors import BadInput
 
-DEFAULT_FILE = Path(__file__).resolve().parent.parent / "clusters" / "stacks.toml"
+DEFAULT_FILE = data.root() / data.STACKS
 # Artifact names may not hold / \ : < > | * ? " or newlines; keep stack names boring.
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 

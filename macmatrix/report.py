@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import data as package_data
 from . import mdtext, neighbours, pivot
 from .errors import BadInput
 
@@ -429,8 +430,8 @@ def render_html(docs: Sequence[dict[str, Any]]) -> str:
         legend=html.escape(LEGEND),
         unexpected_mark=UNEXPECTED_MARK,
         flaky_mark=FLAKY_MARK,
-        css=_CSS,
-        js=_JS,
+        css=package_data.text("report/report.css"),
+        js=package_data.text("report/report.js"),
         payload=payload,
     )
 
@@ -539,207 +540,6 @@ def _cell_data(entry: dict[str, Any]) -> dict[str, Any]:
     ]
     return out
 
-
-_CSS = """
-:root { --works:#1a7f37; --broken:#cf222e; --infra:#9a6700; --na:#6e7781; --bg:#fff;
-  --fg:#1f2328; --line:#d0d7de; --head:#f6f8fa; }
-* { box-sizing: border-box; }
-body { font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0;
-  color: var(--fg); background: var(--bg); }
-header { padding: 10px 16px; border-bottom: 1px solid var(--line); background: var(--head); }
-h1 { font-size: 18px; margin: 0 0 4px; }
-.meta, .legend { color: #57606a; font-size: 12px; }
-.controls { display: flex; flex-wrap: wrap; gap: 6px 14px; align-items: center; padding: 8px 16px;
-  border-bottom: 1px solid var(--line);
-  position: sticky; top: 0; background: var(--bg); z-index: 3; }
-.controls input[type=search] { width: 28em; max-width: 100%; padding: 4px 8px; font: inherit; }
-.f { white-space: nowrap; cursor: pointer; }
-main { display: flex; gap: 12px; padding: 8px 16px; align-items: flex-start; }
-.gridwrap { overflow: auto; max-height: calc(100vh - 120px); flex: 1 1 auto;
-  border: 1px solid var(--line); }
-table { border-collapse: collapse; }
-#grid th, #grid td { border: 1px solid var(--line); padding: 3px 6px; vertical-align: top; }
-#grid thead th { position: sticky; top: 0; background: var(--head); z-index: 2; min-width: 7em; }
-#grid th.cid { position: sticky; left: 0; background: var(--bg); z-index: 1; text-align: left;
-  font: 12px/1.3 ui-monospace, "DejaVu Sans Mono", Menlo, monospace; font-weight: normal;
-  max-width: 24em; }
-#grid thead th:first-child { left: 0; z-index: 3; }
-.sub { font-weight: normal; font-size: 11px; color: #57606a; }
-.cell { cursor: pointer; min-width: 7em; max-width: 11em; }
-.cell:focus, .cell.sel { outline: 2px solid #0969da; outline-offset: -2px; }
-.sym { font-weight: bold; display: inline-block; width: 1.1em; text-align: center; }
-.why { font-size: 11px; color: #57606a; overflow: hidden; text-overflow: ellipsis;
-  white-space: nowrap; }
-.near { font-size: 11px; color: var(--works); white-space: normal; }
-#pivots { margin: 1em 0; padding: 0 16px; }
-#pivots table.pivot { margin: 0 1.5em 1em 0; display: inline-table; }
-#pivots caption { font-weight: bold; text-align: left; padding: 2px 0; }
-table.pivot th, table.pivot td { border: 1px solid var(--line); padding: 3px 6px; }
-table.pivot thead th { background: var(--head); }
-table.pivot tbody th { text-align: left; font-weight: normal; }
-.pv.changed { box-shadow: inset 0 0 0 2px #0969da; }
-.o-works { background: #dafbe1; } .o-works .sym { color: var(--works); }
-.o-broken { background: #ffebe9; } .o-broken .sym { color: var(--broken); }
-.o-infra-error { background: repeating-linear-gradient(45deg, #fff8c5, #fff8c5 6px, #fff 6px,
-  #fff 12px); } .o-infra-error .sym { color: var(--infra); }
-.o-unsupported, .o-none { background: #f6f8fa; color: var(--na); }
-.f.o-infra-error { background: #fff8c5; }
-.unexpected { box-shadow: inset 0 0 0 2px var(--broken); }
-.flaky .flags, .unexpected .flags { font-weight: bold; }
-.cell.dim { opacity: .25; }
-tr[hidden] { display: none; }
-#detail { flex: 0 0 27em; max-width: 34vw; border: 1px solid var(--line); padding: 8px 12px;
-  position: sticky; top: 56px; max-height: calc(100vh - 120px); overflow: auto; }
-#detail h2 { font-size: 15px; margin: 0 0 6px; word-break: break-all; }
-#detail table { font-size: 12px; width: 100%; }
-#detail th, #detail td { border: 1px solid var(--line); padding: 2px 4px; text-align: left;
-  vertical-align: top; overflow-wrap: anywhere; }
-#detail td.ok, #detail td.bad, #detail th { white-space: nowrap; }
-.ok { color: var(--works); font-weight: bold; } .bad { color: var(--broken); font-weight: bold; }
-#stacks { margin: 8px 16px; font-size: 12px; }
-#stacks th, #stacks td { border: 1px solid var(--line); padding: 2px 6px; }
-@media (max-width: 1100px) { main { flex-direction: column; } #detail { max-width: none;
-  flex-basis: auto; width: 100%; position: static; } }
-"""
-
-_JS = r"""
-(function () {
-  const data = JSON.parse(document.getElementById('data').textContent);
-  const rows = Array.from(document.querySelectorAll('#grid tbody tr'));
-  const boxes = Array.from(document.querySelectorAll('input[name=outcome]'));
-  const search = document.getElementById('search');
-  const onlyUnexpected = document.getElementById('unexpected');
-  const onlyFlaky = document.getElementById('flaky');
-  const count = document.getElementById('count');
-  function wanted() { return new Set(boxes.filter(b => b.checked).map(b => b.value)); }
-  function cellMatches(td, want) {
-    if (!want.has(td.dataset.outcome)) return false;
-    if (onlyUnexpected.checked && !td.classList.contains('unexpected')) return false;
-    if (onlyFlaky.checked && !td.classList.contains('flaky')) return false;
-    return true;
-  }
-  function apply() {
-    const want = wanted();
-    const q = search.value.trim().toLowerCase().split(/\s+/).filter(Boolean);
-    let shown = 0;
-    for (const tr of rows) {
-      const id = tr.dataset.id.toLowerCase();
-      const idOk = q.every(w => id.includes(w));
-      let any = false;
-      for (const td of tr.querySelectorAll('td.cell')) {
-        const m = cellMatches(td, want);
-        td.classList.toggle('dim', !m);
-        any = any || m;
-      }
-      tr.hidden = !(idOk && any);
-      if (!tr.hidden) shown++;
-    }
-    count.textContent = shown + ' of ' + rows.length + ' cases shown';
-    const state = new URLSearchParams();
-    if (q.length) state.set('q', search.value.trim());
-    if (want.size < boxes.length) state.set('outcome', Array.from(want).join(','));
-    if (onlyUnexpected.checked) state.set('unexpected', '1');
-    if (onlyFlaky.checked) state.set('flaky', '1');
-    const h = state.toString();
-    if (('#' + h) !== location.hash && (h || location.hash)) {
-      history.replaceState(null, '', h ? '#' + h : location.pathname + location.search);
-    }
-  }
-  function fromHash() {
-    const p = new URLSearchParams(location.hash.slice(1));
-    if (p.has('q')) search.value = p.get('q');
-    if (p.has('outcome')) {
-      const o = new Set(p.get('outcome').split(','));
-      boxes.forEach(b => { b.checked = o.has(b.value); });
-    }
-    onlyUnexpected.checked = p.get('unexpected') === '1';
-    onlyFlaky.checked = p.get('flaky') === '1';
-  }
-  function el(tag, text, cls) {
-    const e = document.createElement(tag);
-    if (text !== undefined && text !== null) e.textContent = text;
-    if (cls) e.className = cls;
-    return e;
-  }
-  function fmt(v) { return v === undefined ? '' : (typeof v === 'string' ? v : JSON.stringify(v)); }
-  function show(td) {
-    document.querySelectorAll('.cell.sel').forEach(c => c.classList.remove('sel'));
-    td.classList.add('sel');
-    const c = data.cells[td.dataset.key];
-    const col = data.columns[+td.dataset.key.split(':')[0]];
-    const box = document.getElementById('detail');
-    box.replaceChildren();
-    if (!c) { box.append(el('p', 'Not run on this stack.')); return; }
-    box.append(el('h2', c.id));
-    const flaky = c.flaky ? ' (flaky: passed after a retry)' : '';
-    box.append(el('p', col.label + ': ' + c.outcome + flaky
-      + ' · attempts ' + fmt(c.attempts) + ' · ' + fmt(c.duration_s) + ' s'));
-    if (c.reason) box.append(el('p', c.reason));
-    if ((c.nearest || []).length) {
-      box.append(el('p', 'Nearest working (one axis away, same stack): works with '
-        + c.nearest.join(', '), 'near'));
-    }
-    (c.ipam_substituted || []).forEach(s => box.append(el('p', 'ipam substituted: '
-      + s.network + ' ' + s.field + ' ' + s.replaced.type + ' -> static ' + s.address
-      + ' (' + s.address_from + '), because ' + s.why, 'subst')));
-    if ((c.not_judged || []).length) {
-      const ul = el('ul');
-      c.not_judged.forEach(n => ul.append(el('li', n.network + ': ' + n.what)));
-      box.append(el('div', 'Not judged (only the real IPAM decides it):'), ul);
-    }
-    if (c.expected) {
-      box.append(el('p', 'Expected (' + (c.expected.source || 'model') + '): ' + c.expected.outcome
-        + (c.as_expected === false ? '  ≠ NOT as expected' : '  = as expected'),
-        c.as_expected === false ? 'bad' : 'ok'));
-      (c.differences || []).forEach(d => box.append(el('div', '≠ ' + d, 'bad')));
-      if ((c.expected.why || []).length) {
-        const ul = el('ul');
-        c.expected.why.forEach(w => ul.append(el('li', w)));
-        box.append(el('div', 'Why:'), ul);
-      }
-    }
-    const checks = c.checks || {};
-    const names = Object.keys(checks);
-    if (names.length) {
-      const t = el('table'); t.className = 'checks';
-      const h = el('tr');
-      ['check', 'ok', 'expected', 'observed', 'model'].forEach(x => h.append(el('th', x)));
-      t.append(h);
-      for (const n of names) {
-        const k = checks[n]; const tr = el('tr'); tr.dataset.check = n;
-        tr.append(el('td', n.replace(/_/g, '_\u200b')));  // let long names wrap at '_'
-        tr.append(el('td', k.ok ? '✓ ok' : '✗ fail', k.ok ? 'ok' : 'bad'));
-        tr.append(el('td', fmt(k.expected)), el('td', fmt(k.observed)));
-        const m = c.expected && c.expected.checks ? c.expected.checks[n] : undefined;
-        tr.append(el('td', m === undefined ? '' : (m ? 'pass' : 'fail')));
-        t.append(tr);
-      }
-      box.append(t);
-    } else {
-      box.append(el('p', 'No checks ran for this case.'));
-    }
-    if (c.requested) box.append(el('p', 'Requested: ' + fmt(c.requested)));
-    (c.pods || []).forEach(p => box.append(el('p', 'Pod ' + p.name + ': ' + fmt(p.interfaces)
-      + (p.error ? ' — error: ' + p.error : ''))));
-    if (c.diagnostics) box.append(el('p', 'Diagnostics: ' + c.diagnostics));
-  }
-  document.getElementById('grid').addEventListener('click', e => {
-    const td = e.target.closest('td.cell'); if (td && td.dataset.key) show(td);
-  });
-  document.getElementById('grid').addEventListener('keydown', e => {
-    const td = e.target.closest('td.cell');
-    if (td && td.dataset.key && (e.key === 'Enter' || e.key === ' ')) {
-      e.preventDefault();
-      show(td);
-    }
-  });
-  boxes.concat([onlyUnexpected, onlyFlaky]).forEach(b => b.addEventListener('change', apply));
-  search.addEventListener('input', apply);
-  window.addEventListener('hashchange', () => { fromHash(); apply(); });
-  fromHash();
-  apply();
-})();
-"""
 
 _PAGE = """<!DOCTYPE html>
 <html lang="en">

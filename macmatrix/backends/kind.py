@@ -18,6 +18,7 @@ from typing import Any, TextIO
 import urllib3
 from kubernetes import client
 
+from .. import data
 from ..cases import Case
 from ..errors import BadInput, InfraError
 from ..kube import snapshot
@@ -37,7 +38,8 @@ from .base import AttachmentLike, CaseSink, Progress, no_progress
 
 
 def lock_path() -> Path:
-    return stacks.clusters_dir() / "stacks.lock"
+    """clusters/stacks.lock of the checkout; installed, the user's copy (macmatrix/data)."""
+    return data.lock_path()
 
 
 def wave_pods(env: Mapping[str, str] | None = None) -> int:
@@ -56,7 +58,7 @@ def wave_pods(env: Mapping[str, str] | None = None) -> int:
 def dry_run(cases: list[Case], stack_name: str, kubeconfig: str | None = None) -> str:
     """The full plan for `stack_name`: kind config, every command, every manifest; no effects."""
     stack = stacks.get(stack_name)
-    path = lock_path()
+    path = data.lock_to_read()
     lock = Lock(path) if path.exists() else None
     return render(stack, cases, kubeconfig=kubeconfig, lock=lock, wave_pods=wave_pods())
 

@@ -12,9 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import macmatrix
-
-from .. import versions
+from .. import data, versions
 from ..errors import BadInput
 
 FIELDS = ("kube_ovn", "multus", "cni_plugins", "kind", "node_image", "kubectl", "cluster_config")
@@ -22,8 +20,9 @@ MIN_KIND = "v0.32.0"  # kind >= v0.32 for Kubernetes >= 1.36 node images (UPSTRE
 
 
 def clusters_dir() -> Path:
-    """clusters/ beside the package (the repo root), where stacks.toml and the configs live."""
-    return Path(macmatrix.__file__).resolve().parents[1] / "clusters"
+    """clusters/ of the checkout (or of the installed package), where stacks.toml and the kind
+    configs live (macmatrix/data)."""
+    return data.clusters()
 
 
 def _arch() -> str:
