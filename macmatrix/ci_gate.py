@@ -92,7 +92,7 @@ class Expect:
 
 def expect(stack_name: str, root: Path, record_lock: bool = False) -> Expect:
     """Read stacks.toml, the committed baseline (validated) and the lock under `root`."""
-    stack = stacks.get(stack_name, root / "clusters" / "stacks.toml")
+    stack = stacks.get(stack_name, root / data.STACKS)
     path = baseline.baseline_path(stack.as_stack_dict(), root=root)
     shown = ""
     if path.exists():
