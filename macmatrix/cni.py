@@ -100,9 +100,11 @@ def multus_runtime_conf(
         caps["mac"] = mac
         args.append(("MAC", mac))
     ips = element.get("ips")
-    if ips:
-        caps["ips"] = list(ips)
-        args.append(("IP", ",".join(ips)))
+    # only a list: list("10.0.0.1/24") would split a string into characters (a string is bad
+    # input that repro refuses, networks_lint.wrong_types; never guess what it meant here)
+    if isinstance(ips, list) and ips:
+        caps["ips"] = [str(ip) for ip in ips]
+        args.append(("IP", ",".join(str(ip) for ip in ips)))
     return RuntimeConf(container_id, netns, ifname, args, caps)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from . import macs
@@ -50,6 +51,7 @@ ELEMENT_KEYS = tuple(ELEMENT_TYPES)
 # list fields whose items Go reads as strings ([]string, *[]net.IP from text)
 _STRING_ITEMS = ("ips", "default-route")
 _JSON_TYPE: dict[type, str] = {str: "a string", list: "a list", dict: "an object"}
+MULTUS_FAILS = "Multus fails to parse the whole annotation and the pod's sandbox is not created"
 
 
 def near_miss(key: str) -> str | None:
@@ -80,8 +82,9 @@ def element_findings(
     """Findings for the keys, types and MACs of every element, and across elements."""
     out: list[Finding] = []
     base = f"metadata.annotations[{NETWORKS}]"
+    wrong = {(w.index, w.key): w for w in wrong_types(elements)}
     for i, el in enumerate(elements):
-        for key, value in el.items():
+        for key in el:
             field = f"{base}[{i}].{key}"
             right = _case_match(key)
             if right:
@@ -97,8 +100,7 @@ def element_findings(
                         SOURCE,
                     )
                 )
-                continue
-            if key not in ELEMENT_TYPES:
+            elif key not in ELEMENT_TYPES:
                 guess = near_miss(key)
                 out.append(
                     Finding(
@@ -114,25 +116,47 @@ def element_findings(
                         SOURCE,
                     )
                 )
-                continue
-            if key == "namespace" and value == "":
-                continue  # filled in by the reader when missing
-            wrong = wrong_type(key, value)
-            if wrong:
+            w = wrong.get((i, key))
+            if w:
                 out.append(
                     Finding(
                         ERROR,
                         "element-wrong-type",
                         where,
                         field,
-                        f"{key!r} is {wrong}; Multus fails to parse the whole annotation and the "
-                        "pod's sandbox is not created",
-                        f"make it {_want(key)}",
+                        f"{key!r} is {w.found}; {MULTUS_FAILS}",
+                        f"make it {w.want}",
                         SOURCE,
                     )
                 )
     out += _duplicates(elements, where, base)
     out += _short_form(elements, annotations, where, base)
+    return out
+
+
+@dataclass(frozen=True)
+class WrongType:
+    """A networks element field whose JSON type Go cannot unmarshal into its Go field."""
+
+    index: int  # 0-based position in the networks list
+    key: str  # as written (Go matches it case-insensitively to `field`)
+    field: str  # the json tag it lands on
+    found: str  # "a string", "a number", ...
+    want: str  # "a list of strings", ...
+
+
+def wrong_types(elements: list[dict[str, Any]]) -> list[WrongType]:
+    """Every field Multus fails to parse, in element and key order: the one rule that both
+    `lint` (an error finding) and `repro` (bad input, validate.check_element_types) apply."""
+    out = []
+    for i, el in enumerate(elements):
+        for key, value in el.items():
+            tag = key if key in ELEMENT_TYPES else _case_match(key)
+            if tag is None or (tag == "namespace" and value == ""):
+                continue  # unknown keys are dropped; an empty namespace is filled in
+            found = wrong_type(tag, value)
+            if found:
+                out.append(WrongType(i, key, tag, found, _want(tag)))
     return out
 
 

@@ -27,7 +27,7 @@ from .ipam_substitute import Substitution
 from .ipam_substitute import apply as substitute_ipam
 from .lint import Finding, lint
 from .observe import INFRA_ERROR, UNSUPPORTED, PodObservation, status_mac
-from .userinput import Binding, Request, load_paths, plugins_of, resolve
+from .userinput import NETWORKS, Binding, Request, load_paths, plugins_of, resolve
 from .verdict import BROKEN, WORKS, Check
 
 ROUTES = ("networks", "cni-args", "annotation", "config")  # precedence of "what was asked"
@@ -326,19 +326,30 @@ def planned_invocations(request: Request) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- what cannot run
 
 
-def multus_rejection(request: Request) -> str | None:
-    """Multus refuses the pod before any plugin runs when an element's `mac` fails net.ParseMAC,
-    or when a field has a JSON type its NetworkSelectionElement cannot take (networks_lint)."""
-    from .networks_lint import ELEMENT_TYPES, wrong_type
+def refuse_wrong_types(request: Request) -> None:
+    """BadInput (exit 2) for a networks element field of a JSON type Multus cannot unmarshal.
 
-    for i, b in enumerate(request.bindings):
-        for key, value in b.element.items():
-            wrong = wrong_type(key, value) if key in ELEMENT_TYPES else None
-            if wrong:
-                return (
-                    "multus: parsePodNetworkAnnotation: failed to parse pod Network Attachment "
-                    f"Selection Annotation JSON format: networks[{i}].{key} is {wrong}"
-                )
+    Multus would accept the pod and fail its sandbox (networks_lint.wrong_types, the rule `lint`
+    reports as `element-wrong-type`), but that is a typo in the paste, not a finding about the
+    plugins: CI reads exit 1 as one. Checked before any namespace or file is made.
+    """
+    from .networks_lint import MULTUS_FAILS, wrong_types
+
+    bad = wrong_types([b.element for b in request.bindings])
+    if not bad:
+        return
+    w = bad[0]
+    b = request.bindings[w.index]
+    more = f" ({len(bad) - 1} more field(s) of the wrong type)" if len(bad) > 1 else ""
+    raise BadInput(
+        f"{b.where}: metadata.annotations[{NETWORKS}][{b.index - 1}].{w.key} is {w.found}; make it "
+        f"{w.want} ({MULTUS_FAILS}){more}"
+    )
+
+
+def multus_rejection(request: Request) -> str | None:
+    """Multus refuses the pod before any plugin runs when an element's `mac` fails net.ParseMAC
+    (fields of the wrong JSON type never get here: refuse_wrong_types makes them bad input)."""
     for i, b in enumerate(request.bindings):
         mac = b.element.get("mac")
         if mac and not _go_parse_mac(str(mac)):
@@ -623,6 +634,7 @@ def run(
     nothing is ever substituted.
     """
     lint(request.paste)  # input the linter cannot read is bad input: say so before any work
+    refuse_wrong_types(request)  # lint's element-wrong-type error, as one line and exit 2
     start = time.monotonic()
     subs: list[Substitution] = []
     try:

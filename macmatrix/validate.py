@@ -4,8 +4,9 @@ userinput.py calls these while it reads a paste, so both commands stop with the 
 (exit 2) on input a cluster would reject, and `lint` never says "no findings" on input `repro`
 cannot run. Each rule names its upstream source:
 
-- (networks elements of the wrong JSON type are not refused here: Multus accepts the pod and
-  fails its sandbox, which networks_lint.py reports and repro shows as `broken`.)
+- (networks elements of the wrong JSON type are not refused here, since `lint` must still list
+  them as its `element-wrong-type` error: networks_lint.wrong_types is the one rule, and
+  repro.refuse_wrong_types turns it into one line and exit 2 before any work.)
 - plugin lists: libcni ConfListFromBytes refuses a `plugins` entry that is not an object or has
   no `type` ("error parsing configuration list: no plugins in list" for an empty list), and
   ConfFromBytes refuses a config without a string `type`.

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from macmatrix import repro
+from macmatrix.errors import BadInput
 from macmatrix.lint import lint
-from macmatrix.networks_lint import ELEMENT_KEYS, element_findings, wrong_type
+from macmatrix.networks_lint import ELEMENT_KEYS, element_findings, wrong_type, wrong_types
 from macmatrix.userinput import NETWORKS, parse_text, resolve
 
 NAD = (
@@ -70,10 +71,21 @@ def test_wrong_json_types_fail_multus(key: str, value: Any, bad: str | None) -> 
     assert (("error", "element-wrong-type", f"[0].{key}") in got) == (bad is not None)
 
 
-def test_a_wrong_type_means_no_sandbox_in_repro() -> None:
+def test_a_wrong_type_is_bad_input_in_repro_and_an_error_in_lint() -> None:
+    """One rule (wrong_types) for both: lint's error finding, repro's one line (exit 2)."""
     text = NAD + '---\n[{"name": "mv", "mac": "02:00:00:00:00:01", "ips": "10.0.0.1/24"}]\n'
-    why = repro.multus_rejection(resolve(parse_text(text, "t")))
-    assert why and "networks[0].ips is a string" in why and "parsePodNetworkAnnotation" in why
+    request = resolve(parse_text(text, "t"))
+    assert repro.multus_rejection(request) is None  # not a sandbox failure of the pod any more
+    with pytest.raises(BadInput, match=r"\[0\]\.ips is a string; make it a list of strings"):
+        repro.refuse_wrong_types(request)
+
+
+def test_a_key_go_matches_by_case_is_type_checked_too() -> None:
+    """encoding/json reads `IPS` into `ips`, so its wrong type fails Multus just the same."""
+    (w,) = wrong_types([{"name": "mv", "IPS": "10.0.0.1/24"}])
+    assert (w.index, w.key, w.field, w.found) == (0, "IPS", "ips", "a string")
+    got = findings([{"name": "mv", "IPS": "10.0.0.1/24"}])
+    assert ("error", "element-wrong-type", "[0].IPS") in got
 
 
 def test_duplicate_macs_across_elements() -> None:

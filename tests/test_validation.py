@@ -84,7 +84,8 @@ def test_lint_and_repro_refuse_the_same_input_with_one_line(
 def test_elements_of_the_wrong_type_are_an_error_finding_not_a_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], element: dict[str, Any]
 ) -> None:
-    """Multus accepts such a pod and fails its sandbox (networks_lint.py): lint says so."""
+    """Multus accepts such a pod and fails its sandbox (networks_lint.py): lint says so (exit 1);
+    repro refuses the same input as bad input (tests/test_repro_bad_input.py)."""
     path = tmp_path / "in.yaml"
     path.write_text(paste(element=element))
     assert cli.main(["lint", str(path), "--json"]) == 1
@@ -203,18 +204,26 @@ def test_lint_never_tracebacks_whatever_the_bytes(tmp_path: Path, data: bytes) -
     | st.builds(lambda c, e: paste(c, e).encode(), JSONISH, JSONISH)
 )
 def test_repro_reads_any_bytes_into_a_request_or_one_bad_input(tmp_path: Path, data: bytes) -> None:
-    """What repro does before any plugin runs: read, bind, lint; only BadInput may come out."""
+    """What repro does before any plugin runs: read, bind, lint, refuse wrongly typed elements;
+    only BadInput may come out, and what repro refuses that lint can read is a lint error."""
     from macmatrix.errors import BadInput
     from macmatrix.lint import lint
+    from macmatrix.repro import refuse_wrong_types
     from macmatrix.userinput import load_paths, resolve
 
     p = tmp_path / "in.yaml"
     p.write_bytes(data)
     try:
         request = resolve(load_paths([str(p)]))
-        lint(request.paste)
+        findings = lint(request.paste)
     except BadInput as e:
         assert "\n" not in str(e)  # one line
+        return
+    try:
+        refuse_wrong_types(request)
+    except BadInput as e:
+        assert "\n" not in str(e)
+        assert any(f.level == "error" and f.rule == "element-wrong-type" for f in findings)
 
 
 GOOD_RESULTS = json.dumps(results_doc()).encode()
