@@ -346,12 +346,30 @@ def tiers(probe: Probe, ready: dict[str, bool]) -> list[str]:
             state = f"yes ({', '.join(builds)})"
         lines.append(f"netns, each stack's plugins (--plugins VERSION / --stack NAME): {state}")
     lines.append(apiserver_tier(probe))
+    lines.append(multus_tier(probe))
     if "kind" in ready:
         lines.append(
             "kind (cluster, Kube-OVN, Multus, pods): "
             + ("yes" if ready["kind"] else "no (see the kind FAIL lines)")
         )
     return lines
+
+
+def multus_tier(probe: Probe) -> str:
+    """Real Multus thin against the local apiserver (e2e/test_real_multus.py)."""
+    from .gobuild import multus
+    from .stack.stacks import get, newest
+
+    head = "real Multus (thin, against the local apiserver, beside the emulation)"
+    try:
+        version = get(newest()).multus
+    except Exception as e:  # a broken stacks.toml is reported, not raised, by doctor
+        return f"{head}: no ({e})"
+    if probe.exists(multus.version_dir(version) / multus.MARKER):
+        return f"{head}: yes (multus {version} built in {multus.binary(version).parent})"
+    if _go(probe):
+        return f"{head}: yes after a build of multus {version} (~100 CPU-seconds)"
+    return f"{head}: no (needs a Go toolchain to build multus {version})"
 
 
 def apiserver_tier(probe: Probe) -> str:

@@ -141,10 +141,12 @@ def test_leftovers_are_listed_with_the_command_that_removes_them(
 def test_the_apiserver_tier_needs_go_or_the_cache(capsys: pytest.CaptureFixture[str]) -> None:
     no_go = probe(
         which=lambda name: None if name == "go" else f"/usr/bin/{name}",
-        exists=lambda p: "/go/bin/" not in str(p) and "control-plane" not in str(p),
+        exists=lambda p: not any(k in str(p) for k in ("/go/bin/", "control-plane", "/multus/")),
     )
     _rc, out = run(capsys, ["--backend", "netns"], no_go)
     assert "apiserver (real kube-apiserver + etcd on 127.0.0.1" in out
     assert "no (needs a Go toolchain to build Kubernetes v1." in out
+    assert "real Multus (thin, against the local apiserver" in out
+    assert "no (needs a Go toolchain to build multus v4." in out
     _rc, out = run(capsys, ["--backend", "netns"], probe())
     assert "the Kubernetes layer; no kubelet): yes (Kubernetes v1." in out
