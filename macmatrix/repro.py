@@ -464,16 +464,20 @@ def _run_pod(
 
 
 def _run_netns(
-    request: Request, bin_dirs: Sequence[str] | None, substitute: bool = True
+    request: Request,
+    bin_dirs: Sequence[str] | None,
+    substitute: bool = True,
+    plugin_timeout: float | None = None,
 ) -> tuple[PodObservation | None, dict[str, Any], str, str, list[Substitution]]:
     """(pod, stack, status, reason, substitutions) on the netns backend.
 
     An IPAM that cannot run here (ipam_substitute.CANNOT_RUN) runs as `static` with the address
     the pod asked for, unless `substitute` is off; the user's request itself is not changed.
     """
-    from .backends.netns import NetnsBackend
+    from .backends.netns import DEFAULT_PLUGIN_TIMEOUT_S, NetnsBackend
 
-    with NetnsBackend(cni_bin_dirs=list(bin_dirs) if bin_dirs else None) as nb:
+    timeout = DEFAULT_PLUGIN_TIMEOUT_S if plugin_timeout is None else plugin_timeout
+    with NetnsBackend(cni_bin_dirs=list(bin_dirs) if bin_dirs else None, timeout=timeout) as nb:
         stack = nb.stack()
         subs: list[Substitution] = []
         to_run = request
@@ -627,11 +631,12 @@ def run(
     bin_dirs: Sequence[str] | None = None,
     substitute: bool = True,
     fix: bool = True,
+    plugin_timeout: float | None = None,
 ) -> dict[str, Any]:
     """Run the request on a backend and return the results-shaped entry.
 
     `substitute`: on netns, run an IPAM that needs a cluster as static (ipam_substitute). On kind
-    nothing is ever substituted.
+    nothing is ever substituted. `plugin_timeout`: netns, seconds per plugin call (default 30).
     """
     lint(request.paste)  # input the linter cannot read is bad input: say so before any work
     refuse_wrong_types(request)  # lint's element-wrong-type error, as one line and exit 2
@@ -641,7 +646,9 @@ def run(
         if backend == "kind":
             pod, stack, status, reason = _run_kind(request, stack_name)
         else:
-            pod, stack, status, reason, subs = _run_netns(request, bin_dirs, substitute)
+            pod, stack, status, reason, subs = _run_netns(
+                request, bin_dirs, substitute, plugin_timeout
+            )
     except InfraError as e:
         pod, stack, status, reason = None, {"backend": backend}, INFRA_ERROR, str(e)
     except OSError as e:  # netlink/namespace trouble: the harness, not the user's config
@@ -724,10 +731,15 @@ def main(argv: Sequence[str]) -> int:
         action="store_true",
         help="do not search for a verified fix when the report does not work",
     )
+    from .backends.netns import check_plugin_timeout
+    from .run import add_plugin_timeout  # the option as `run` has it, one definition
+
+    add_plugin_timeout(parser)
     try:
         args = parser.parse_args(list(argv))
     except SystemExit as e:
         return int(e.code or 0)
+    check_plugin_timeout(args.plugin_timeout)  # 0 or less: one line, exit 2, before any work
     if args.stack:
         from .stack import stacks
 
@@ -744,6 +756,7 @@ def main(argv: Sequence[str]) -> int:
         args.cni_bin_dir,
         substitute=not args.no_substitute,
         fix=not args.no_fix,
+        plugin_timeout=args.plugin_timeout,
     )
     if args.json:
         json.dump({"cases": [entry]}, sys.stdout, indent=2)

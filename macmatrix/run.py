@@ -53,17 +53,21 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kubeconfig", default=None, help="run on an existing cluster")
     p.add_argument("--cni-bin-dir", action="append", default=None, help="netns: plugin dir")
     p.add_argument("--workers", type=int, default=None, help="netns: concurrent cases")
+    add_plugin_timeout(p, "; a plugin that hangs on 3 cases is not called again in the run")
+    p.add_argument("--retries", type=int, default=2, help="re-runs of infra-error cases")
+    p.add_argument("--require-lock", action="store_true", help="kind: refuse unhashed downloads")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress, no table")
+
+
+def add_plugin_timeout(p: argparse.ArgumentParser, more: str = "") -> None:
+    """--plugin-timeout, the same for `run` and `repro` (netns.check_plugin_timeout validates)."""
     p.add_argument(
         "--plugin-timeout",
         type=float,
         default=30.0,
         metavar="S",
-        help="netns: seconds one plugin call may take (default 30); a plugin that hangs on 3 "
-        "cases is not called again in the run",
+        help=f"netns: seconds one plugin call may take (default 30){more}",
     )
-    p.add_argument("--retries", type=int, default=2, help="re-runs of infra-error cases")
-    p.add_argument("--require-lock", action="store_true", help="kind: refuse unhashed downloads")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress, no table")
 
 
 def load_cases(matrix: str | None, keyword: str | None) -> tuple[str, list[Case]]:

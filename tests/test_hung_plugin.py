@@ -147,3 +147,44 @@ def test_a_signal_during_a_hang_unwinds_at_once(tmp_path: Path, hung: Path, sig:
     assert doc["complete"] is False
     children_gone(hung)
     assert os.path.exists(tmp_path / "o" / "results.json")
+
+
+def test_repro_gives_up_on_a_hung_plugin_at_its_plugin_timeout(tmp_path: Path, hung: Path) -> None:
+    """`repro --plugin-timeout` reaches the netns runtime: the hung ADD is named with the given
+    timeout (not the default 30 s), the outcome is infra-error (exit 3), nothing is left."""
+    dirs = [a for d in [hung, *REAL] for a in ("--cni-bin-dir", str(d))]
+    paste = REPO / "tests" / "data" / "corpus" / "multus-macvlan-tuning.yaml"
+    cmd = [sys.executable, "-m", "macmatrix.cli", "repro", str(paste), "--backend", "netns"]
+    start = time.monotonic()
+    proc = subprocess.run(
+        [*cmd, *dirs, "--plugin-timeout", "1", "--json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    took = time.monotonic() - start
+    assert proc.returncode == 3, proc.stderr
+    (entry,) = json.loads(proc.stdout)["cases"]
+    assert entry["outcome"] == "infra-error"
+    assert "macvlan ADD gave no answer in 1 s" in entry["reason"], entry["reason"]
+    assert calls(hung).count("ADD") == 1 and calls(hung).count("DEL") <= 1
+    # the default timeout would hold the ADD alone for 30 s
+    assert took < 30, f"{took:.1f} s"
+    children_gone(hung)
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_repro_plugin_timeout_must_be_positive(value: str) -> None:
+    paste = REPO / "tests" / "data" / "corpus" / "multus-macvlan-tuning.yaml"
+    proc = subprocess.run(
+        [sys.executable, "-m", "macmatrix.cli", "repro", str(paste), "--backend", "netns",
+         "--plugin-timeout", value],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2 and proc.stdout == "", proc.stderr
+    (line,) = proc.stderr.splitlines()
+    assert "--plugin-timeout" in line and "must be seconds > 0" in line

@@ -196,6 +196,13 @@ def create_netns(name: str) -> None:
         os.close(own)
 
 
+def check_plugin_timeout(timeout: Any) -> float:
+    """--plugin-timeout as seconds > 0 (`run` and `repro`), else one line of bad input."""
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise BadInput(f"--plugin-timeout: {timeout!r} must be seconds > 0 (default 30)")
+    return float(timeout)
+
+
 class NetnsBackend:
     """Cases -> observations with the real plugins. Use as a context manager."""
 
@@ -214,9 +221,7 @@ class NetnsBackend:
         require_root()
         self.label = label
         self.notes = dict(notes or {})
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-            raise BadInput(f"--plugin-timeout: {timeout!r} must be seconds > 0 (default 30)")
-        self.timeout = float(timeout)
+        self.timeout = check_plugin_timeout(timeout)
         self.del_budget = min(DEL_AFTER_FAILURE_S, self.timeout)
         self._hung: dict[str, set[str]] = {}  # plugin -> ids of the cases it hung on
         self._current = threading.local()  # the case a worker thread runs (for _note_hang)
@@ -226,7 +231,9 @@ class NetnsBackend:
         self.node = self.prefix + "node"
         self.lan = self.prefix + "lan"
         self.runtime = CNIRuntime(
-            self.bin_dirs, timeout=timeout, exec_prefix=["nsenter", f"--net={_ns_path(self.node)}"]
+            self.bin_dirs,
+            timeout=self.timeout,
+            exec_prefix=["nsenter", f"--net={_ns_path(self.node)}"],
         )
         self.workers = workers or max(2, min(8, 2 * (os.cpu_count() or 1)))
         self._lock = threading.Lock()
