@@ -186,8 +186,11 @@ class StandInNetns:
     calls: list[tuple[str, str, list[Any], dict[str, str]]] = []
     script: Any = None
 
-    def __init__(self, cni_bin_dirs: list[str] | None = None):
+    timeouts: list[float] = []
+
+    def __init__(self, cni_bin_dirs: list[str] | None = None, timeout: float = 30.0):
         self.bin_dirs = ["/usr/lib/cni"]
+        StandInNetns.timeouts.append(timeout)  # repro --plugin-timeout reaches the backend
 
     def __enter__(self) -> StandInNetns:
         return self
@@ -207,7 +210,7 @@ class StandInNetns:
 def stand_in(monkeypatch: pytest.MonkeyPatch) -> type[StandInNetns]:
     import macmatrix.backends.netns as netns
 
-    StandInNetns.calls = []
+    StandInNetns.calls, StandInNetns.timeouts = [], []
     monkeypatch.setattr(netns, "NetnsBackend", StandInNetns)
     monkeypatch.setattr(repro, "netns_unsupported", lambda request, dirs, **kw: None)
     # the fix search runs candidates on real plugins (e2e/test_repro.py); not with a stand-in
@@ -273,6 +276,16 @@ def test_cli_json_and_exit_codes(
     )
     assert cli.main(["repro", path, "--backend", "netns"]) == 0
     assert capsys.readouterr().out.startswith("### macmatrix repro `repro/macvlan`: ✓ works")
+
+
+def test_plugin_timeout_reaches_the_netns_backend(
+    stand_in: type[StandInNetns], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(DATA / "corpus" / "multus-macvlan-tuning.yaml")
+    stand_in.script = lambda atts: observed({"net1": "c2:b0:57:49:47:f1"}, {})
+    cli.main(["repro", path, "--backend", "netns", "--plugin-timeout", "2.5"])
+    cli.main(["repro", path, "--backend", "netns"])
+    assert stand_in.timeouts == [2.5, 30.0]
 
 
 def test_unknown_stack_is_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
