@@ -408,28 +408,43 @@ def search(
     bin_dirs: Sequence[str] | None = None,
     substitute: bool = True,
     workers: int = 4,
+    kind_backend: Any | None = None,
 ) -> dict[str, Any]:
-    """The `fix` block of a repro entry: tried candidates, the best verified one, or why none."""
+    """The `fix` block of a repro entry: tried candidates, the best verified one, or why none.
+
+    On kind (`kind_backend`: the KindBackend the repro ran on) the candidates are pods of one
+    wave (fixsearch_kind); on netns each runs in namespaces of its own, `workers` at a time.
+    """
     start = time.monotonic()
     stack = entry.get("stack") or {}
     backend = str(stack.get("backend", ""))
-    if backend != "netns":
-        return {
-            "searched": False,
-            "why": "the fix search runs on the netns backend in this build; use --backend netns",
-        }
+    if backend not in ("netns", "kind") or (backend == "kind" and kind_backend is None):
+        return {"searched": False, "why": f"no fix search on backend {backend or 'unknown'}"}
     plugins = stack.get("cni_plugins")
     plugins = str(plugins) if plugins and plugins != "unknown" else None
+
+    def run(cands: Sequence[Candidate]) -> list[Tried]:
+        if backend == "kind":
+            from . import fixsearch_kind
+
+            return fixsearch_kind.run_candidates(kind_backend, request, cands)
+        return run_candidates(request, cands, bin_dirs, substitute, workers)
+
     singles = propose(request, plugins)
-    tried = run_candidates(request, singles, bin_dirs, substitute, workers)
+    tried = run(singles)
     if not any(t.works for t in tried):
         more = pairs(request, [t.candidate for t in tried], plugins)
-        tried += run_candidates(request, more, bin_dirs, substitute, workers)
+        tried += run(more)
     working = sorted(
         (t for t in tried if t.works),
         key=lambda t: (t.candidate.size, len(t.candidate.edits), tried.index(t)),
     )
-    verified_on = f"{backend} with containernetworking-plugins {plugins or 'unknown'}"
+    if backend == "kind":
+        from .fixsearch_kind import verified_on as kind_verified_on
+
+        verified_on = kind_verified_on(stack)
+    else:
+        verified_on = f"{backend} with containernetworking-plugins {plugins or 'unknown'}"
     out: dict[str, Any] = {
         "searched": True,
         "verified_on": verified_on,

@@ -491,14 +491,12 @@ def _run_netns(
         return (*_run_pod(nb, to_run, stack), subs)
 
 
-def _run_kind(
-    request: Request, stack_name: str | None
-) -> tuple[PodObservation | None, dict[str, Any], str, str]:
-    """One pod on the kept kind cluster of `stack_name` (created and kept if there is none).
+def _open_kind(stack_name: str | None) -> Any:
+    """The KindBackend of the kept kind cluster of `stack_name` (created and kept if there is
+    none); the caller closes it. Without --stack the newest stack is used.
 
     Only reached when macmatrix.backends.kind offers KindBackend.run_pod(pod_name, namespace,
     attachments, annotations) -> PodObservation and need_plugins({type: network}) -> reason.
-    Without --stack the newest stack is used.
     """
     module = kind_repro_support()
     if module is None:  # pick_backend checked; keep races honest
@@ -507,23 +505,33 @@ def _run_kind(
         from .cli import default_stack
 
         stack_name = default_stack("kind", None)
-    backend = module.KindBackend.from_options(
+    return module.KindBackend.from_options(
         stack_name=stack_name,
         kubeconfig=None,
         keep_cluster=True,
         out_dir=Path("results") / "repro",
     )
-    try:
-        from .stack.inventory import needed_by
 
-        # a plugin the nodes lack is copied in when the stack's plugins release has it;
-        # otherwise the input cannot run here: unsupported, never a (false) broken
-        why = backend.need_plugins(needed_by((b.network, b.nad.config) for b in request.bindings))
+
+# the plugin types the fix search's remedies can add (macmatrix.remedies: the tuning remedy)
+FIX_PLUGIN_TYPES = ("tuning",)
+
+
+def _run_kind(
+    request: Request, backend: Any
+) -> tuple[PodObservation | None, dict[str, Any], str, str]:
+    """One pod on the kind backend (see _open_kind)."""
+    from .stack.inventory import needed_by
+
+    # a plugin the nodes lack is copied in when the stack's plugins release has it;
+    # otherwise the input cannot run here: unsupported, never a (false) broken
+    nads = [(b.network, b.nad.config) for b in request.bindings]
+    extra = [("the fix search", {"type": t}) for t in FIX_PLUGIN_TYPES]
+    if backend.need_plugins(needed_by(nads + extra)) is not None:  # else the fix search's too
+        why = backend.need_plugins(needed_by(nads))
         if why:
             return None, backend.stack(), UNSUPPORTED, f"kind backend: {why}"
-        return _run_pod(backend, request, backend.stack())
-    finally:
-        backend.close()
+    return _run_pod(backend, request, backend.stack())
 
 
 # --------------------------------------------------------------------------- the entry
@@ -640,11 +648,29 @@ def run(
     """
     lint(request.paste)  # input the linter cannot read is bad input: say so before any work
     refuse_wrong_types(request)  # lint's element-wrong-type error, as one line and exit 2
+    kind_backend = _open_kind(stack_name) if backend == "kind" else None
+    try:
+        return _run(request, backend, note, stack_name, bin_dirs, substitute, fix, kind_backend)
+    finally:
+        if kind_backend is not None:
+            kind_backend.close()
+
+
+def _run(
+    request: Request,
+    backend: str,
+    note: str,
+    stack_name: str | None,
+    bin_dirs: Sequence[str] | None,
+    substitute: bool,
+    fix: bool,
+    kind_backend: Any | None,
+) -> dict[str, Any]:
     start = time.monotonic()
     subs: list[Substitution] = []
     try:
-        if backend == "kind":
-            pod, stack, status, reason = _run_kind(request, stack_name)
+        if kind_backend is not None:
+            pod, stack, status, reason = _run_kind(request, kind_backend)
         else:
             pod, stack, status, reason, subs = _run_netns(
                 request, bin_dirs, substitute, plugin_timeout
@@ -668,7 +694,7 @@ def run(
     entry = build_entry(
         request, pod, status, reason, findings, stack, time.monotonic() - start, subs
     )
-    entry["fix"] = _fix(request, entry, bin_dirs, substitute, fix)
+    entry["fix"] = _fix(request, entry, bin_dirs, substitute, fix, kind_backend)
     return entry
 
 
@@ -678,6 +704,7 @@ def _fix(
     bin_dirs: Sequence[str] | None,
     substitute: bool,
     fix: bool,
+    kind_backend: Any | None = None,
 ) -> dict[str, Any]:
     """The verified-fix search (macmatrix.fixsearch), when the report does not work."""
     from . import fixsearch
@@ -688,7 +715,7 @@ def _fix(
         why = "nothing to fix" if entry["outcome"] == WORKS else f"outcome {entry['outcome']}"
         return {"searched": False, "why": why}
     try:
-        return fixsearch.search(request, entry, bin_dirs, substitute)
+        return fixsearch.search(request, entry, bin_dirs, substitute, kind_backend=kind_backend)
     except (InfraError, OSError) as e:
         return {"searched": False, "why": f"the search failed: {type(e).__name__}: {e}"}
 

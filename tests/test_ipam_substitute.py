@@ -159,11 +159,16 @@ def test_kind_never_substitutes(monkeypatch: pytest.MonkeyPatch) -> None:
 
     seen = []
 
-    def kind(request: Any, stack_name: Any) -> Any:
+    def kind(request: Any, backend: Any) -> Any:
         seen.append(request.bindings[0].nad.config["ipam"]["type"])
         return None, {"backend": "kind"}, "unsupported", "stand-in"
 
+    class Closed:  # stand-in for the KindBackend: only closed here
+        def close(self) -> None:
+            seen.append("closed")
+
     monkeypatch.setattr(repro, "substitute_ipam", refuse)
+    monkeypatch.setattr(repro, "_open_kind", lambda stack_name: Closed())
     monkeypatch.setattr(repro, "_run_kind", kind)
     entry = repro.run(request_for("issue-4834.yaml"), "kind")
-    assert seen == ["kube-ovn"] and entry["ipam_substituted"] == []
+    assert seen == ["kube-ovn", "closed"] and entry["ipam_substituted"] == []

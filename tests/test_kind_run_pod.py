@@ -305,9 +305,9 @@ def test_run_pod_prepares_once_and_runs_on_the_kept_cluster(
             seen.append((image, out))
             self.stats = type("S", (), {"calls": 5})()
 
-        def run(self, name: str, ns: str, atts: list[Any], ann: dict[str, str]) -> PodObservation:
-            seen.append((name, ns, atts, ann))
-            return PodObservation(name)
+        def run_wave(self, specs: list[Any]) -> list[PodObservation]:
+            seen.extend((s.name, s.namespace, s.attachments, s.annotations) for s in specs)
+            return [PodObservation(s.name) for s in specs]
 
     prepared: list[int] = []
     b = KindBackend(stacks.get("kube-ovn-v1.16"), None, True, tmp_path, log=io.StringIO())
@@ -324,8 +324,9 @@ def test_run_pod_prepares_once_and_runs_on_the_kept_cluster(
 def test_repro_picks_kind_and_runs_the_pod_through_run_pod(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """repro._run_kind with a stand-in KindBackend: the newest stack by default, the
-    attachments as given, the cluster kept, close() always."""
+    """repro.run on kind with a stand-in KindBackend: the newest stack by default, the
+    attachments as given, the fix search's tuning asked for up front, the cluster kept,
+    close() always."""
     from macmatrix import repro
     from macmatrix.stack import stacks
     from macmatrix.userinput import parse_text, resolve
@@ -342,7 +343,7 @@ def test_repro_picks_kind_and_runs_the_pod_through_run_pod(
             return {"backend": "kind", "name": made[0]["stack_name"], "cni_plugins": "v1.9.1"}
 
         def need_plugins(self, needed: dict[str, str]) -> str | None:
-            assert needed == {"macvlan": "default/mv"}
+            made.append(needed)
             return None  # all on the nodes or in the stack's plugins release
 
         def run_pod(self, name: str, ns: str, atts: list[Any], ann: dict[str, str]) -> Any:
@@ -363,12 +364,13 @@ def test_repro_picks_kind_and_runs_the_pod_through_run_pod(
         + "\n"
     )
     request = resolve(parse_text(text, "t"))
-    pod, stack, status, _ = repro._run_kind(request, None)
+    entry = repro.run(request, "kind", fix=False)  # the search: test_kind_fixsearch.py
     newest = stacks.stack_names()[-1]
     assert made[0]["stack_name"] == newest and made[0]["keep_cluster"] is True
     assert made[0]["kubeconfig"] is None
-    name, ns, atts = made[1]
+    assert made[1] == {"macvlan": "default/mv", "tuning": "the fix search"}
+    name, ns, atts = made[2]
     assert atts[0][1] == MACVLAN and atts[0][2]["mac"] == MAC
-    assert made[-1] == "close" and status == "ran" and pod is not None
+    assert made[-1] == "close" and entry["fix"] == {"searched": False, "why": "--no-fix"}
     assert f"using the newest, {newest}" in capsys.readouterr().err
     assert sys.modules.get("stand_in_kind") is None  # nothing registered globally

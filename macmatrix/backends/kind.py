@@ -25,7 +25,7 @@ from ..kube import snapshot
 from ..kube.client import ExecResult, ThreadClients, exec_in_pod, new_api_client
 from ..kube.diagnostics import Diagnostics
 from ..kube.matrix import CONTAINER, WAVE_PODS, MatrixRun, delete_run
-from ..kube.single import SinglePod
+from ..kube.single import PodSpec, SinglePod
 from ..observe import CaseObservation, PodObservation
 from ..stack import inventory, stacks, upgrade
 from ..stack.cluster import KindLifecycle, ensure_tools
@@ -292,6 +292,15 @@ class KindBackend:
     ) -> PodObservation:
         """One pod with the given NADs (configs exactly as given) on the cluster; everything it
         created is deleted again. Diagnostics land in OUT/diagnostics/ when it fails."""
+        [got] = self.run_pods([PodSpec(pod_name, namespace, list(attachments), annotations)])
+        if isinstance(got, str):
+            where = f"{namespace}/{pod_name}"
+            raise InfraError(got if where in got else f"repro pod {where}: {got}")
+        return got
+
+    def run_pods(self, specs: Sequence[PodSpec]) -> list[PodObservation | str]:
+        """Several pods in one wave (the fix search's candidates): per spec its observation or
+        the infra problem that stopped it; everything created is deleted again."""
         self._prepare()
         api, threads, exec_fn = self._clients()
         runner = SinglePod(
@@ -303,7 +312,7 @@ class KindBackend:
             log=self.log,
         )
         try:
-            return runner.run(pod_name, namespace, list(attachments), annotations)
+            return runner.run_wave(specs)
         finally:
             self.api_calls += runner.stats.calls
             threads.close()

@@ -149,7 +149,17 @@ class Created:
     namespaces: list[str] = field(default_factory=list)
     nads: list[tuple[str, str]] = field(default_factory=list)
     subnets: list[str] = field(default_factory=list)
-    pod: tuple[str, str] | None = None
+    pods: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class PodSpec:
+    """One pod of a wave: its name and namespace, its attachments and the user's annotations."""
+
+    name: str
+    namespace: str
+    attachments: Sequence[AttachmentLike]
+    annotations: dict[str, str]
 
 
 class SinglePod:
@@ -191,17 +201,38 @@ class SinglePod:
         attachments: Sequence[AttachmentLike],
         annotations: dict[str, str],
     ) -> PodObservation:
+        """One pod: a wave of one, whose infra problem is an InfraError."""
+        [got] = self.run_wave([PodSpec(pod_name, namespace, attachments, annotations)])
+        if isinstance(got, str):
+            where = f"{namespace}/{pod_name}"
+            raise InfraError(got if where in got else f"repro pod {where}: {got}")
+        return got
+
+    def run_wave(self, specs: Sequence[PodSpec]) -> list[PodObservation | str]:
+        """Every pod of `specs` created before any is waited for (one wave, settled together by
+        kube.matrix.settle like a matrix wave), then each read. Per spec, its observation or the
+        infra problem that stopped it (a str). What was created is deleted again, also when this
+        fails or is interrupted."""
         try:
-            self._setup(pod_name, namespace, attachments, annotations)
-            state, obj = self._settle(pod_name, namespace)
-            if state.kind == podstate.INFRA:
-                self._diagnose(pod_name, namespace, state.message)
-                raise InfraError(f"repro pod {namespace}/{pod_name}: {state.message}")
-            obs = self._observe(pod_name, namespace, attachments, obj)
-            if state.kind == podstate.SANDBOX_FAILED:
-                obs.error = state.message or "sandbox creation failed (no message)"
-                self._diagnose(pod_name, namespace, obs.error)
-            return obs
+            self._setup(specs)
+            states = self._settle(specs)
+            out: list[PodObservation | str] = []
+            for spec in specs:
+                state, obj = states[(spec.namespace, spec.name)]
+                if state.kind == podstate.INFRA:
+                    self._diagnose(spec.name, spec.namespace, state.message)
+                    out.append(state.message)
+                    continue
+                try:
+                    obs = self._observe(spec.name, spec.namespace, spec.attachments, obj)
+                except InfraError as e:  # exec failed: this pod's problem, not the wave's
+                    out.append(str(e))
+                    continue
+                if state.kind == podstate.SANDBOX_FAILED:
+                    obs.error = state.message or "sandbox creation failed (no message)"
+                    self._diagnose(spec.name, spec.namespace, obs.error)
+                out.append(obs)
+            return out
         except (ApiException, urllib3.exceptions.HTTPError) as e:
             why = f"{e.status} {e.reason}" if isinstance(e, ApiException) else str(e)
             raise InfraError(f"repro on kind: the API refused a call: {why}") from e
@@ -236,40 +267,39 @@ class SinglePod:
                 ) from e
             raise
 
-    def _setup(
-        self,
-        pod_name: str,
-        namespace: str,
-        attachments: Sequence[AttachmentLike],
-        annotations: dict[str, str],
-    ) -> None:
-        self._ensure_namespace(namespace)
+    def _setup(self, specs: Sequence[PodSpec]) -> None:
+        """Namespaces, every NAD, the Subnets (Ready), then every pod: all before any wait."""
         seen: set[str] = set()
-        for att in attachments:
-            if att.network in seen:
-                continue
-            seen.add(att.network)
-            ns, name = split_network(att.network)
-            self._ensure_namespace(ns)
-            self._create(
-                f"NAD {att.network}",
-                self.custom.create_namespaced_custom_object,
-                NADS[0],
-                NADS[1],
-                ns,
-                NADS[2],
-                nad_body(att.network, att.config),
+        for spec in specs:
+            self._ensure_namespace(spec.namespace)
+            for att in spec.attachments:
+                if att.network in seen:
+                    continue
+                seen.add(att.network)
+                ns, name = split_network(att.network)
+                self._ensure_namespace(ns)
+                self._create(
+                    f"NAD {att.network}",
+                    self.custom.create_namespaced_custom_object,
+                    NADS[0],
+                    NADS[1],
+                    ns,
+                    NADS[2],
+                    nad_body(att.network, att.config),
+                )
+                self.created.nads.append((ns, name))
+        self._subnets([provider(a) for s in specs for a in s.attachments if needs_subnet(a)])
+        for spec in specs:
+            body = pod_body(
+                spec.name, spec.namespace, spec.attachments, spec.annotations, self.image
             )
-            self.created.nads.append((ns, name))
-        self._subnets([provider(a) for a in attachments if needs_subnet(a)])
-        body = pod_body(pod_name, namespace, attachments, annotations, self.image)
-        self._create(
-            f"pod {namespace}/{pod_name}",
-            self.core.create_namespaced_pod,
-            namespace,
-            client.V1Pod.model_validate(body),
-        )
-        self.created.pod = (namespace, pod_name)
+            self._create(
+                f"pod {spec.namespace}/{spec.name}",
+                self.core.create_namespaced_pod,
+                spec.namespace,
+                client.V1Pod.model_validate(body),
+            )
+            self.created.pods.append((spec.namespace, spec.name))
 
     def _subnets(self, providers: list[str]) -> None:
         if not providers:
@@ -303,24 +333,33 @@ class SinglePod:
             )
 
     # ------------------------------------------------------------------ wait and read
-    def _settle(self, pod_name: str, namespace: str) -> tuple[podstate.PodState, dict[str, Any]]:
-        slot = Watched(pod_name)
+    def _settle(
+        self, specs: Sequence[PodSpec]
+    ) -> dict[tuple[str, str], tuple[podstate.PodState, dict[str, Any]]]:
+        """Settle every pod of the wave, one namespace at a time (a wave has one namespace)."""
+        out: dict[tuple[str, str], tuple[podstate.PodState, dict[str, Any]]] = {}
+        deadline = self.clock() + self.timeout_s + 2.0 * (len(specs) - 1)
+        for namespace in dict.fromkeys(s.namespace for s in specs):
+            slots = {s.name: Watched(s.name) for s in specs if s.namespace == namespace}
 
-        def events() -> list[dict[str, Any]]:  # none needed before the pod is seen
-            return sandbox_events(self.core, namespace, self.stats, self.log) if slot.obj else []
+            def events(ns: str = namespace, slots: dict[str, Watched] = slots) -> Any:
+                # none needed before a pod is seen
+                seen = any(w.obj for w in slots.values())
+                return sandbox_events(self.core, ns, self.stats, self.log) if seen else []
 
-        settle(
-            {pod_name: slot},
-            self.pod_stream,
-            namespace,
-            self.clock() + self.timeout_s,
-            events,
-            self.stats,
-            self.log,
-            self.clock,
-            self.wall,
-        )
-        return slot.state, slot.obj
+            settle(
+                slots,
+                self.pod_stream,
+                namespace,
+                deadline,
+                events,
+                self.stats,
+                self.log,
+                self.clock,
+                self.wall,
+            )
+            out.update({(namespace, n): (w.state, w.obj) for n, w in slots.items()})
+        return out
 
     def _observe(
         self,
@@ -361,8 +400,7 @@ class SinglePod:
     def cleanup(self) -> None:
         """Delete what this repro created (pod first, then NADs, Subnets, namespaces)."""
         steps: list[tuple[str, Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = []
-        if self.created.pod:
-            ns, name = self.created.pod
+        for ns, name in self.created.pods:
             steps.append(
                 (
                     f"pod {ns}/{name}",
