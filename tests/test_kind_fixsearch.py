@@ -234,3 +234,23 @@ def test_the_namespace_is_deleted_on_failure_and_ctrl_c(
     c.core.delete_namespace.assert_called_once_with(made)
     assert c.custom.delete_namespaced_custom_object.call_count == 1
     assert c.core.delete_namespaced_pod.call_count == len(c.history)
+
+
+def test_candidates_with_different_macs_are_one_wave_created_before_any_wait(
+    tmp_path: Path,
+) -> None:
+    from macmatrix.remedies import Candidate, Edit
+
+    request = request_for("issue-4834-host-local.yaml")
+    macs = ["02:00:00:00:00:01", "02:00:00:00:00:02", "02:00:00:00:00:03"]
+    cands = [
+        Candidate(("t",), (Edit(("element", 0, "mac"), m, f"networks[0].mac: {m}"),), True)
+        for m in macs
+    ]
+    c = Cluster()
+    backend = Backend(c, tmp_path)
+    tried = fixsearch_kind.run_candidates(backend, request, cands)
+    assert backend.waves == [["fix-0", "fix-1", "fix-2"]]
+    assert c.order[:5] == ["wave", "create fix-0", "create fix-1", "create fix-2", "watch"]
+    assert [t.outcome for t in tried] == ["works"] * 3  # each pod's net1 has its own MAC
+    assert [r["kernel"] for t in tried for r in t.rows if r["ifname"] == "net1"] == macs
