@@ -185,7 +185,7 @@ def test_repro_on_kind_copies_a_release_plugin_and_is_unsupported_without_one(
     assert "bandwidth" in inventory.inventory(stack, ["bandwidth"]).installs
 
     entry = repro.run(_paste("bandwidth"), "kind", stack_name="kube-ovn-v1.16")
-    assert handed == [["bandwidth", "macvlan", "static"]]
+    assert handed == [["bandwidth", "macvlan", "static", "tuning"]]  # tuning: the fix search
     assert entry["outcome"] != "unsupported"
 
     entry = repro.run(_paste("whereabouts"), "kind", stack_name="kube-ovn-v1.16")
