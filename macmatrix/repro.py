@@ -650,7 +650,17 @@ def run(
     refuse_wrong_types(request)  # lint's element-wrong-type error, as one line and exit 2
     kind_backend = _open_kind(stack_name) if backend == "kind" else None
     try:
-        return _run(request, backend, note, stack_name, bin_dirs, substitute, fix, kind_backend)
+        return _run(
+            request,
+            backend,
+            note,
+            stack_name,
+            bin_dirs,
+            substitute,
+            fix,
+            kind_backend,
+            plugin_timeout,
+        )
     finally:
         if kind_backend is not None:
             kind_backend.close()
@@ -665,6 +675,7 @@ def _run(
     substitute: bool,
     fix: bool,
     kind_backend: Any | None,
+    plugin_timeout: float | None = None,
 ) -> dict[str, Any]:
     start = time.monotonic()
     subs: list[Substitution] = []
