@@ -141,6 +141,29 @@ def _move_annotation(request: Request, plugins: str | None) -> list[Candidate]:
     return out
 
 
+def _move_ovn_mac(request: Request, plugins: str | None) -> list[Candidate]:
+    """`ovn.kubernetes.io/mac_address` -> the element's `mac`, the annotation removed.
+
+    That annotation sets the primary interface (eth0) only; a report that puts net1's MAC there
+    gets a random net1. Moving it asks for the MAC where it lands on net1, and eth0 goes back to
+    a MAC Kube-OVN allocates, so the candidate changes what is requested (changes_mac)."""
+    from .repro import OVN_MAC
+
+    value = request.annotations.get(OVN_MAC)
+    if not value:
+        return []
+    return [
+        _one(
+            "move-ovn-mac",
+            Edit(("element", i, "mac"), value, f"networks[{i}].mac: {value} (from {OVN_MAC})"),
+            Edit(("annotation", OVN_MAC), None, f"{OVN_MAC} removed (it sets eth0 only)"),
+            changes_mac=True,
+        )
+        for i, b in enumerate(request.bindings)
+        if not b.element.get("mac")
+    ]
+
+
 def _add_capmac(request: Request, plugins: str | None) -> list[Candidate]:
     """`capabilities: {mac: true}` on a macvlan/tuning plugin that lacks it."""
     out = []
@@ -289,6 +312,13 @@ CATALOGUE: tuple[Remedy, ...] = (
         "move the <provider>.kubernetes.io/mac_address value into the networks element's mac",
         SRC["4834"],
         _move_annotation,
+    ),
+    Remedy(
+        "move-ovn-mac",
+        "move an ovn.kubernetes.io/mac_address value (eth0's) into the networks element's mac",
+        "kubeovn/kube-ovn docs (static IP/MAC: ovn.kubernetes.io/* annotations set the primary "
+        "interface); " + SRC["4834"],
+        _move_ovn_mac,
     ),
     Remedy(
         "add-capmac",

@@ -131,3 +131,16 @@ def test_needs_fix_and_the_markdown_section() -> None:
     md = render_markdown(entry)
     assert "#### Verified fix" in md and "No fix found: 1 candidate(s) tried" in md
     assert "add-tuning (x): broken (r)" in md
+
+
+def test_the_eth0_annotation_moves_into_the_element_and_leaves_the_pod() -> None:
+    # issue-4834.yaml sets ovn.kubernetes.io/mac_address (eth0) and a networks element without mac
+    request = request_for("issue-4834.yaml")
+    cands = [c for c in fixsearch.propose(request, "1.1.1") if c.remedies == ("move-ovn-mac",)]
+    assert len(cands) == 1 and cands[0].changes_mac
+    fixed = fixsearch.apply(request, cands[0])
+    assert fixed.bindings[0].element["mac"] == "00:00:00:53:6b:b6"
+    assert "ovn.kubernetes.io/mac_address" not in fixed.annotations
+    assert request.annotations["ovn.kubernetes.io/mac_address"] == "00:00:00:53:6b:b6"
+    text, _diff, _of = fixsearch.render(request, cands[0])
+    assert "ovn.kubernetes.io/mac_address" not in text and "00:00:00:53:6b:b6" in text
