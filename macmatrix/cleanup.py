@@ -2,8 +2,9 @@
 
 A run killed with SIGKILL (or a machine that lost power) cannot clean up after itself. Every
 netns run records its id and PID (macmatrix.backends.runs); this removes the namespaces, tuning
-state files and temp folder of each recorded run whose process is gone, and never anything of
-a run that is still alive. `macmatrix doctor --backend netns` lists the same leftovers.
+state files and temp folder of each recorded run whose process is gone, and the namespace of a
+capability probe killed mid-probe (`mm-probe-<pid>-...`, its process gone); never anything of
+a run or probe that is still alive. `macmatrix doctor --backend netns` lists the same leftovers.
 Exit 0 when nothing is left (or --dry-run), 3 when something could not be removed.
 """
 
@@ -28,14 +29,20 @@ def main(argv: Sequence[str]) -> int:
         print(("would remove " if args.dry_run else "removing ") + left.describe())
         if not args.dry_run:
             runs.remove(left)
-    if not found:
+    probes = runs.dead_probes()
+    for name in probes:
+        print(("would remove " if args.dry_run else "removing ") + f"probe namespace {name}")
+        if not args.dry_run:
+            runs.remove_probe(name)
+    if not found and not probes:
         print("no leftovers of killed runs")
     for name in runs.unrecorded_namespaces():
         print(f"not touched: namespace {name} has no run record (an older macmatrix may use it)")
     if args.dry_run:
         return 0
     still = [left.record.run_id for left in runs.leftovers() if left.namespaces]
+    still += runs.dead_probes()
     if still:
-        print(f"could not remove the namespaces of run(s) {', '.join(still)}", file=sys.stderr)
+        print(f"could not remove the namespaces of {', '.join(still)}", file=sys.stderr)
         return 3
     return 0

@@ -92,7 +92,9 @@ def _namespace() -> str | None:
 def _leftovers() -> tuple[list[str], list[str]]:
     from .backends import runs
 
-    return [left.describe() for left in runs.leftovers()], runs.unrecorded_namespaces()
+    dead = [left.describe() for left in runs.leftovers()]
+    dead += [f"probe namespace {n} (its process is gone)" for n in runs.dead_probes()]
+    return dead, runs.unrecorded_namespaces()
 
 
 def kind_checks(probe: Probe) -> list[Check]:

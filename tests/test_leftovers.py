@@ -9,7 +9,9 @@ A stand-in `macvlan` that hangs keeps the runs mid-case while the test acts on t
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -18,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from pyroute2 import netns as pyroute2_netns
 
 from macmatrix.backends import netns, runs
 from macmatrix.results import UNFINISHED
@@ -117,3 +120,30 @@ def test_sigkilled_run_is_listed_and_cleanup_removes_only_dead_runs(tmp_path: Pa
         alive_proc.send_signal(signal.SIGTERM)
         alive_proc.wait(timeout=60)
     assert alive.namespaces() == [] and not alive.path().exists()
+
+
+def test_a_probe_killed_mid_probe_is_listed_and_removed_but_a_live_one_is_not() -> None:
+    # namespace_probe names its namespace mm-probe-<pid>-<tid> and removes it within
+    # milliseconds; a SIGKILL in between leaves it with no run record (seen on a shared host).
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead_name = f"mm-probe-{gone.pid}-1"
+    live_name = f"mm-probe-{os.getpid()}-1"
+    for name in (dead_name, live_name):
+        netns.create_netns(name)
+    try:
+        assert dead_name in runs.dead_probes() and live_name not in runs.dead_probes()
+        assert dead_name not in runs.unrecorded_namespaces()
+        doctor = cli("doctor", "--backend", "netns")
+        assert f"probe namespace {dead_name} (its process is gone)" in doctor.stdout
+        assert cli("cleanup", "--dry-run").returncode == 0
+        assert dead_name in netns.leftover_namespaces("mm-probe-")  # a dry run removes nothing
+        clean = cli("cleanup")
+        assert clean.returncode == 0, clean.stderr
+        assert f"removing probe namespace {dead_name}" in clean.stdout
+        left = netns.leftover_namespaces("mm-probe-")
+        assert dead_name not in left and live_name in left
+    finally:
+        for name in (dead_name, live_name):
+            with contextlib.suppress(OSError):
+                pyroute2_netns.remove(name)

@@ -25,6 +25,8 @@ RUNS_DIR = Path("/run/macmatrix/runs")
 TUNING_STATE_DIR = Path("/run/cni/tuning")  # tuning saves the old MAC here, removes it on DEL
 NS_PREFIX = "mm-"
 _RUN_ID = re.compile(r"^[0-9a-f]{6,32}$")
+# netns.namespace_probe's namespace: mm-probe-<pid>-<thread id>; it lives for milliseconds
+_PROBE = re.compile(rf"^{NS_PREFIX}probe-(\d+)-\d+$")
 
 
 def process_start(pid: int) -> str | None:
@@ -142,11 +144,34 @@ def remove(left: Leftover, runs_dir: Path = RUNS_DIR) -> None:
     unregister(left.record, runs_dir)
 
 
+def dead_probes() -> list[str]:
+    """Capability-probe namespaces whose process is gone: the probe removes its namespace at
+    once, so one left behind was killed mid-probe (its PID is in the name, no record needed)."""
+    out = []
+    for name in netns.listnetns():
+        m = _PROBE.match(name)
+        if m and process_start(int(m.group(1))) is None:
+            out.append(name)
+    return sorted(out)
+
+
+def remove_probe(name: str) -> None:
+    """Remove a dead probe's namespace (re-checks that its process is still gone)."""
+    m = _PROBE.match(name)
+    if m and process_start(int(m.group(1))) is None:
+        with suppress(OSError):
+            netns.remove(name)
+
+
 def unrecorded_namespaces(runs_dir: Path = RUNS_DIR) -> list[str]:
-    """`mm-` namespaces no record claims (an older macmatrix, or a record removed by hand)."""
+    """`mm-` namespaces no record claims (an older macmatrix, or a record removed by hand);
+    dead probes are listed by dead_probes() instead."""
     prefixes = [r.prefix for r in records(runs_dir)]
+    probes = set(dead_probes())
     return sorted(
         n
         for n in netns.listnetns()
-        if n.startswith(NS_PREFIX) and not any(n.startswith(p) for p in prefixes)
+        if n.startswith(NS_PREFIX)
+        and n not in probes
+        and not any(n.startswith(p) for p in prefixes)
     )
