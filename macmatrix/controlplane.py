@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ctypes
 import datetime
 import ipaddress
 import os
@@ -134,6 +135,16 @@ def make_pki() -> _Pki:
     )
 
 
+_PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL it when the process that started it dies, so a pytest or
+    run killed with SIGTERM/SIGKILL (no teardown) leaves no etcd or kube-apiserver behind."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+
+
 @dataclass
 class LocalControlPlane:
     """etcd + kube-apiserver from `bin_dir`; start() -> kubeconfig path; stop() removes all."""
@@ -163,7 +174,12 @@ class LocalControlPlane:
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 - lives as long as the process
         proc = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.workdir
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=self.workdir,
+            preexec_fn=_die_with_parent,
         )
         log.close()
         self._procs.append(proc)

@@ -37,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .errors import BadInput
 from .userinput import Binding, Request, plugins_of
 
 # IPAM type -> (why it cannot run on the netns backend, source). Data, one entry an IPAM.
@@ -237,7 +238,7 @@ def _address(
         if subnet:
             free = _first_free(
                 str(subnet.get("cidrBlock")).split(",")[0],
-                excludes=[str(x) for x in subnet.get("excludeIps") or []],
+                excludes=_str_list(subnet.get("excludeIps"), "Subnet spec.excludeIps"),
                 reserved=[str(subnet.get("gateway") or "")],
             )
             if free:
@@ -270,7 +271,8 @@ def _subnet_for(request: Request, provider: str) -> dict[str, Any] | None:
     for doc in request.paste.subnets:
         spec = doc.get("spec") if isinstance(doc, dict) else None
         if isinstance(spec, dict) and spec.get("provider") == provider and spec.get("cidrBlock"):
-            name = (doc.get("metadata") or {}).get("name", "?")
+            meta = doc.get("metadata")
+            name = meta.get("name", "?") if isinstance(meta, dict) else "?"
             return {**spec, "_name": name}
     return None
 
@@ -308,8 +310,19 @@ def _whereabouts_ranges(ipam: dict[str, Any]) -> list[dict[str, Any]]:
             text = cidr if "/" in cidr else text
         with contextlib.suppress(ValueError):  # whereabouts keeps the CIDR's network
             text = str(ipaddress.ip_network(text, strict=False))
-        out.append({"range": text, "start": start, "exclude": list(r.get("exclude") or [])})
+        excl = _str_list(r.get("exclude"), "spec.config ipam.exclude (whereabouts)")
+        out.append({"range": text, "start": start, "exclude": excl})
     return out
+
+
+def _str_list(value: Any, field: str) -> list[str]:
+    """A list of strings from the user's paste (missing: empty), else one line of bad input:
+    the real IPAM's JSON decoding would refuse any other type."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        raise BadInput(f"{field}: {value!r} must be a list of strings; write it as [\"...\"]")
+    return list(value)
 
 
 def _first_free(cidr: str, excludes: list[str], reserved: list[str], start: str = "") -> str | None:

@@ -107,16 +107,29 @@ def test_a_hung_plugin_trips_the_breaker_and_ends_the_run_with_exit_3(
     children_gone(hung)
 
 
-def test_plugin_timeout_must_be_positive(tmp_path: Path, hung: Path) -> None:
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--plugin-timeout", "0"),
+        ("--plugin-timeout", "inf"),  # once an OverflowError traceback from subprocess
+        ("--plugin-timeout", "1e10"),
+        ("--plugin-timeout", "nan"),
+        ("--workers", "-1"),  # once a ValueError traceback from ThreadPoolExecutor
+        ("--workers", "0"),
+    ],
+)
+def test_plugin_timeout_and_workers_are_checked(
+    tmp_path: Path, hung: Path, option: str, value: str
+) -> None:
     proc = subprocess.run(
-        argv(hung, tmp_path / "o", "--plugin-timeout", "0"),
+        [*argv(hung, tmp_path / "o"), option, value],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert proc.returncode == 2 and "--plugin-timeout" in proc.stderr, proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and option in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

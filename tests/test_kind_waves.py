@@ -109,7 +109,7 @@ def test_a_young_transient_error_is_waited_for_until_the_deadline() -> None:
 def test_wave_size_setting() -> None:
     assert wave_pods({}) == WAVE_PODS
     assert wave_pods({"MACMATRIX_WAVE_PODS": " 12 "}) == 12
-    for bad in ("0", "-3", "many", "1.5"):
+    for bad in ("0", "-3", "many", "1.5", "\u00b2"):  # "²".isdigit() is True, int() refuses it
         with pytest.raises(BadInput, match="MACMATRIX_WAVE_PODS") as e:
             wave_pods({"MACMATRIX_WAVE_PODS": bad})
         assert "\n" not in str(e.value)

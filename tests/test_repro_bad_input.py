@@ -132,3 +132,24 @@ def test_an_ips_string_is_never_split_into_characters() -> None:
     )
     assert rt.capability_args["ips"] == ["10.1.1.5/24", "10.1.2.5/24"]
     assert "IP=10.1.1.5/24,10.1.2.5/24" in rt.cni_args()
+
+
+@pytest.mark.parametrize(
+    ("name", "field"),
+    [
+        ("subnet-excludeips-int.yaml", "Subnet spec.excludeIps"),
+        ("whereabouts-exclude-int.yaml", "ipam.exclude (whereabouts)"),
+    ],
+)
+def test_a_substituted_ipam_field_of_the_wrong_type_is_one_line(
+    tmp_path: Path, name: str, field: str
+) -> None:
+    # once a TypeError traceback from the IPAM substitution (list(5))
+    proc = macmatrix(
+        tmp_path, "repro", str(REPO / "tests" / "data" / "bad" / name), "--backend", "netns"
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert (
+        proc.stderr.count("\n") == 1 and field in proc.stderr and "list of strings" in proc.stderr
+    )
+    assert proc.stdout == "" and list(tmp_path.iterdir()) == []

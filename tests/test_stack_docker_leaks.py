@@ -150,3 +150,20 @@ def test_a_kept_clusters_network_is_left_as_it_was(monkeypatch: pytest.MonkeyPat
     with pytest.raises(InfraError, match="connect"):
         net.ensure(NODES)
     assert engine.state() == before
+
+
+def test_a_refused_create_leaves_the_network_another_run_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # two runs of one stack race: ours sees no network, the other creates it, ours is refused
+    def racing(argv: list[str]) -> BaseException | None:
+        if argv[:2] == ["network", "create"]:
+            engine.networks.add(NET)
+            return InfraError(f"network with name {NET} already exists")
+        return None
+
+    engine = FakeEngine(racing)
+    monkeypatch.setattr(docker, "run", engine.run)
+    with pytest.raises(InfraError, match="already exists"):
+        docker.MasterNetwork(NET).ensure(NODES)
+    assert NET in engine.networks  # the other run's network is still there

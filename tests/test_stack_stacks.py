@@ -118,3 +118,20 @@ def test_unreadable_and_invalid_toml(tmp_path: Path) -> None:
     bad.write_text("[stacks\n")
     with pytest.raises(BadInput, match="not valid TOML"):
         stacks.load(bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[stacks]\nfoo = "x"\n', "stacks.foo must be a table"),
+        ('defaults = "x"\n[stacks."y"]\nkube_ovn = "v1.14.41"\n', r"\[defaults\] must be a table"),
+    ],
+)
+def test_a_stack_or_defaults_that_is_not_a_table_is_bad_input(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "stacks.toml"
+    path.write_text(text)  # once a TypeError traceback from {**defaults, **entry}
+    with pytest.raises(BadInput, match=message) as e:
+        stacks.load(path)
+    assert "\n" not in str(e.value)

@@ -47,7 +47,7 @@ def wave_pods(env: Mapping[str, str] | None = None) -> int:
     raw = (os.environ if env is None else env).get("MACMATRIX_WAVE_PODS", "").strip()
     if not raw:
         return WAVE_PODS
-    if not raw.isdigit() or int(raw) < 1:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
         raise BadInput(
             f"MACMATRIX_WAVE_PODS={raw!r}: write how many pods to start at once, a whole "
             f"number >= 1 (default {WAVE_PODS})"

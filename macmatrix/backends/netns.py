@@ -196,10 +196,21 @@ def create_netns(name: str) -> None:
         os.close(own)
 
 
+# an hour: longer waits overflow the clocks subprocess uses (1e10 s) and no plugin needs them
+MAX_PLUGIN_TIMEOUT_S = 3600
+
+
 def check_plugin_timeout(timeout: Any) -> float:
     """--plugin-timeout as seconds > 0 (`run` and `repro`), else one line of bad input."""
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
-        raise BadInput(f"--plugin-timeout: {timeout!r} must be seconds > 0 (default 30)")
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not 0 < timeout <= MAX_PLUGIN_TIMEOUT_S  # also refuses NaN and inf
+    ):
+        raise BadInput(
+            f"--plugin-timeout: {timeout!r} must be seconds > 0 and at most "
+            f"{MAX_PLUGIN_TIMEOUT_S} (default 30)"
+        )
     return float(timeout)
 
 
@@ -235,6 +246,8 @@ class NetnsBackend:
             timeout=self.timeout,
             exec_prefix=["nsenter", f"--net={_ns_path(self.node)}"],
         )
+        if workers is not None and (isinstance(workers, bool) or workers < 1):
+            raise BadInput(f"--workers: {workers!r} must be a whole number >= 1")
         self.workers = workers or max(2, min(8, 2 * (os.cpu_count() or 1)))
         self._lock = threading.Lock()
         self._setup_lock = threading.Lock()
@@ -248,7 +261,11 @@ class NetnsBackend:
         self.confined: list[dict[str, str]] = []  # state paths a config set and the run overrode
         self._plugins: dict[str, Any] | None = None
         # before any namespace exists: a SIGKILLed run is then found by `doctor`/`cleanup`
-        self.record = runs.register(self.run_id, self.prefix, self.tmpdir)
+        try:
+            self.record = runs.register(self.run_id, self.prefix, self.tmpdir)
+        except BaseException:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            raise
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -276,7 +293,8 @@ class NetnsBackend:
             for f in TUNING_STATE_DIR.glob(f"{self.run_id}*_*.json"):
                 f.unlink(missing_ok=True)
         shutil.rmtree(self.tmpdir, ignore_errors=True)
-        runs.unregister(self.record)
+        if not self.record.namespaces():  # else keep the record: `cleanup` finds what is left
+            runs.unregister(self.record)
 
     def _create_ns(self, name: str) -> None:
         with self._lock:
@@ -373,7 +391,12 @@ class NetnsBackend:
             name, namespace, ns_name, cid, str(uuid.uuid4()), attachments, annotations, [], []
         )
         self._create_ns(ns_name)
-        self._pod_masters(ns_name, attachments)
+        try:
+            self._pod_masters(ns_name, attachments)
+        except BaseException:
+            with suppress(OSError):
+                self._remove_ns(ns_name)
+            raise
         for index, att in enumerate(attachments, start=1):
             nad = att.network.split("/")[-1]
             conf = self._confine_state(att.network, delegate_conf(att.config, nad, att.element))

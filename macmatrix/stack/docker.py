@@ -151,11 +151,16 @@ class MasterNetwork:
         """Create the network if needed, connect each node, name its NIC `master`. Node -> MAC."""
         try:
             if not self.exists():
-                self.created = True  # before the call: a create that fails half-way is undone
-                run(
-                    ["network", "create", "--driver", "bridge", self.name],
-                    what=f"creating docker network {self.name}",
-                )
+                self.created = True  # before the call: Ctrl-C during the create is undone
+                try:
+                    run(
+                        ["network", "create", "--driver", "bridge", self.name],
+                        what=f"creating docker network {self.name}",
+                    )
+                except InfraError:
+                    # refused (e.g. another run made the same name first): not ours to remove
+                    self.created = False
+                    raise
             return {node: self.attach(node) for node in nodes}
         except BaseException:
             self.undo()

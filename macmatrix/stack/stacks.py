@@ -182,6 +182,11 @@ def load(path: Path | str | None = None) -> dict[str, Stack]:
     stacks = data.get("stacks") or {}
     if not isinstance(stacks, dict) or not stacks:
         raise BadInput(f'{p}: no [stacks."NAME"] tables; add at least one stack')
+    if not isinstance(defaults, dict):
+        raise BadInput(f"{p}: [defaults] must be a table of fields; write it as [defaults]")
+    for name, entry in stacks.items():
+        if not isinstance(entry, dict):
+            raise BadInput(f'{p}: stacks.{name} must be a table; write it as [stacks."{name}"]')
     return {name: _check(name, {**defaults, **entry}, str(p)) for name, entry in stacks.items()}
 
 
