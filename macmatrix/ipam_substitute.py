@@ -321,7 +321,7 @@ def _str_list(value: Any, field: str) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
-        raise BadInput(f"{field}: {value!r} must be a list of strings; write it as [\"...\"]")
+        raise BadInput(f'{field}: {value!r} must be a list of strings; write it as ["..."]')
     return list(value)
 
 

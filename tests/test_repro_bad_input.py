@@ -146,7 +146,7 @@ def test_a_substituted_ipam_field_of_the_wrong_type_is_one_line(
 ) -> None:
     # once a TypeError traceback from the IPAM substitution (list(5))
     proc = macmatrix(
-        tmp_path, "repro", str(REPO / "tests" / "data" / "bad" / name), "--backend", "netns"
+        tmp_path, "repro", str(REPO / "tests" / "data" / "repro-bad" / name), "--backend", "netns"
     )
     assert proc.returncode == 2, proc.stderr
     assert (
