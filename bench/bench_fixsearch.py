@@ -16,8 +16,8 @@ from pathlib import Path
 
 import yaml
 
-from macmatrix import fixsearch, repro
-from macmatrix.userinput import load_paths, resolve
+from macmatrix.spec.userinput import load_paths, resolve
+from macmatrix.workflows import fixsearch, repro
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 

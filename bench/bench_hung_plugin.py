@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from macmatrix.backends.netns import DEFAULT_BIN_DIRS
+from macmatrix.backends.netns.backend import DEFAULT_BIN_DIRS
 
 STAND_IN = """#!/bin/sh
 # stand-in for a hung CNI plugin: never answers, leaves a child behind

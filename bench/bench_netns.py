@@ -25,8 +25,8 @@ from pathlib import Path
 
 from pyroute2 import IPRoute, netns
 
-from macmatrix import cases
-from macmatrix.backends.netns import NetnsBackend, create_netns, find_bin_dirs, in_netns
+from macmatrix.backends.netns.backend import NetnsBackend, create_netns, find_bin_dirs, in_netns
+from macmatrix.spec import cases
 
 REPO = Path(__file__).resolve().parents[1]
 

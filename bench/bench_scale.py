@@ -1,6 +1,6 @@
 """Scaling benchmark of the netns backend: cost per case at 80, 600 and 2,000 cases.
 
-For each size, a child process runs `macmatrix.run.execute` (the code path of `macmatrix run`:
+For each size, a child process runs `macmatrix.run.runner.execute` (the path of `macmatrix run`:
 plugin calls, judging, results.json, results.md) and reports its wall time and its own peak RSS;
 then the very plugin calls it made (read back from results.json) are replayed bare, with plain
 subprocess exec on as many threads, no harness (bench_netns.bare_calls). Both run here, one after
@@ -34,9 +34,9 @@ MATRICES = {
 
 def child(matrix: str, out: str, workers: int) -> None:
     """One harness run in this process; prints {"wall_s", "rss_mb", "runnable", "prefix"}."""
-    from macmatrix import cases
-    from macmatrix.backends.netns import NetnsBackend
-    from macmatrix.run import execute
+    from macmatrix.backends.netns.backend import NetnsBackend
+    from macmatrix.run.runner import execute
+    from macmatrix.spec import cases
 
     cs = cases.load(matrix)
     with NetnsBackend(workers=workers) as nb:
@@ -65,7 +65,7 @@ def replay(out: Path, prefix: str, workers: int) -> tuple[float, int]:
     sys.path.insert(0, str(REPO / "bench"))
     from bench_netns import bare_calls
 
-    from macmatrix.backends.netns import find_bin_dirs
+    from macmatrix.backends.netns.backend import find_bin_dirs
 
     doc = json.loads((out / "results.json").read_text())
     per_case = [[i for p in e["pods"] for i in p.get("invocations", [])] for e in doc["cases"]]

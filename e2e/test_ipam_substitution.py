@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
-from macmatrix import cases, manifests, report
-from macmatrix.run import execute
+from macmatrix.build import manifests
+from macmatrix.run.runner import execute
+from macmatrix.spec import cases
+from macmatrix.views import report
 
 BIN_DIRS = ("/opt/cni/bin", "/usr/lib/cni")
 
@@ -46,7 +48,7 @@ MATRIX = {
 
 
 def _run(tmp_path: Path, spec: dict[str, Any]) -> dict[str, Any]:
-    from macmatrix.backends.netns import NetnsBackend
+    from macmatrix.backends.netns.backend import NetnsBackend
 
     path = tmp_path / "matrix.yaml"
     path.write_text(yaml.safe_dump(spec))

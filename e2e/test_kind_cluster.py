@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from macmatrix.cases import DEFAULTS, Case
-from macmatrix.stack import docker
+from macmatrix.backends.kind.stack import docker
+from macmatrix.spec.cases import DEFAULTS, Case
 
 pytestmark = pytest.mark.kind
 
 
 def _reachable(host: str) -> bool:
-    from macmatrix.stack.download import reachable
+    from macmatrix.backends.kind.stack.download import reachable
 
     return reachable(host)
 
@@ -46,7 +46,7 @@ def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     why = _why_not()
     if why:
         pytest.skip(why)
-    from macmatrix.backends.kind import KindBackend
+    from macmatrix.backends.kind.backend import KindBackend
 
     stack = str(_option(request.config, "--stack", "MACMATRIX_STACK", "kube-ovn-v1.14"))
     keep = bool(_option(request.config, "--keep-cluster", "MACMATRIX_KEEP_CLUSTER", ""))

@@ -1,7 +1,7 @@
 """The kind backend's Kubernetes layer against a real kube-apiserver + etcd on 127.0.0.1.
 
 The control plane is k8s.io/kubernetes built at the newest stack's Kubernetes version
-(gobuild/control_plane.py; `python -m macmatrix.gobuild.control_plane` builds it into the
+(gobuild/control_plane.py; `python -m macmatrix.backends.gobuild.control_plane` builds it into the
 cache), with the NetworkAttachmentDefinition CRD at the version that stack's Multus pins and
 Kube-OVN's CRDs from that stack's install.sh (gobuild/crds.py). What is real here: object
 validation (built-in and CRD schemas), namespaces, NADs, Subnets, pods, their annotations,
@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from macmatrix import cases, manifests
-from macmatrix.gobuild import control_plane, crds, toolchain
-from macmatrix.stack import stacks
+from macmatrix.backends.gobuild import control_plane, crds, toolchain
+from macmatrix.build import manifests
+from macmatrix.spec import cases, stacks
 
 pytestmark = pytest.mark.apiserver
 
@@ -35,7 +35,7 @@ def _needed() -> None:
         why = "no Go toolchain" if not toolchain.find_go() else "not built yet"
         text = (
             f"kube-apiserver {VERSION} not in the cache ({why}): "
-            f"python -m macmatrix.gobuild.control_plane {VERSION}"
+            f"python -m macmatrix.backends.gobuild.control_plane {VERSION}"
         )
         if os.environ.get("MACMATRIX_REQUIRE_APISERVER"):  # CI: it must run, not skip
             pytest.fail(text, pytrace=False)
@@ -48,9 +48,9 @@ def api() -> Iterator[Any]:
     _needed()
     from kubernetes import client
 
-    from macmatrix.controlplane import LocalControlPlane
-    from macmatrix.kube.client import new_api_client
-    from macmatrix.kube.wait import wait_for
+    from macmatrix.backends.controlplane import LocalControlPlane
+    from macmatrix.backends.kind.kube.client import new_api_client
+    from macmatrix.backends.kind.kube.wait import wait_for
 
     with LocalControlPlane(control_plane.bin_dir(VERSION)) as cp:
         api_client = new_api_client(str(cp.kubeconfig))
@@ -87,7 +87,7 @@ def _no_exec(namespace: str, pod: str, argv: list[str]) -> Any:
 
 
 def _run(api: Any, namespace: str, deadline_s: float | None = None) -> Any:
-    from macmatrix.kube.matrix import MatrixRun
+    from macmatrix.backends.kind.kube.matrix import MatrixRun
 
     core, custom, _ext, _cp = api
     return MatrixRun(
@@ -108,7 +108,7 @@ def test_the_server_is_the_stacks_kubernetes(api: Any) -> None:
 
 
 def test_setup_creates_the_namespace_and_nads_the_real_schema_accepts(api: Any) -> None:
-    from macmatrix.kube.matrix import NADS
+    from macmatrix.backends.kind.kube.matrix import NADS
 
     core, custom, _ext, _cp = api
     ns = _ns("setup")
@@ -129,9 +129,9 @@ def test_setup_creates_the_namespace_and_nads_the_real_schema_accepts(api: Any) 
 
 
 def test_subnets_go_in_but_never_turn_ready_without_kube_ovn(api: Any) -> None:
+    from macmatrix.backends.kind.kube.client import CallStats
+    from macmatrix.backends.kind.kube.matrix import SUBNETS, wait_subnets_ready
     from macmatrix.errors import InfraError
-    from macmatrix.kube.client import CallStats
-    from macmatrix.kube.matrix import SUBNETS, wait_subnets_ready
 
     _core, custom, _ext, _cp = api
     ns = _ns("subnet")
@@ -182,8 +182,8 @@ def test_a_wave_creates_pods_the_watch_sees_pending_until_the_deadline(api: Any)
 def test_the_api_refuses_bad_manifests_at_once_without_retries(api: Any) -> None:
     from kubernetes.client.exceptions import ApiException
 
-    from macmatrix.kube.client import CallStats, call
-    from macmatrix.kube.matrix import NADS, SUBNETS
+    from macmatrix.backends.kind.kube.client import CallStats, call
+    from macmatrix.backends.kind.kube.matrix import NADS, SUBNETS
 
     core, custom, _ext, _cp = api
     ns = _ns("refuse")
@@ -220,7 +220,7 @@ def test_the_api_refuses_bad_manifests_at_once_without_retries(api: Any) -> None
 def test_teardown_deletes_the_namespace_and_subnets(api: Any) -> None:
     from kubernetes.client.exceptions import ApiException
 
-    from macmatrix.kube.matrix import IPS, SUBNETS, delete_run
+    from macmatrix.backends.kind.kube.matrix import IPS, SUBNETS, delete_run
 
     core, custom, _ext, _cp = api
     ns = _ns("teardown")

@@ -26,12 +26,13 @@ from typing import Any
 
 import pytest
 
-from macmatrix import cases, macs, manifests
-from macmatrix.backends.netns import NetnsBackend, create_netns, in_netns, unavailable
-from macmatrix.gobuild import cni_plugins, control_plane, crds, multus
+from macmatrix import macs
+from macmatrix.backends.gobuild import cni_plugins, control_plane, crds, multus
+from macmatrix.backends.netns.backend import NetnsBackend, create_netns, in_netns, unavailable
+from macmatrix.build import manifests
+from macmatrix.judge.verdict import judge
 from macmatrix.observe import CaseObservation, PodObservation
-from macmatrix.stack import stacks
-from macmatrix.verdict import judge
+from macmatrix.spec import cases, stacks
 
 pytestmark = [pytest.mark.apiserver, pytest.mark.netns]
 
@@ -67,9 +68,9 @@ def node() -> Iterator[dict[str, Any]]:
     from kubernetes import client
     from pyroute2 import IPRoute, netns
 
-    from macmatrix.controlplane import LocalControlPlane
-    from macmatrix.kube.client import new_api_client
-    from macmatrix.kube.wait import wait_for
+    from macmatrix.backends.controlplane import LocalControlPlane
+    from macmatrix.backends.kind.kube.client import new_api_client
+    from macmatrix.backends.kind.kube.wait import wait_for
 
     tag = uuid.uuid4().hex[:6]
     names = {k: f"mm-mu{tag}-{k}" for k in ("node", "lan")}

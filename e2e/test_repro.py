@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from macmatrix import macs, versions
-from macmatrix.userinput import load_paths, resolve
+from macmatrix.spec.userinput import load_paths, resolve
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 CORPUS = yaml.safe_load((DATA / "corpus.yaml").read_text())["corpus"]
@@ -58,8 +58,8 @@ def _run(
 ) -> dict[str, Any]:
     """Repro one corpus input (or `path`); `prefixes` collects the namespace prefix of the run
     it made. `substitute`: IPAM substitution on (the default) or off (--no-substitute)."""
-    from macmatrix import repro
-    from macmatrix.backends import runs
+    from macmatrix.backends.netns import runs
+    from macmatrix.workflows import repro
 
     register = runs.register
 
@@ -76,7 +76,7 @@ def _run(
 
 def _leftovers(prefixes: list[str]) -> list[str]:
     """This test's own namespaces that still exist (other runs on the host are not ours)."""
-    from macmatrix.backends.netns import leftover_namespaces
+    from macmatrix.backends.netns.backend import leftover_namespaces
 
     return [n for p in prefixes for n in leftover_namespaces(p)]
 
@@ -276,7 +276,7 @@ def test_verified_fix_applies_as_a_diff_and_repro_then_works(name: str, tmp_path
 
 
 def test_no_fix_skips_the_search() -> None:
-    from macmatrix import repro
+    from macmatrix.workflows import repro
 
     request = resolve(load_paths([str(DATA / "corpus" / "issue-4834-host-local.yaml")]))
     entry = repro.run(request, "netns", fix=False)

@@ -27,8 +27,8 @@ HOSTS = ("github.com", "raw.githubusercontent.com", "dl.k8s.io", "registry-1.doc
 
 
 def _why_not() -> str | None:
-    from macmatrix.stack import docker
-    from macmatrix.stack.download import reachable
+    from macmatrix.backends.kind.stack import docker
+    from macmatrix.backends.kind.stack.download import reachable
 
     if not docker.engine_answers():
         return "no Docker engine answers (kind needs one; see `macmatrix doctor --backend kind`)"
@@ -49,8 +49,8 @@ def test_upgrade_in_place_keeps_pods_and_behaviour(request: pytest.FixtureReques
     if why:
         pytest.skip(why)
 
-    from macmatrix.backends.kind import KindBackend
-    from macmatrix.stack.upgrade_check import run_check
+    from macmatrix.backends.kind.backend import KindBackend
+    from macmatrix.workflows.upgrade_check import run_check
 
     out = Path(config.getoption("--out")) / f"upgrade-{pair[0]}-to-{pair[1]}"
     backend = KindBackend.for_upgrade(

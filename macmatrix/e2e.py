@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from macmatrix.cases import Case
 from macmatrix.pytest_plugin.matrix import side_by_side
+from macmatrix.spec.cases import Case
 
 pytestmark = pytest.mark.e2e
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from .errors import BadInput
+from macmatrix.errors import BadInput
 
 MAX_PASTE_BYTES = 1 << 20  # a bug report's NADs and pod: a few kB
 MAX_FILE_BYTES = 64 << 20  # results.json of a large matrix with diagnostics

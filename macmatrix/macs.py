@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from .errors import BadInput
+from macmatrix.errors import BadInput
 
 # Multus validates the networks element `mac` with Go's net.ParseMAC, which takes 6-byte
 # (and 8/20-byte) addresses in colon, dash or dotted-quad form. We accept the 6-byte forms:

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from . import macs
+from macmatrix import macs
 
 # Outcomes a backend may already know without judging MACs.
 RAN = "ran"

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from macmatrix import baseline, cli, results
+from macmatrix import cli
 from macmatrix.errors import BadInput
+from macmatrix.judge.verdict import BROKEN, UNSUPPORTED, WORKS, differences, judge
 from macmatrix.observe import INFRA_ERROR
-from macmatrix.verdict import BROKEN, UNSUPPORTED, WORKS, differences, judge
+from macmatrix.run import results
+from macmatrix.views import baseline
 
 try:  # the crafted-results helper lives beside the compare tests
     from test_compare import KOVN, STACK, A, B, C, D, observe, write_results
@@ -135,7 +137,7 @@ def test_update_with_only_infra_errors_is_exit_3(tmp_path, capsys):
 
 
 def test_baseline_path():
-    root = Path(baseline.__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[1]  # the checkout
     assert baseline.baseline_path({"name": "kind-v1.13", "backend": "kind"}) == (
         root / "e2e" / "baselines" / "kind-v1.13-kind.json"
     )
@@ -382,7 +384,7 @@ def test_plan_script_runs_end_to_end(tmp_path, new_plan, run_rc, want_rc, want):
         "CRAFTED": str(crafted),
         "PYTHON": sys.executable,
         "RUN_RC": run_rc,
-        "PYTHONPATH": str(Path(baseline.__file__).resolve().parents[1]),
+        "PYTHONPATH": str(Path(baseline.__file__).resolve().parents[2]),
     }
     proc = subprocess.run(
         ["sh", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
@@ -397,7 +399,7 @@ def test_plan_script_runs_end_to_end(tmp_path, new_plan, run_rc, want_rc, want):
 
 
 def test_plan_upgrade_command(tmp_path, capsys):
-    pytest.importorskip("macmatrix.stack.stacks", reason="the kind backend's stacks module")
+    pytest.importorskip("macmatrix.spec.stacks", reason="the kind backend's stacks module")
     code, out, _ = run_cli(
         capsys,
         "plan-upgrade",

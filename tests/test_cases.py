@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from macmatrix import cases
 from macmatrix.errors import BadInput
+from macmatrix.spec import cases
 
 
 def test_default_matrix_has_tens_of_unique_stable_ids() -> None:

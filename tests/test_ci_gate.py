@@ -1,4 +1,4 @@
-"""The nightly's gate (macmatrix/ci_gate.py) and how `macmatrix run` picks its expectation.
+"""The nightly's gate (workflows/ci_gate.py) and how `macmatrix run` picks its expectation.
 
 Results files are written through the real ResultsWriter/case_entry with the real judge and model
 (tests/test_compare.py's helpers); stacks and locks are small files in tmp_path.
@@ -13,12 +13,14 @@ from typing import Any
 
 import pytest
 
-from macmatrix import baseline, ci_gate, run
-from macmatrix.cases import Case
+from macmatrix.backends.kind.stack.lock import Lock
 from macmatrix.errors import BadInput
 from macmatrix.observe import CaseObservation, PodObservation
-from macmatrix.stack import stacks
-from macmatrix.stack.lock import Lock
+from macmatrix.run import runner as run
+from macmatrix.spec import stacks
+from macmatrix.spec.cases import Case
+from macmatrix.views import baseline
+from macmatrix.workflows import ci_gate
 from tests.test_compare import A, B, C, D, write_results
 
 REPO = Path(__file__).resolve().parents[1]

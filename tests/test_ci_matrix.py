@@ -1,4 +1,4 @@
-"""stacks.toml -> GitHub Actions matrix (macmatrix.ci_matrix), the nightly workflow's first job."""
+"""stacks.toml -> the nightly GitHub Actions matrix (workflows/ci_matrix.py), its first job."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from macmatrix import ci_matrix
-from macmatrix.ci_matrix import tomllib
 from macmatrix.errors import BadInput
+from macmatrix.workflows import ci_matrix
+from macmatrix.workflows.ci_matrix import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -139,7 +139,7 @@ def test_module_entry_point_exits_2_with_one_line(sample: Path) -> None:
         [
             sys.executable,
             "-m",
-            "macmatrix.ci_matrix",
+            "macmatrix.workflows.ci_matrix",
             "--stacks-file",
             str(sample),
             "--stacks",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from macmatrix.backends import netns
+from macmatrix.backends.netns import backend as netns
 
 REPO = Path(__file__).resolve().parents[1]
 WHY_NOT = netns.unavailable()
@@ -93,7 +93,7 @@ def test_dry_run_prints_the_plan_and_creates_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "o").exists()
     if os.geteuid() == 0:
         # new namespaces may only belong to other live runs on this host, never to this one
-        from macmatrix.backends import runs
+        from macmatrix.backends.netns import runs
 
         others = [r.prefix for r in runs.records() if r.alive()]
         new = set(netns.leftover_namespaces()) - before

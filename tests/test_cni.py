@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from macmatrix import cni
+from macmatrix.build import cni
 from macmatrix.errors import BadInput
 
 ELEMENT = {"name": "mv", "namespace": "ns", "mac": "02:00:00:00:00:01", "ips": ["10.1.1.5/24"]}

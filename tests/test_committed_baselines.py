@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from macmatrix import baseline, cases
-from macmatrix.verdict import model
+from macmatrix.judge.verdict import model
+from macmatrix.spec import cases
+from macmatrix.views import baseline
 
 BASELINES = sorted((Path(__file__).resolve().parents[1] / "e2e" / "baselines").glob("*.json"))
 

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from macmatrix import cli, compare
-from macmatrix.cases import DEFAULTS, Case
+from macmatrix import cli
+from macmatrix.judge.verdict import BROKEN, WORKS, judge, model
 from macmatrix.observe import INFRA_ERROR, UNSUPPORTED, CaseObservation, PodObservation
-from macmatrix.results import ResultsWriter, case_entry
-from macmatrix.verdict import BROKEN, WORKS, judge, model
+from macmatrix.run.results import ResultsWriter, case_entry
+from macmatrix.spec.cases import DEFAULTS, Case
+from macmatrix.views import compare
 
 STACK = {"name": "netns", "backend": "netns", "cni_plugins": "v1.1.1", "kernel": "6.1.0"}
 

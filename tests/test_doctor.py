@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from macmatrix import doctor
+from macmatrix.workflows import doctor
 
 
 def probe(**overrides: object) -> doctor.Probe:

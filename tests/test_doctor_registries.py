@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from macmatrix import doctor
-from macmatrix.stack import registries, stacks
+from macmatrix.backends.kind.stack import registries
+from macmatrix.spec import stacks
+from macmatrix.workflows import doctor
 from tests.test_doctor import probe, run
 
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from macmatrix import fixsearch, remedies
-from macmatrix.repro_report import render_markdown
-from macmatrix.userinput import load_paths, parse_text, resolve
+from macmatrix.spec.userinput import load_paths, parse_text, resolve
+from macmatrix.workflows import fixsearch, remedies
+from macmatrix.workflows.repro_report import render_markdown
 
 DATA = Path(__file__).parent / "data"
 

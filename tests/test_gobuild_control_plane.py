@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+from macmatrix.backends.gobuild import control_plane, crds
 from macmatrix.errors import BadInput, InfraError
-from macmatrix.gobuild import control_plane, crds
 
 # The shape of k8s.io/kubernetes' go.mod (a few lines of it, made up for the test).
 KUBE_GO_MOD = """module k8s.io/kubernetes

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from macmatrix import plugin_binaries
+from macmatrix.backends import plugin_binaries
+from macmatrix.backends.gobuild import cni_plugins, toolchain
 from macmatrix.errors import BadInput, InfraError
-from macmatrix.gobuild import cni_plugins, toolchain
 
 
 def fake_cache(tmp_path: Path, version: str) -> Path:
@@ -96,7 +96,7 @@ def test_a_missing_plugin_means_not_cached(tmp_path: Path) -> None:
 
 
 def test_every_stack_version_is_listed_once_oldest_first() -> None:
-    from macmatrix.stack import stacks
+    from macmatrix.spec import stacks
 
     listed = cni_plugins.stack_versions()
     assert sorted(set(listed)) == sorted({s.cni_plugins for s in stacks.load().values()})

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from macmatrix.backends import netns, runs
+from macmatrix.backends.netns import backend as netns
+from macmatrix.backends.netns import runs
 
 pytestmark = pytest.mark.netns
 

@@ -23,12 +23,13 @@ import tenacity
 from kubernetes import client
 
 from macmatrix import cli
-from macmatrix.backends import kind as kind_backend
+from macmatrix.backends.kind import backend as kind_backend
+from macmatrix.backends.kind.stack import cluster as cluster_mod
+from macmatrix.backends.kind.stack import commands, install, script
+from macmatrix.backends.kind.stack.cluster import Tools
+from macmatrix.backends.kind.stack.lock import Lock
 from macmatrix.errors import InfraError
-from macmatrix.stack import cluster as cluster_mod
-from macmatrix.stack import commands, install, script, stacks
-from macmatrix.stack.cluster import Tools
-from macmatrix.stack.lock import Lock
+from macmatrix.spec import stacks
 
 KO_LINES = (
     'kubectl cp kube-system/"$(kubectl -n kube-system get pods -o name | head -1)"'

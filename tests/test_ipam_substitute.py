@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 from test_repro_unit import StandInNetns, observed, request_for, stand_in  # noqa: F401
 
-from macmatrix import ipam_substitute, repro
-from macmatrix.repro_report import render_markdown
-from macmatrix.userinput import parse_text, resolve
+from macmatrix.build import ipam_substitute
+from macmatrix.spec.userinput import parse_text, resolve
+from macmatrix.workflows import repro
+from macmatrix.workflows.repro_report import render_markdown
 
 REAL_UNSUPPORTED = repro.netns_unsupported  # before the stand_in fixture replaces it
 

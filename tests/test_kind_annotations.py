@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from macmatrix.kube import annotations as ann
+from macmatrix.backends.kind.kube import annotations as ann
 
 STATUS = [
     {

@@ -13,13 +13,14 @@ import pytest
 from kubernetes import client
 
 from macmatrix.backends import base
-from macmatrix.backends.kind import KindBackend, needs_diagnostics
-from macmatrix.cases import DEFAULTS, Case
+from macmatrix.backends.kind.backend import KindBackend, needs_diagnostics
+from macmatrix.backends.kind.stack import install
+from macmatrix.backends.kind.stack.cluster import Tools
+from macmatrix.backends.kind.stack.lock import Lock
 from macmatrix.errors import BadInput, InfraError
 from macmatrix.observe import CaseObservation, PodObservation
-from macmatrix.stack import install, stacks
-from macmatrix.stack.cluster import Tools
-from macmatrix.stack.lock import Lock
+from macmatrix.spec import stacks
+from macmatrix.spec.cases import DEFAULTS, Case
 
 
 def test_from_options_and_stack(tmp_path: Path) -> None:
@@ -243,7 +244,7 @@ def test_needs_diagnostics_for_anything_not_fully_fine() -> None:
 def test_run_and_close_glue(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """run() brings the stack up once (lazily), records phases, runs the matrix, collects
     diagnostics for what is not fine; close() deletes the cluster, then the network."""
-    from macmatrix.backends import kind as kind_mod
+    from macmatrix.backends.kind import backend as kind_mod
 
     calls: list[str] = []
     monkeypatch.setenv("MACMATRIX_CACHE", str(tmp_path / "cache"))

@@ -11,12 +11,12 @@ from unittest.mock import create_autospec
 import yaml
 from kubernetes import client
 
-from macmatrix import manifests
-from macmatrix.cases import DEFAULTS, Case
-from macmatrix.kube import sysnet
-from macmatrix.kube.client import ExecResult
-from macmatrix.kube.diagnostics import Diagnostics, case_dir_name
+from macmatrix.backends.kind.kube import sysnet
+from macmatrix.backends.kind.kube.client import ExecResult
+from macmatrix.backends.kind.kube.diagnostics import Diagnostics, case_dir_name
+from macmatrix.build import manifests
 from macmatrix.observe import CaseObservation, PodObservation
+from macmatrix.spec.cases import DEFAULTS, Case
 
 NS = "mm-test"
 CASE = Case(**{**DEFAULTS, "replicas": "2", "chain": "conflist", "tuning": "static"})

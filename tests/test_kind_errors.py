@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from macmatrix import cli
+from macmatrix.backends.kind.kube import podstate
+from macmatrix.backends.kind.kube.wait import wait_for
+from macmatrix.backends.kind.stack import cluster as cluster_mod
+from macmatrix.backends.kind.stack.cluster import KindLifecycle, Tools
 from macmatrix.errors import InfraError
-from macmatrix.kube import podstate
-from macmatrix.kube.wait import wait_for
-from macmatrix.stack import cluster as cluster_mod
-from macmatrix.stack import stacks
-from macmatrix.stack.cluster import KindLifecycle, Tools
+from macmatrix.spec import stacks
 
 
 def _one_line(capsys: pytest.CaptureFixture[str]) -> str:

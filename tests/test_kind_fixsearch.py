@@ -1,4 +1,4 @@
-"""The fix search on kind (macmatrix.fixsearch_kind): every candidate is a pod of one wave in one
+"""The fix search on kind (workflows/fixsearch_kind.py): every candidate is a pod of one wave in one
 namespace, made by kube/single.SinglePod.run_wave against stand-ins for CoreV1Api and
 CustomObjectsApi (create_autospec of the pinned client's classes); the pod watch and exec are
 injected functions. The stand-in decides each pod's net1 MAC from that pod's own manifests: the
@@ -22,13 +22,13 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from macmatrix import fixsearch, fixsearch_kind
-from macmatrix.kube import single
-from macmatrix.kube.client import ExecResult
-from macmatrix.kube.matrix import IPS, NADS
-from macmatrix.manifests import NETWORK_STATUS_ANNOTATION, NETWORKS_ANNOTATION
+from macmatrix.backends.kind.kube import single
+from macmatrix.backends.kind.kube.client import ExecResult
+from macmatrix.backends.kind.kube.matrix import IPS, NADS
+from macmatrix.build.manifests import NETWORK_STATUS_ANNOTATION, NETWORKS_ANNOTATION
 from macmatrix.observe import PodObservation
-from macmatrix.userinput import load_paths, resolve
+from macmatrix.spec.userinput import load_paths, resolve
+from macmatrix.workflows import fixsearch, fixsearch_kind
 
 DATA = Path(__file__).parent / "data"
 IMAGE = "docker.io/kubeovn/kube-ovn:v1.16.2"
@@ -239,7 +239,7 @@ def test_the_namespace_is_deleted_on_failure_and_ctrl_c(
 def test_candidates_with_different_macs_are_one_wave_created_before_any_wait(
     tmp_path: Path,
 ) -> None:
-    from macmatrix.remedies import Candidate, Edit
+    from macmatrix.workflows.remedies import Candidate, Edit
 
     request = request_for("issue-4834-host-local.yaml")
     macs = ["02:00:00:00:00:01", "02:00:00:00:00:02", "02:00:00:00:00:03"]

@@ -19,12 +19,12 @@ from unittest.mock import create_autospec
 import pytest
 from kubernetes import client
 
-from macmatrix import manifests
-from macmatrix.cases import DEFAULTS, Case
+from macmatrix.backends.kind.kube.client import ExecResult
+from macmatrix.backends.kind.kube.matrix import IPS, NADS, SUBNETS, MatrixRun
+from macmatrix.build import manifests
 from macmatrix.errors import InfraError
-from macmatrix.kube.client import ExecResult
-from macmatrix.kube.matrix import IPS, NADS, SUBNETS, MatrixRun
 from macmatrix.observe import INFRA_ERROR, RAN
+from macmatrix.spec.cases import DEFAULTS, Case
 
 NS = "mm-test"
 IMAGE = "docker.io/kubeovn/kube-ovn:v1.14.41"
@@ -347,7 +347,7 @@ class FakeWatchResponse:
 
 
 def test_watch_pods_uses_the_pinned_clients_watch() -> None:
-    from macmatrix.kube.matrix import watch_pods
+    from macmatrix.backends.kind.kube.matrix import watch_pods
 
     core = create_autospec(client.CoreV1Api, instance=True)  # stand-in for the API
     pod = {"metadata": {"name": "mm-1-0"}, "status": {"phase": "Running"}}

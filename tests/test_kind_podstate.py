@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from macmatrix.kube import podstate as ps
+from macmatrix.backends.kind.kube import podstate as ps
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 CNI_ERROR = (

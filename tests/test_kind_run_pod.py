@@ -23,11 +23,11 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from macmatrix.backends.kind.kube import single
+from macmatrix.backends.kind.kube.client import ExecResult
+from macmatrix.backends.kind.kube.matrix import IPS, NADS, SUBNETS
+from macmatrix.build.manifests import NETWORK_STATUS_ANNOTATION, NETWORKS_ANNOTATION
 from macmatrix.errors import InfraError
-from macmatrix.kube import single
-from macmatrix.kube.client import ExecResult
-from macmatrix.kube.matrix import IPS, NADS, SUBNETS
-from macmatrix.manifests import NETWORK_STATUS_ANNOTATION, NETWORKS_ANNOTATION
 from macmatrix.observe import PodObservation
 
 IMAGE = "docker.io/kubeovn/kube-ovn:v1.16.2"
@@ -291,9 +291,9 @@ def test_interfaces_follow_multus_naming() -> None:
 def test_run_pod_prepares_once_and_runs_on_the_kept_cluster(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from macmatrix.backends import kind as kind_mod
-    from macmatrix.backends.kind import KindBackend
-    from macmatrix.stack import stacks
+    from macmatrix.backends.kind import backend as kind_mod
+    from macmatrix.backends.kind.backend import KindBackend
+    from macmatrix.spec import stacks
 
     seen: list[Any] = []
 
@@ -327,9 +327,9 @@ def test_repro_picks_kind_and_runs_the_pod_through_run_pod(
     """repro.run on kind with a stand-in KindBackend: the newest stack by default, the
     attachments as given, the fix search's tuning asked for up front, the cluster kept,
     close() always."""
-    from macmatrix import repro
-    from macmatrix.stack import stacks
-    from macmatrix.userinput import parse_text, resolve
+    from macmatrix.spec import stacks
+    from macmatrix.spec.userinput import parse_text, resolve
+    from macmatrix.workflows import repro
 
     made: list[Any] = []
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from macmatrix.kube import podstate as ps
-from macmatrix.kube.transient import CAUSES, transient_cause
+from macmatrix.backends.kind.kube import podstate as ps
+from macmatrix.backends.kind.kube.transient import CAUSES, transient_cause
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 SANDBOX = "ab" * 32

@@ -13,13 +13,13 @@ from unittest.mock import create_autospec
 import pytest
 from kubernetes import client
 
-from macmatrix.backends import kind as kind_mod
-from macmatrix.backends.kind import KindBackend
-from macmatrix.cases import DEFAULTS, Case
+from macmatrix.backends.kind import backend as kind_mod
+from macmatrix.backends.kind.backend import KindBackend
+from macmatrix.backends.kind.kube.matrix import SUBNETS
+from macmatrix.backends.kind.stack.cluster import Tools
 from macmatrix.errors import BadInput
-from macmatrix.kube.matrix import SUBNETS
 from macmatrix.observe import CaseObservation, PodObservation
-from macmatrix.stack.cluster import Tools
+from macmatrix.spec.cases import DEFAULTS, Case
 
 CASE = Case(**{**DEFAULTS, "request": "none"})
 

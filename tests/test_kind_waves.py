@@ -10,10 +10,10 @@ import pytest
 from kubernetes import client
 from test_kind_matrix import BROKEN, KUBEOVN, PLAIN, TWO, FakeCluster, case, run
 
-from macmatrix.backends.kind import wave_pods
+from macmatrix.backends.kind.backend import wave_pods
+from macmatrix.backends.kind.kube import podstate
+from macmatrix.backends.kind.kube.matrix import WAVE_PODS, plan_waves
 from macmatrix.errors import BadInput
-from macmatrix.kube import podstate
-from macmatrix.kube.matrix import WAVE_PODS, plan_waves
 from macmatrix.observe import INFRA_ERROR, RAN
 
 OTHER = case(request="annotation")
@@ -118,8 +118,8 @@ def test_wave_size_setting() -> None:
 def test_the_plan_shows_the_waves(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     from machine_guard import forbid_machine
 
-    from macmatrix import cases as cases_mod
-    from macmatrix.backends.kind import dry_run
+    from macmatrix.backends.kind.backend import dry_run
+    from macmatrix.spec import cases as cases_mod
 
     forbid_machine(monkeypatch, tmp_path, "dry run")
     selected = cases_mod.load(cases_mod.default_matrix_path())

@@ -20,14 +20,15 @@ from typing import Any
 
 import pytest
 
-from macmatrix import manifests, repro
-from macmatrix.cases import default_matrix_path
-from macmatrix.cases import load as load_cases
-from macmatrix.kube.matrix import observe_pod
+from macmatrix.backends.kind.kube.matrix import observe_pod
+from macmatrix.build import manifests
+from macmatrix.judge.verdict import WORKS, judge, model
 from macmatrix.observe import CaseObservation, network_status_entry
-from macmatrix.stack import stacks
-from macmatrix.userinput import parse_text, resolve
-from macmatrix.verdict import WORKS, judge, model
+from macmatrix.spec import stacks
+from macmatrix.spec.cases import default_matrix_path
+from macmatrix.spec.cases import load as load_cases
+from macmatrix.spec.userinput import parse_text, resolve
+from macmatrix.workflows import repro
 
 NS = "mm-test"
 # What Kube-OVN's controller writes for the attachment's IP CR (`<pod>.<ns>.<provider>`): the

@@ -22,8 +22,9 @@ from pathlib import Path
 import pytest
 from pyroute2 import netns as pyroute2_netns
 
-from macmatrix.backends import netns, runs
-from macmatrix.results import UNFINISHED
+from macmatrix.backends.netns import backend as netns
+from macmatrix.backends.netns import runs
+from macmatrix.run.results import UNFINISHED
 
 pytestmark = pytest.mark.netns
 

@@ -18,7 +18,7 @@ import yaml
 
 from macmatrix import limits
 from macmatrix.errors import BadInput
-from macmatrix.userinput import load_paths
+from macmatrix.spec.userinput import load_paths
 
 REPO = Path(__file__).resolve().parents[1]
 NAD = """apiVersion: k8s.cni.cncf.io/v1

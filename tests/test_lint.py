@@ -11,8 +11,8 @@ import yaml
 
 from macmatrix import cli
 from macmatrix.errors import BadInput
-from macmatrix.lint import ERROR, LEVELS, exit_code, lint
-from macmatrix.userinput import load_paths, parse_text
+from macmatrix.spec.userinput import load_paths, parse_text
+from macmatrix.workflows.lint import ERROR, LEVELS, exit_code, lint
 
 DATA = Path(__file__).parent / "data"
 CORPUS = yaml.safe_load((DATA / "corpus.yaml").read_text())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from macmatrix import manifests as m
-from macmatrix.cases import DEFAULTS, Case
+from macmatrix.build import manifests as m
+from macmatrix.spec.cases import DEFAULTS, Case
 
 NS = "team-a"
 

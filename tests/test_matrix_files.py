@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-from macmatrix import cases
+from macmatrix.spec import cases
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from test_report import CASES, crafted_docs
 
-from macmatrix import neighbours, pivot, report
+from macmatrix.views import neighbours, pivot, report
 
 
 @pytest.fixture()

@@ -15,9 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from macmatrix import cases
-from macmatrix.backends import runs
-from macmatrix.backends.netns import Attachment, NetnsBackend, leftover_namespaces, unavailable
+from macmatrix.backends.netns import runs
+from macmatrix.backends.netns.backend import (
+    Attachment,
+    NetnsBackend,
+    leftover_namespaces,
+    unavailable,
+)
+from macmatrix.spec import cases
 
 pytestmark = pytest.mark.netns
 

@@ -7,11 +7,16 @@ from typing import Any
 
 import pytest
 
-from macmatrix import repro
 from macmatrix.errors import BadInput
-from macmatrix.lint import lint
-from macmatrix.networks_lint import ELEMENT_KEYS, element_findings, wrong_type, wrong_types
-from macmatrix.userinput import NETWORKS, parse_text, resolve
+from macmatrix.spec.userinput import NETWORKS, parse_text, resolve
+from macmatrix.workflows import repro
+from macmatrix.workflows.lint import lint
+from macmatrix.workflows.networks_lint import (
+    ELEMENT_KEYS,
+    element_findings,
+    wrong_type,
+    wrong_types,
+)
 
 NAD = (
     "apiVersion: k8s.cni.cncf.io/v1\nkind: NetworkAttachmentDefinition\n"

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from macmatrix import cases, cli, data
-from macmatrix.stack import stacks
+from macmatrix import cli, data
+from macmatrix.spec import cases, stacks
 
 try:  # the crafted-results helper lives beside the compare tests
     from test_compare import STACK, A, B, write_results
@@ -70,7 +70,7 @@ def test_installed_reads_come_from_the_package(installed: Path) -> None:
     assert cases.default_matrix_path() == pkg / "e2e" / "matrix.yaml"
     assert cases.load(cases.default_matrix_path()) == cases.load(REPO / "e2e" / "matrix.yaml")
     assert stacks.load() == stacks.load(REPO / "clusters" / "stacks.toml")
-    from macmatrix import run
+    from macmatrix.run import runner as run
 
     doc = run.committed_baseline({"backend": "netns", "cni_plugins": "v1.1.1"})
     assert doc is not None and doc["path"] == "e2e/baselines/netns-netns.json"

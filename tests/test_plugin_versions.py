@@ -1,6 +1,6 @@
 """The version-aware model against real plugins on both sides of each version rule.
 
-Each rule of macmatrix/verdict.py that depends on the CNI plugins release is run for real below
+Each rule of judge/verdict.py that depends on the CNI plugins release is run for real below
 its boundary (Debian's v1.1.1, or v0.8.6 built from the Go module) and above it (Debian's where
 it is, every stack's release): the model must predict every observed outcome and check, and the
 outcome must really change across the boundary, so neither side of a rule goes untested.
@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import pytest
 
-from macmatrix import cases, versions
-from macmatrix.backends.netns import NetnsBackend, unavailable
-from macmatrix.gobuild import cni_plugins, toolchain
-from macmatrix.verdict import differences, judge, model
+from macmatrix import versions
+from macmatrix.backends.gobuild import cni_plugins, toolchain
+from macmatrix.backends.netns.backend import NetnsBackend, unavailable
+from macmatrix.judge.verdict import differences, judge, model
+from macmatrix.spec import cases
 
 pytestmark = pytest.mark.netns
 

@@ -1,4 +1,4 @@
-"""macmatrix.report on crafted multi-stack results written by the real results code."""
+"""macmatrix.views.report on crafted multi-stack results written by the real results code."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from macmatrix import cli, report, results, verdict
-from macmatrix.cases import DEFAULTS, Case
+from macmatrix import cli
+from macmatrix.judge import verdict
 from macmatrix.observe import (
     INFRA_ERROR,
     UNSUPPORTED,
@@ -20,6 +20,9 @@ from macmatrix.observe import (
     PodObservation,
     network_status_entry,
 )
+from macmatrix.run import results
+from macmatrix.spec.cases import DEFAULTS, Case
+from macmatrix.views import report
 
 BASE = Case(**DEFAULTS)
 # name -> case; each gets a scripted observation below.

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 from test_report import CASES, crafted_docs
 
-from macmatrix import report
+from macmatrix.views import report
 
 FLAGS = [
     "--headless",

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from macmatrix import cni
+from macmatrix.build import cni
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"

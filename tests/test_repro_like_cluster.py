@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from macmatrix import cli, compare, mdtext, report
-from macmatrix.backends.netns import unavailable
-from macmatrix.userinput import load_paths, resolve
+from macmatrix import cli
+from macmatrix.backends.netns.backend import unavailable
+from macmatrix.spec.userinput import load_paths, resolve
+from macmatrix.views import compare, mdtext, report
 
 WHY_NOT = unavailable()
 CONFIG = {"cniVersion": "1.0.0", "type": "macvlan", "master": "eth1", "ipam": {"type": "static"}}

@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 import yaml
 
-from macmatrix import cli, repro
+from macmatrix import cli
 from macmatrix.errors import BadInput
+from macmatrix.judge.verdict import OUTCOMES
 from macmatrix.observe import PodObservation, network_status_entry
-from macmatrix.repro_report import render_markdown
-from macmatrix.userinput import load_paths, parse_text, resolve
-from macmatrix.verdict import OUTCOMES
+from macmatrix.spec.userinput import load_paths, parse_text, resolve
+from macmatrix.workflows import repro
+from macmatrix.workflows.repro_report import render_markdown
 
 DATA = Path(__file__).parent / "data"
 CORPUS = yaml.safe_load((DATA / "corpus.yaml").read_text())
@@ -181,7 +182,7 @@ def test_kind_backend_without_repro_support_is_a_clear_bad_input(
 
 
 class StandInNetns:
-    """Stands in for macmatrix.backends.netns.NetnsBackend: records calls, returns a script."""
+    """Stands in for backends/netns/backend.py's NetnsBackend: records calls, returns a script."""
 
     calls: list[tuple[str, str, list[Any], dict[str, str]]] = []
     script: Any = None
@@ -208,7 +209,7 @@ class StandInNetns:
 
 @pytest.fixture
 def stand_in(monkeypatch: pytest.MonkeyPatch) -> type[StandInNetns]:
-    import macmatrix.backends.netns as netns
+    import macmatrix.backends.netns.backend as netns
 
     StandInNetns.calls, StandInNetns.timeouts = [], []
     monkeypatch.setattr(netns, "NetnsBackend", StandInNetns)

@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
-from macmatrix import junit, results
-from macmatrix.cases import DEFAULTS, Case
 from macmatrix.errors import BadInput
+from macmatrix.judge.verdict import judge, model
 from macmatrix.observe import CaseObservation, PodObservation
-from macmatrix.results import UNFINISHED, ResultsWriter, case_entry, load
-from macmatrix.verdict import judge, model
+from macmatrix.run import results
+from macmatrix.run.results import UNFINISHED, ResultsWriter, case_entry, load
+from macmatrix.spec.cases import DEFAULTS, Case
+from macmatrix.views import junit
 
 STACK = {"name": "netns", "backend": "netns", "cni_plugins": "1.1.1"}
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from macmatrix.cases import DEFAULTS, Case
 from macmatrix.errors import BadInput
+from macmatrix.judge.verdict import WORKS, judge
 from macmatrix.observe import INFRA_ERROR, RAN, UNSUPPORTED, CaseObservation, PodObservation
-from macmatrix.results import case_entry
-from macmatrix.retry import MISSING, retry_until_settled, settle
-from macmatrix.verdict import WORKS, judge
+from macmatrix.run.results import case_entry
+from macmatrix.run.retry import MISSING, retry_until_settled, settle
+from macmatrix.spec.cases import DEFAULTS, Case
 
 
 def mk(**axes: str) -> Case:

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import unprivileged
 
-from macmatrix.backends import rootless
-from macmatrix.backends.netns import unavailable
+from macmatrix.backends.netns import rootless
+from macmatrix.backends.netns.backend import unavailable
 
 REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable

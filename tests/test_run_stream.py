@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from macmatrix import cases
-from macmatrix.backends.netns import NetnsBackend, unavailable
+from macmatrix.backends.netns.backend import NetnsBackend, unavailable
 from macmatrix.observe import INFRA_ERROR, RAN, CaseObservation
-from macmatrix.results import UNFINISHED
-from macmatrix.retry import Attempt, settle
-from macmatrix.run import execute
+from macmatrix.run.results import UNFINISHED
+from macmatrix.run.retry import Attempt, settle
+from macmatrix.run.runner import execute
+from macmatrix.spec import cases
 
 WHY_NOT = unavailable()
 needs_netns = pytest.mark.skipif(bool(WHY_NOT), reason=f"netns backend unavailable: {WHY_NOT}")

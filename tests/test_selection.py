@@ -1,4 +1,4 @@
-"""Our -k matcher (macmatrix/selection.py) against pytest's own, on the real case ids.
+"""Our -k matcher (macmatrix/spec/selection.py) against pytest's own, on the real case ids.
 
 pytest's internals are the oracle here, in the tests only: the library never imports them.
 """
@@ -15,9 +15,9 @@ from _pytest.mark.expression import Expression
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from macmatrix import cases
 from macmatrix.errors import BadInput
-from macmatrix.selection import compile_keyword
+from macmatrix.spec import cases
+from macmatrix.spec.selection import compile_keyword
 
 REPO = Path(__file__).resolve().parents[1]
 IDS = [c.id for c in cases.load(cases.default_matrix_path())]

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from macmatrix.backends.kind.stack import checksums, download
+from macmatrix.backends.kind.stack.lock import Lock
 from macmatrix.errors import BadInput, InfraError
-from macmatrix.stack import checksums, download, stacks
-from macmatrix.stack.lock import Lock
+from macmatrix.spec import stacks
 
 KIND = "https://github.com/kubernetes-sigs/kind/releases/download/v0.32.0/kind-linux-arm64"
 DATA = b"\x7fELF pinned kind"
@@ -147,7 +148,7 @@ def test_require_lock_still_refuses_before_any_request(tmp_path: Path, net: Net)
 
 
 def test_the_plan_says_how_each_download_is_verified(tmp_path: Path) -> None:
-    from macmatrix.stack.plan import download_lines
+    from macmatrix.backends.kind.stack.plan import download_lines
 
     s = stacks.get("kube-ovn-v1.15")
     lock = Lock(tmp_path / "stacks.lock")

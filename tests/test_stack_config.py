@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from macmatrix.stack import stacks
+from macmatrix.spec import stacks
 
 
 def _config() -> dict:
@@ -38,7 +38,8 @@ def test_every_stack_uses_an_existing_config() -> None:
 def test_matrix_subnets_stay_clear_of_the_cluster_cidrs() -> None:
     import ipaddress
 
-    from macmatrix import cases, manifests
+    from macmatrix.build import manifests
+    from macmatrix.spec import cases
 
     pod = ipaddress.ip_network(_config()["networking"]["podSubnet"])
     svc = ipaddress.ip_network(_config()["networking"]["serviceSubnet"])

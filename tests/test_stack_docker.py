@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from macmatrix.backends.kind.stack import docker
 from macmatrix.errors import InfraError
-from macmatrix.stack import docker
 
 _TAIL = " mtu 1500 qdisc noqueue state UP mode DEFAULT group default \\    link/ether "
 IPROUTE2 = "\n".join(

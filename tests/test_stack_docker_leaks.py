@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from macmatrix.backends.kind.stack import docker
 from macmatrix.errors import InfraError
-from macmatrix.stack import docker
 
 NET = "mm-kube-ovn-v1-14-macvlan"
 NODES = ["mm-kube-ovn-v1-14-control-plane", "mm-kube-ovn-v1-14-worker"]

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from machine_guard import forbid_machine
 
-from macmatrix import cases
-from macmatrix.backends.kind import dry_run
-from macmatrix.stack import images, stacks, upgrade
+from macmatrix.backends.kind.backend import dry_run
+from macmatrix.backends.kind.stack import images, upgrade
+from macmatrix.spec import cases, stacks
 
 CASES = cases.load(cases.default_matrix_path())[:3]
 
@@ -86,7 +86,7 @@ def test_the_upgrade_plan_never_targets_the_hosts_usr_local_bin() -> None:
 
 
 def test_pull_progress_echoes_summaries_not_layer_ticks() -> None:
-    from macmatrix.stack.cluster import pull_progress_line
+    from macmatrix.backends.kind.stack.cluster import pull_progress_line
 
     shown = [
         "v1.14.41: Pulling from kubeovn/kube-ovn",

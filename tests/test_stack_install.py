@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from macmatrix.backends.kind.stack import commands, install
 from macmatrix.errors import InfraError
-from macmatrix.stack import commands, install
 
 
 def test_image_tag() -> None:

@@ -20,11 +20,12 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from macmatrix import manifests
-from macmatrix.cases import AXES, DEFAULTS, Case, _valid
+from macmatrix.backends.kind.stack import install, inventory
+from macmatrix.backends.kind.stack.lock import Lock
+from macmatrix.build import manifests
 from macmatrix.errors import BadInput
-from macmatrix.stack import install, inventory, stacks
-from macmatrix.stack.lock import Lock
+from macmatrix.spec import stacks
+from macmatrix.spec.cases import AXES, DEFAULTS, Case, _valid
 
 
 @pytest.mark.parametrize("name", stacks.stack_names())
@@ -152,7 +153,7 @@ def test_plugins_are_copied_where_missing_from_the_hosts_arch_tarball(
 
 
 def _paste(plugin: str) -> Any:
-    from macmatrix.userinput import parse_text, resolve
+    from macmatrix.spec.userinput import parse_text, resolve
 
     conf = (
         '{"cniVersion": "1.0.0", "plugins": [{"type": "macvlan", "master": "eth1", '
@@ -167,9 +168,9 @@ def test_repro_on_kind_copies_a_release_plugin_and_is_unsupported_without_one(
 ) -> None:
     """A pasted NAD naming a plugin the nodes lack: `bandwidth` is in every pinned plugins
     release (copied in); `whereabouts` is in none and shipped by nobody (unsupported)."""
-    from macmatrix import repro
-    from macmatrix.backends import kind as kind_mod
+    from macmatrix.backends.kind import backend as kind_mod
     from macmatrix.observe import PodObservation
+    from macmatrix.workflows import repro
 
     handed: list[list[str]] = []
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from macmatrix.backends.kind.stack import download
+from macmatrix.backends.kind.stack.lock import Lock
 from macmatrix.errors import BadInput, InfraError
-from macmatrix.stack import download
-from macmatrix.stack.lock import Lock
 
 
 def _file(tmp_path: Path, data: bytes = b"#!/bin/sh\necho pinned\n") -> tuple[str, str]:
@@ -22,7 +22,7 @@ def _file(tmp_path: Path, data: bytes = b"#!/bin/sh\necho pinned\n") -> tuple[st
 
 
 def test_the_repo_lock_is_a_valid_json_object() -> None:
-    from macmatrix.backends.kind import lock_path
+    from macmatrix.backends.kind.backend import lock_path
 
     lock = Lock(lock_path())
     assert isinstance(lock.entries, dict)

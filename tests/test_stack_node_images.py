@@ -19,8 +19,9 @@ import re
 import pytest
 import yaml
 
-from macmatrix.stack import node_images, stacks
-from macmatrix.stack.plan import node_image_lines
+from macmatrix.backends.kind.stack import node_images
+from macmatrix.backends.kind.stack.plan import node_image_lines
+from macmatrix.spec import stacks
 from macmatrix.versions import at_least
 
 

@@ -9,12 +9,12 @@ import pytest
 import yaml
 from machine_guard import forbid_machine
 
-from macmatrix import cases, manifests
-from macmatrix.backends.kind import dry_run
+from macmatrix.backends.kind.backend import dry_run
+from macmatrix.backends.kind.kube.matrix import WAVE_PODS, plan_waves
+from macmatrix.backends.kind.stack.plan import api_calls
+from macmatrix.build import manifests
 from macmatrix.errors import BadInput
-from macmatrix.kube.matrix import WAVE_PODS, plan_waves
-from macmatrix.stack import stacks
-from macmatrix.stack.plan import api_calls
+from macmatrix.spec import cases, stacks
 
 CASES = cases.load(cases.default_matrix_path())
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from macmatrix.backends.kind.stack.cluster import KindLifecycle, Tools
 from macmatrix.errors import InfraError
-from macmatrix.stack import stacks
-from macmatrix.stack.cluster import KindLifecycle, Tools
+from macmatrix.spec import stacks
 
 IMAGE = "docker.io/kubeovn/kube-ovn:v1.14.41"
 

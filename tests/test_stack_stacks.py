@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from macmatrix.errors import BadInput
-from macmatrix.stack import stacks
+from macmatrix.spec import stacks
 
 # What UPSTREAM.md says each line pins (Kube-OVN tag -> Multus tag Kube-OVN's Makefile pins,
 # CNI plugins release in Kube-OVN's Dockerfile.base).

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from macmatrix import state_paths
-from macmatrix.backends.netns import Attachment, NetnsBackend, unavailable
-from macmatrix.repro_report import render_markdown
+from macmatrix.backends.netns import state_paths
+from macmatrix.backends.netns.backend import Attachment, NetnsBackend, unavailable
+from macmatrix.workflows.repro_report import render_markdown
 
 WHY_NOT = unavailable()
 needs_netns = pytest.mark.skipif(bool(WHY_NOT), reason=f"netns backend unavailable: {WHY_NOT}")

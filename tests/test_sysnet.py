@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from macmatrix.kube import sysnet
+from macmatrix.backends.kind.kube import sysnet
 
 
 def test_parse_and_render_name_the_macs_origin() -> None:

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from macmatrix import compare
-from macmatrix.cases import DEFAULTS, Case
-from macmatrix.kube.snapshot import PodSnapshot
+from macmatrix.backends.kind.kube.snapshot import PodSnapshot
 from macmatrix.observe import CaseObservation, PodObservation
-from macmatrix.stack.upgrade_check import run_check
+from macmatrix.spec.cases import DEFAULTS, Case
+from macmatrix.views import compare
+from macmatrix.workflows.upgrade_check import run_check
 
 A = Case(**DEFAULTS)  # networks element mac
 B = Case(**{**DEFAULTS, "request": "cni-args"})

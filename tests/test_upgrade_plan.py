@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 from machine_guard import forbid_machine
 
-from macmatrix import cases, cli, compare, versions
+from macmatrix import cli, versions
+from macmatrix.backends.kind.stack import upgrade
 from macmatrix.errors import BadInput
-from macmatrix.stack import stacks, upgrade
+from macmatrix.spec import cases, stacks
+from macmatrix.views import compare
 
 CASES = cases.load(cases.default_matrix_path())
 NAMES = stacks.stack_names()

@@ -10,9 +10,13 @@ from unittest.mock import create_autospec
 import pytest
 from kubernetes import client
 
-from macmatrix.kube import snapshot
-from macmatrix.kube.client import ExecResult
-from macmatrix.manifests import CASE_ID_ANNOTATION, NETWORK_STATUS_ANNOTATION, NETWORKS_ANNOTATION
+from macmatrix.backends.kind.kube import snapshot
+from macmatrix.backends.kind.kube.client import ExecResult
+from macmatrix.build.manifests import (
+    CASE_ID_ANNOTATION,
+    NETWORK_STATUS_ANNOTATION,
+    NETWORKS_ANNOTATION,
+)
 
 NS = "mm-up"
 STATUS = json.dumps([{"name": f"{NS}/n", "interface": "net1", "mac": "02:00:00:00:00:01"}])

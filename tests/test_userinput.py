@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from macmatrix.errors import BadInput
-from macmatrix.userinput import NETWORKS, load_paths, parse_networks, parse_text, resolve
+from macmatrix.spec.userinput import NETWORKS, load_paths, parse_networks, parse_text, resolve
 
 DATA = Path(__file__).parent / "data"
 

@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from macmatrix import cli
-from macmatrix.cases import DEFAULTS, Case
+from macmatrix.judge.verdict import judge, model
 from macmatrix.observe import CaseObservation, PodObservation
-from macmatrix.results import case_entry
-from macmatrix.verdict import judge, model
+from macmatrix.run.results import case_entry
+from macmatrix.spec.cases import DEFAULTS, Case
 
 CONFIG = {"cniVersion": "1.0.0", "type": "macvlan", "master": "eth1", "ipam": {"type": "static"}}
 ELEMENT = {"name": "mv", "mac": "02:00:00:00:00:01", "ips": ["10.1.1.2/24"]}
@@ -207,9 +207,9 @@ def test_repro_reads_any_bytes_into_a_request_or_one_bad_input(tmp_path: Path, d
     """What repro does before any plugin runs: read, bind, lint, refuse wrongly typed elements;
     only BadInput may come out, and what repro refuses that lint can read is a lint error."""
     from macmatrix.errors import BadInput
-    from macmatrix.lint import lint
-    from macmatrix.repro import refuse_wrong_types
-    from macmatrix.userinput import load_paths, resolve
+    from macmatrix.spec.userinput import load_paths, resolve
+    from macmatrix.workflows.lint import lint
+    from macmatrix.workflows.repro import refuse_wrong_types
 
     p = tmp_path / "in.yaml"
     p.write_bytes(data)
@@ -266,7 +266,7 @@ def test_a_hostile_journal_beside_the_results_is_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A killed run's journal is folded into results.json on load; it is read as carefully."""
-    from macmatrix.results import journal_path
+    from macmatrix.run.results import journal_path
 
     p = tmp_path / "r.json"
     doc = {**results_doc(), "complete": False}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from macmatrix.cases import DEFAULTS, Case
+from macmatrix.judge.verdict import BROKEN, WORKS, differences, judge, model
 from macmatrix.observe import CaseObservation, PodObservation
-from macmatrix.verdict import BROKEN, WORKS, differences, judge, model
+from macmatrix.spec.cases import DEFAULTS, Case
 
 NETNS = {"backend": "netns", "cni_plugins": "1.1.1"}
 KIND = {"backend": "kind", "cni_plugins": "1.9.0", "kube_ovn": "v1.14.41"}

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from macmatrix import cli, run
+from macmatrix import cli
+from macmatrix.run import runner as run
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = REPO / ".github" / "workflows"
@@ -94,7 +95,10 @@ def test_nightly_triggers_and_inputs() -> None:
 def test_nightly_matrix_comes_from_stacks_toml() -> None:
     doc = load(NIGHTLY)
     first = scripts(doc, "matrix")
-    assert "python -m macmatrix.ci_matrix" in first and '--github-output "$GITHUB_OUTPUT"' in first
+    assert (
+        "python -m macmatrix.workflows.ci_matrix" in first
+        and '--github-output "$GITHUB_OUTPUT"' in first
+    )
     kind = doc["jobs"]["kind"]
     assert kind["needs"] == "matrix"
     assert kind["strategy"]["fail-fast"] is False
@@ -158,7 +162,8 @@ def test_nightly_report_job_aggregates_and_bundles_proposals() -> None:
     assert "macmatrix report" in text and "--html report/index.html" in text
     assert '>> "$GITHUB_STEP_SUMMARY"' in text
     assert (
-        "python -m macmatrix.ci_gate bundle proposed-all/proposed-baseline-* --out proposed" in text
+        "python -m macmatrix.workflows.ci_gate bundle proposed-all/proposed-baseline-* "
+        "--out proposed" in text
     )
     bundle = [s for s in steps(doc, "report") if s.get("uses", "").startswith("actions/upload")]
     assert bundle[-1]["with"] == {**bundle[-1]["with"], "name": "proposed-baselines-and-lock"}
@@ -198,7 +203,7 @@ def test_kind_job_ends_with_a_gate_that_cannot_be_skipped() -> None:
     gate = steps(doc, "kind")[-1]
     assert gate.get("id") == "gate"
     assert gate["if"] == "${{ !cancelled() }}"  # runs after failed steps too
-    assert "python -m macmatrix.ci_gate verdict" in gate["run"]
+    assert "python -m macmatrix.workflows.ci_gate verdict" in gate["run"]
     assert gate["env"]["RUN_RC"] == "${{ steps.run.outputs.rc }}"
     assert gate["env"]["COMPARE_RC"] == "${{ steps.regress.outputs.rc }}"
     assert gate["env"]["BASELINE"] == "${{ steps.expect.outputs.baseline }}"
@@ -326,7 +331,7 @@ STUB = """
 import json, os, random, sys
 from macmatrix import cli
 from macmatrix.observe import CaseObservation
-from macmatrix.stack import stacks
+from macmatrix.spec import stacks
 from tests.test_compare import observe
 
 class StandIn:

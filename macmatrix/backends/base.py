@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from ..cases import Case
-from ..observe import CaseObservation
+from macmatrix.observe import CaseObservation
+from macmatrix.spec.cases import Case
 
 # progress(done, total, message): called from worker threads; must be cheap and thread-safe.
 Progress = Callable[[int, int, str], None]

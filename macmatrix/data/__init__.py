@@ -30,7 +30,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from ..errors import BadInput, InfraError
+from macmatrix.errors import BadInput, InfraError
 
 MATRIX = Path("e2e") / "matrix.yaml"
 BASELINES = Path("e2e") / "baselines"
@@ -105,7 +105,7 @@ def lock_path() -> Path:
     mine = _read_json(user) if user.exists() else {}
     missing = {url: digest for url, digest in shipped.items() if url not in mine}
     if missing or not user.exists():
-        from ..results import atomic_write
+        from macmatrix.run.results import atomic_write
 
         atomic_write(user, json.dumps({**shipped, **mine}, indent=2, sort_keys=True) + "\n")
     return user
@@ -123,7 +123,7 @@ def lock_to_read() -> Path:
 
 def _user_lock() -> Path:
     """$MACMATRIX_LOCK, else stacks.lock in the macmatrix cache (stack/download.py cache_dir)."""
-    from ..stack.download import cache_dir
+    from macmatrix.backends.kind.stack.download import cache_dir
 
     return Path(os.environ.get("MACMATRIX_LOCK") or cache_dir() / "stacks.lock")
 
