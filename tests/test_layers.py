@@ -272,5 +272,7 @@ def test_known_violations_still_exist(graph: dict[str, set[str]]) -> None:
     """KNOWN only shrinks: a fixed violation must leave the list in the same commit."""
     found = set(_upward(graph)) | set(_cycles(graph))
     gone = sorted(key for key in KNOWN if key not in found)
-    assert not gone, "no longer found as listed in KNOWN (tests/test_layers.py): delete what you fixed; "
+    assert not gone, (
+        "no longer found as listed in KNOWN (tests/test_layers.py): delete what you fixed; "
         "a cycle that changed shape is listed again by test_no_import_cycle: " + ", ".join(gone)
+    )
