@@ -14,6 +14,20 @@ _COLON = re.compile(r"^[0-9a-fA-F]{2}([:-])(?:[0-9a-fA-F]{2}\1){4}[0-9a-fA-F]{2}
 _DOTTED = re.compile(r"^[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}$")
 
 
+def go_parse_mac(text: str) -> bool:
+    """Whether Go's net.ParseMAC (Multus checks an element `mac` with it) accepts `text`:
+    6, 8 or 20 bytes as xx:xx / xx-xx groups or xxxx.xxxx dotted groups."""
+    for sep, width in ((":", 2), ("-", 2), (".", 4)):
+        parts = text.split(sep)
+        if len(parts) < 2 or any(len(p) != width for p in parts):
+            continue
+        if not all(c in "0123456789abcdefABCDEF" for p in parts for c in p):
+            return False
+        nbytes = len(parts) * width // 2
+        return nbytes in (6, 8, 20)
+    return False
+
+
 def normalise(mac: str | None) -> str | None:
     """Lower-case, colon-separated form; None or '' stays None; unparseable text is kept as-is."""
     if not mac:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from macmatrix import cli
+from macmatrix import cli, macs
 from macmatrix.errors import BadInput
 from macmatrix.judge.verdict import OUTCOMES
 from macmatrix.observe import PodObservation, network_status_entry
@@ -141,7 +141,7 @@ def test_routes_and_what_plugins_were_told() -> None:
     ],
 )
 def test_multus_mac_parsing_follows_go(mac: str, ok: bool) -> None:
-    assert repro._go_parse_mac(mac) is ok
+    assert macs.go_parse_mac(mac) is ok
 
 
 def test_netns_cannot_run_kube_ovn_link_in_container_or_missing_plugins(tmp_path: Path) -> None:

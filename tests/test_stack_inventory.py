@@ -26,6 +26,7 @@ from macmatrix.build import manifests
 from macmatrix.errors import BadInput
 from macmatrix.spec import stacks
 from macmatrix.spec.cases import AXES, DEFAULTS, Case, _valid
+from macmatrix.spec.netconf import plugin_types
 
 
 @pytest.mark.parametrize("name", stacks.stack_names())
@@ -44,7 +45,7 @@ def test_the_matrix_types_come_from_the_generated_nads() -> None:
     types = inventory.matrix_plugin_types()
     by_id = {c.id: c for c in _all_cases()}
     for plugin, case_id in types.items():  # each names a case whose NAD really names it
-        assert plugin in inventory.plugin_types(manifests.nad_config(by_id[case_id], "ns"))
+        assert plugin in plugin_types(manifests.nad_config(by_id[case_id], "ns"))
     # the full product of the axes names exactly these (manifests._ipam, nad_config)
     assert set(types) == {"macvlan", "static", "host-local", "kube-ovn", "tuning"}
 

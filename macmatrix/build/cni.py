@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from macmatrix.errors import BadInput, InfraError
+from macmatrix.spec.netconf import is_conflist
 
 DEFAULT_BIN_DIRS = ("/opt/cni/bin", "/usr/lib/cni")
 
@@ -126,11 +127,6 @@ def delegate_conf(config: dict[str, Any], nad_name: str, element: dict[str, Any]
             cni = args.get("cni") if isinstance(args.get("cni"), dict) else {}
             args["cni"] = {**cni, **cni_args}
     return conf
-
-
-def is_conflist(conf: dict[str, Any]) -> bool:
-    """Multus: a top-level `type` means a single plugin; otherwise a `plugins` list."""
-    return "type" not in conf and isinstance(conf.get("plugins"), list)
 
 
 def build_plugin_conf(

@@ -38,7 +38,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from macmatrix.errors import BadInput
-from macmatrix.spec.userinput import Binding, Request, plugins_of
+from macmatrix.spec.netconf import is_conflist, is_ovn_provider, plugins_of
+from macmatrix.spec.userinput import Binding, Request
 
 # IPAM type -> (why it cannot run on the netns backend, source). Data, one entry an IPAM.
 CANNOT_RUN: dict[str, tuple[str, str]] = {
@@ -124,7 +125,7 @@ def refusal(binding: Binding) -> str | None:
         ipam = plugin.get("ipam")
         if isinstance(ipam, dict) and ipam.get("type") == "kube-ovn":
             provider = str(ipam.get("provider") or "")
-            if provider == "ovn" or provider.endswith(".ovn"):
+            if is_ovn_provider(provider):
                 return (
                     f"{binding.network}: kube-ovn IPAM provider {provider!r} ends in .ovn, so "
                     "the kube-ovn daemon configures a Kube-OVN NIC with its own MAC "
@@ -179,7 +180,7 @@ def substitute_config(
     """A copy of a NAD config with every IPAM that cannot run replaced by static, and the
     record of each replacement. `address_for(ipam type, ipam)` -> (address, static, from)."""
     config = copy.deepcopy(config)
-    listed = "type" not in config and isinstance(config.get("plugins"), list)
+    listed = is_conflist(config)
     plugins = config["plugins"] if listed else [config]
     made = []
     for i, plugin in enumerate(plugins):

@@ -12,10 +12,11 @@ from typing import Any
 
 from macmatrix import macs
 from macmatrix.spec.cases import Case
+from macmatrix.spec.netconf import OVN_MAC, annotation_key, implicit_provider
 
 NETWORKS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
 NETWORK_STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
-OVN_MAC_ANNOTATION = "ovn.kubernetes.io/mac_address"
+OVN_MAC_ANNOTATION = OVN_MAC
 KUBEOVN_SOCKET = "/run/openvswitch/kube-ovn-daemon.sock"
 CASE_ID_ANNOTATION = "macmatrix.io/case-id"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "macmatrix"}
@@ -37,11 +38,11 @@ def pod_name(case: Case, replica: int) -> str:
 
 def provider(case: Case, namespace: str) -> str:
     """Kube-OVN's provider for an IPAM-only attachment: `<nad>.<ns>`, no `.ovn` (UPSTREAM.md)."""
-    return f"{nad_name(case)}.{namespace}"
+    return implicit_provider(nad_name(case), namespace)
 
 
 def attachment_mac_annotation(case: Case, namespace: str) -> str:
-    return f"{provider(case, namespace)}.kubernetes.io/mac_address"
+    return annotation_key(provider(case, namespace))
 
 
 def subnet_octets(case: Case) -> tuple[int, int]:

@@ -14,6 +14,7 @@ from typing import Any
 from macmatrix import macs, versions
 from macmatrix.observe import INFRA_ERROR, UNSUPPORTED, CaseObservation, status_mac
 from macmatrix.spec.cases import Case
+from macmatrix.spec.netconf import OVN_PROVIDER, key_provider
 
 WORKS = "works"
 BROKEN = "broken"
@@ -108,7 +109,8 @@ def judge(case: Case, obs: CaseObservation) -> Verdict:
 
 def _attachment_annotation(annotations: dict[str, str]) -> str | None:
     for key, value in annotations.items():
-        if key.endswith(".kubernetes.io/mac_address") and not key.startswith("ovn."):
+        provider = key_provider(key)
+        if provider is not None and provider != OVN_PROVIDER:
             return macs.normalise(value)
     return None
 

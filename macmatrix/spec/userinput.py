@@ -518,13 +518,6 @@ def resolve(paste: Paste) -> Request:
     )
 
 
-def plugins_of(config: dict[str, Any]) -> list[dict[str, Any]]:
-    """The plugin configs of a NAD config: `plugins` of a list, else the config itself."""
-    if "type" not in config and isinstance(config.get("plugins"), list):
-        return [p for p in config["plugins"] if isinstance(p, dict)]
-    return [config]
-
-
 def iter_elements(paste: Paste) -> Iterator[tuple[PodInput, str, list[dict[str, Any]], str]]:
     """Every pod (or bare value) with its parsed elements, for the linter."""
     pods = list(paste.pods)

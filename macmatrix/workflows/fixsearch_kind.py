@@ -2,7 +2,7 @@
 
 Candidates differ in their NAD configs, so each gets its own copies of the NADs, renamed
 `<name>-c<i>` in the wave's namespace (`mm-fix-<run id>`), and its networks elements point at
-them. Where Kube-OVN's provider is the implicit `<nad>.<ns>` (kube/single.provider) the user's
+them. Where Kube-OVN's provider is the implicit `<nad>.<ns>` (spec.netconf.provider_of) the user's
 `<provider>.kubernetes.io/...` keys follow the rename and the observation's keys are mapped
 back, so repro.judge judges the user's own names. Pods are made and waited for by
 kube/single.SinglePod.run_wave (the settle loop of the matrix's waves). Two pods asking for the
@@ -18,9 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from macmatrix.backends.kind.kube.single import PodSpec, plugins, split_network
+from macmatrix.backends.kind.kube.single import PodSpec, split_network
 from macmatrix.errors import BadInput, InfraError
 from macmatrix.observe import PodObservation
+from macmatrix.spec.netconf import explicit_provider, provider_of
 from macmatrix.spec.userinput import Request
 from macmatrix.workflows.remedies import Candidate
 
@@ -35,16 +36,6 @@ class Placed:
     rejected: str | None
     back: dict[str, str]  # wave provider -> the user's provider
     macs: frozenset[str]
-
-
-def _explicit_provider(config: dict[str, Any]) -> bool:
-    for p in plugins(config):
-        ipam = p.get("ipam")
-        if isinstance(ipam, dict) and ipam.get("type") == "kube-ovn" and ipam.get("provider"):
-            return True
-        if p.get("type") == "kube-ovn" and p.get("provider"):
-            return True
-    return False
 
 
 def place(changed: Request, index: int, namespace: str) -> Placed:
@@ -63,8 +54,9 @@ def place(changed: Request, index: int, namespace: str) -> Placed:
     for b in changed.bindings:
         ns, name = split_network(b.network)
         new = f"{name}-c{index}"
-        if not _explicit_provider(b.nad.config):
-            old_p, new_p = f"{name}.{ns}", f"{new}.{namespace}"
+        if explicit_provider(b.nad.config) is None:
+            old_p = provider_of(b.nad.config, b.network)
+            new_p = provider_of(b.nad.config, f"{namespace}/{new}")
             back[new_p] = old_p
             for key in [k for k in annotations if k.startswith(old_p + ANNOTATION_SUFFIX)]:
                 annotations[new_p + key[len(old_p) :]] = annotations.pop(key)

@@ -16,6 +16,13 @@ from typing import Any
 
 from macmatrix import macs, versions
 from macmatrix.errors import BadInput
+from macmatrix.spec.netconf import (
+    implicit_provider,
+    is_conflist,
+    is_ovn_provider,
+    key_provider,
+    plugins_of,
+)
 from macmatrix.spec.userinput import (
     NETWORKS,
     Nad,
@@ -23,7 +30,6 @@ from macmatrix.spec.userinput import (
     PodInput,
     iter_elements,
     load_paths,
-    plugins_of,
 )
 
 ERROR, WARNING, INFO = "error", "warning", "info"
@@ -139,6 +145,9 @@ def _is_kubeovn_ipam(plugin: dict[str, Any]) -> bool:
     return isinstance(ipam, dict) and ipam.get("type") == "kube-ovn"
 
 
+KUBEOVN_FIELDS = ("mac_address", "ip_address", "logical_switch")
+
+
 def uses_kubeovn(paste: Paste) -> bool:
     """Signs that the config targets a Kube-OVN cluster."""
     for nad in paste.nads:
@@ -147,9 +156,7 @@ def uses_kubeovn(paste: Paste) -> bool:
                 return True
     return any(
         k.startswith("ovn.kubernetes.io/")
-        or k.endswith(".kubernetes.io/mac_address")
-        or k.endswith(".kubernetes.io/ip_address")
-        or k.endswith(".kubernetes.io/logical_switch")
+        or any(key_provider(k, f) is not None for f in KUBEOVN_FIELDS)
         for pod in paste.pods
         for k in pod.annotations
     )
@@ -160,7 +167,7 @@ def lint_nad(nad: Nad, namespace: str, kubeovn: bool, plugins_version: str | Non
     out: list[Finding] = []
     where = nad.where
     conf = nad.config
-    is_list = "type" not in conf and isinstance(conf.get("plugins"), list)
+    is_list = is_conflist(conf)
     plugins = plugins_of(conf)
     prefix = "spec.config" if not nad.from_raw_config else "config"
     if "type" not in conf and not is_list:
@@ -290,7 +297,7 @@ def _provider_findings(
     if _is_kubeovn_ipam(plugin):
         provider = str(plugin["ipam"].get("provider", ""))
         field = f"{pfield}.ipam.provider"
-        want = f"{nad.name}.{nad.namespace or namespace}" if nad.name else None
+        want = implicit_provider(nad.name, nad.namespace or namespace) if nad.name else None
         if provider.endswith(".ovn"):
             finding(
                 field,
@@ -307,7 +314,7 @@ def _provider_findings(
                 f"use {want!r} here and in the Subnet's spec.provider",
             )
     if ptype == "kube-ovn" and nad.name and "provider" in plugin:
-        want = f"{nad.name}.{nad.namespace or namespace}.ovn"
+        want = implicit_provider(nad.name, nad.namespace or namespace, ovn=True)
         if plugin["provider"] != want:
             finding(
                 f"{pfield}.provider",
@@ -341,7 +348,7 @@ def lint_pod(
                 f"{where}: {NETWORKS}[{i}] names NAD {key}, which is not in the input "
                 f"(NADs found: {', '.join(sorted(nads)) or 'none'}); lint the NAD file too"
             )
-        by_provider[f"{el['name']}.{el['namespace']}"] = (el, nad)
+        by_provider[implicit_provider(el["name"], el["namespace"])] = (el, nad)
         plugins = plugins_of(nad.config)
         types = [p.get("type") for p in plugins]
         if "mac" in el:
@@ -398,12 +405,12 @@ def lint_pod(
                 )
             )
     for key, value in pod.annotations.items():
-        if not key.endswith(".kubernetes.io/mac_address"):
+        provider = key_provider(key)
+        if provider is None:
             continue
-        provider = key[: -len(".kubernetes.io/mac_address")]
         field = f"metadata.annotations[{key}]"
         out += _mac_findings(value, where, field, "Kube-OVN")
-        if provider == "ovn" or provider.endswith(".ovn"):
+        if is_ovn_provider(provider):
             continue  # Kube-OVN's own interfaces: honoured
         bound = by_provider.get(provider)
         bound_el = bound[0] if bound else None

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from macmatrix import macs
+from macmatrix.spec.netconf import annotation_key, implicit_provider
 from macmatrix.spec.userinput import NETWORKS
 from macmatrix.workflows.lint import ERROR, INFO, WARNING, Finding
 
@@ -224,7 +225,7 @@ def _short_form(
         return []
     out = []
     for i, el in enumerate(elements):
-        key = f"{el.get('name')}.{el.get('namespace')}.kubernetes.io/mac_address"
+        key = annotation_key(implicit_provider(str(el.get("name")), str(el.get("namespace"))))
         if key in annotations:
             out.append(
                 Finding(

@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from macmatrix import macs
-from macmatrix.spec.userinput import Binding, Request, plugins_of
+from macmatrix.spec.netconf import OVN_MAC, annotation_key, is_conflist, plugins_of, provider_of
+from macmatrix.spec.userinput import Binding, Request
 from macmatrix.versions import at_least
 from macmatrix.workflows.lint import IFNAMSIZ, SPEC_MIN_PLUGINS, SRC
 from macmatrix.workflows.networks_lint import near_miss
-
-MAC_SUFFIX = ".kubernetes.io/mac_address"
 
 
 @dataclass(frozen=True)
@@ -102,7 +101,7 @@ def _leaves(value: Any) -> int:
 
 def _plugin_paths(config: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """(field path, plugin) of every plugin of a NAD config."""
-    if "type" not in config and isinstance(config.get("plugins"), list):
+    if is_conflist(config):
         return [
             (f"spec.config.plugins[{i}]", p)
             for i, p in enumerate(config["plugins"])
@@ -125,11 +124,9 @@ def _has_capmac(plugin: dict[str, Any]) -> bool:
 
 def _move_annotation(request: Request, plugins: str | None) -> list[Candidate]:
     """`<provider>.kubernetes.io/mac_address` -> the element's `mac` (kube-ovn#4834)."""
-    from macmatrix.workflows.repro import provider_of
-
     out = []
     for i, b in enumerate(request.bindings):
-        key = provider_of(b) + MAC_SUFFIX
+        key = annotation_key(provider_of(b.nad.config, b.network))
         value = request.annotations.get(key)
         if value and not b.element.get("mac"):
             out.append(
@@ -147,8 +144,6 @@ def _move_ovn_mac(request: Request, plugins: str | None) -> list[Candidate]:
     That annotation sets the primary interface (eth0) only; a report that puts net1's MAC there
     gets a random net1. Moving it asks for the MAC where it lands on net1, and eth0 goes back to
     a MAC Kube-OVN allocates, so the candidate changes what is requested (changes_mac)."""
-    from macmatrix.workflows.repro import OVN_MAC
-
     value = request.annotations.get(OVN_MAC)
     if not value:
         return []
@@ -237,8 +232,6 @@ def nearest_unicast(text: str) -> str | None:
 
 def _fix_invalid_mac(request: Request, plugins: str | None) -> list[Candidate]:
     """A multicast or unparseable requested MAC -> the nearest locally administered unicast."""
-    from macmatrix.workflows.repro import _go_parse_mac
-
     out = []
     for i, b in enumerate(request.bindings):
         for key in ("mac",):
@@ -247,7 +240,7 @@ def _fix_invalid_mac(request: Request, plugins: str | None) -> list[Candidate]:
                 continue
             text = str(value)
             norm = macs.normalise(text) or ""
-            bad = not _go_parse_mac(text) or (len(norm) == 17 and int(norm[:2], 16) & 1 == 1)
+            bad = not macs.go_parse_mac(text) or (len(norm) == 17 and int(norm[:2], 16) & 1 == 1)
             fixed = nearest_unicast(text) if bad else None
             if fixed and fixed != norm:
                 out.append(

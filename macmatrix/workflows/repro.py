@@ -28,12 +28,12 @@ from macmatrix.build.ipam_substitute import apply as substitute_ipam
 from macmatrix.errors import BadInput, InfraError
 from macmatrix.judge.verdict import BROKEN, WORKS, Check
 from macmatrix.observe import INFRA_ERROR, UNSUPPORTED, PodObservation, status_mac
-from macmatrix.spec.userinput import NETWORKS, Binding, Request, load_paths, plugins_of, resolve
+from macmatrix.spec import netconf
+from macmatrix.spec.netconf import OVN_MAC, annotation_key, plugins_of
+from macmatrix.spec.userinput import NETWORKS, Binding, Request, load_paths, resolve
 from macmatrix.workflows.lint import Finding, lint
 
 ROUTES = ("networks", "cni-args", "annotation", "config")  # precedence of "what was asked"
-OVN_MAC = "ovn.kubernetes.io/mac_address"
-MAC_SUFFIX = ".kubernetes.io/mac_address"
 
 
 @dataclass
@@ -61,15 +61,8 @@ class Row:
 
 
 def provider_of(binding: Binding) -> str:
-    """Kube-OVN's provider for the attachment: the IPAM's, else `<nad>.<ns>`."""
-    for plugin in plugins_of(binding.nad.config):
-        ipam = plugin.get("ipam")
-        if isinstance(ipam, dict) and ipam.get("type") == "kube-ovn" and ipam.get("provider"):
-            return str(ipam["provider"])
-        if plugin.get("type") == "kube-ovn" and plugin.get("provider"):
-            return str(plugin["provider"])
-    ns, name = binding.network.split("/", 1)
-    return f"{name}.{ns}"
+    """Kube-OVN's provider for the attachment (spec.netconf.provider_of)."""
+    return netconf.provider_of(binding.nad.config, binding.network)
 
 
 def requested_routes(binding: Binding, annotations: dict[str, str]) -> dict[str, str]:
@@ -81,7 +74,7 @@ def requested_routes(binding: Binding, annotations: dict[str, str]) -> dict[str,
     cni_args = el.get("cni-args")
     if isinstance(cni_args, dict) and cni_args.get("mac"):
         routes["cni-args"] = str(cni_args["mac"])
-    ann = annotations.get(provider_of(binding) + MAC_SUFFIX)
+    ann = annotations.get(annotation_key(provider_of(binding)))
     if ann:
         routes["annotation"] = ann
     static = [
@@ -170,7 +163,7 @@ def judge(
         kernel = pod.interfaces.get(b.ifname) if pod and not error else None
         raw_status = _status_raw(pod.network_status, b.ifname) if pod and not error else None
         status = status_mac(pod.network_status, b.ifname) if pod and not error else None
-        key = provider_of(b) + MAC_SUFFIX
+        key = annotation_key(provider_of(b))
         ann_raw = pod.annotations.get(key) if pod else None
         ann = macs.normalise(ann_raw)
         verdict = []
@@ -358,25 +351,12 @@ def multus_rejection(request: Request) -> str | None:
     (fields of the wrong JSON type never get here: refuse_wrong_types makes them bad input)."""
     for i, b in enumerate(request.bindings):
         mac = b.element.get("mac")
-        if mac and not _go_parse_mac(str(mac)):
+        if mac and not macs.go_parse_mac(str(mac)):
             return (
                 f"multus: parsePodNetworkAnnotation: failed to mac: address {mac}: invalid MAC "
                 f"address (networks[{i}])"
             )
     return None
-
-
-def _go_parse_mac(text: str) -> bool:
-    """Go net.ParseMAC: 6, 8 or 20 bytes; xx:xx / xx-xx groups or xxxx.xxxx dotted groups."""
-    for sep, width in ((":", 2), ("-", 2), (".", 4)):
-        parts = text.split(sep)
-        if len(parts) < 2 or any(len(p) != width for p in parts):
-            continue
-        if not all(c in "0123456789abcdefABCDEF" for p in parts for c in p):
-            return False
-        nbytes = len(parts) * width // 2
-        return nbytes in (6, 8, 20)
-    return False
 
 
 def netns_unsupported(

@@ -47,7 +47,6 @@ from macmatrix.build.cni import (
     PluginTimeout,
     delegate_conf,
     element_ifname,
-    is_conflist,
     multus_runtime_conf,
 )
 from macmatrix.errors import BadInput, InfraError
@@ -59,6 +58,7 @@ from macmatrix.observe import (
     network_status_entry,
 )
 from macmatrix.spec.cases import Case
+from macmatrix.spec.netconf import plugin_types, plugins_of
 
 NETNS_DIR = Path("/run/netns")
 NEEDS_CAPS = (
@@ -444,8 +444,8 @@ class NetnsBackend:
             {
                 str(p["master"])
                 for att in attachments
-                for p in (att.config.get("plugins") or [att.config])
-                if isinstance(p, dict) and p.get("linkInContainer") and p.get("master")
+                for p in plugins_of(att.config)
+                if p.get("linkInContainer") and p.get("master")
             }
         )
         for i, master in enumerate(names):
@@ -507,10 +507,8 @@ class NetnsBackend:
             str(p.get("master", "eth1"))
             for _n, _ns, atts, _a in pods
             for att in atts
-            for p in (att.config.get("plugins") or [att.config])
-            if isinstance(p, dict)
-            and p.get("type") in ("macvlan", "ipvlan")
-            and not p.get("linkInContainer")
+            for p in plugins_of(att.config)
+            if p.get("type") in ("macvlan", "ipvlan") and not p.get("linkInContainer")
         }
         self.ensure_masters(sorted(masters))
         states: list[_PodState] = []
@@ -678,19 +676,6 @@ class NoPrivilege(InfraError):
 def _denied(e: BaseException) -> bool:
     code = e.errno if isinstance(e, OSError) else getattr(e, "code", None)
     return code in (errno.EPERM, errno.EACCES)
-
-
-def plugin_types(config: dict[str, Any]) -> list[str]:
-    """Every plugin binary a NAD config calls: each plugin's `type` and its IPAM's `type`."""
-    out: list[str] = []
-    for plugin in config["plugins"] if is_conflist(config) else [config]:
-        if not isinstance(plugin, dict):
-            continue
-        ipam = plugin.get("ipam")
-        for t in (plugin.get("type"), ipam.get("type") if isinstance(ipam, dict) else None):
-            if isinstance(t, str) and t and t not in out:
-                out.append(t)
-    return out
 
 
 def leftover_namespaces(prefix: str = NS_PREFIX) -> list[str]:

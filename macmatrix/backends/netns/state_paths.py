@@ -14,13 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from macmatrix.spec.netconf import plugins_of
+
 NOTE = "host-local ipam.dataDir and tuning dataDir point into the run's temp folder"
-
-
-def _plugins(conf: dict[str, Any]) -> list[dict[str, Any]]:
-    if "type" not in conf and isinstance(conf.get("plugins"), list):
-        return [p for p in conf["plugins"] if isinstance(p, dict)]
-    return [conf]
 
 
 def _fields(plugin: dict[str, Any]) -> list[tuple[dict[str, Any], str, str]]:
@@ -38,7 +34,7 @@ def written(conf: dict[str, Any]) -> list[dict[str, str]]:
     """State paths the config sets itself (what a run will override): {plugin, field, written}."""
     return [
         {"plugin": str(p.get("type")), "field": field, "written": str(holder["dataDir"])}
-        for p in _plugins(conf)
+        for p in plugins_of(conf)
         for holder, field, _ in _fields(p)
         if holder.get("dataDir")
     ]
@@ -48,7 +44,7 @@ def confine(conf: dict[str, Any], tmpdir: Path) -> list[dict[str, str]]:
     """Point every state path of `conf` (changed in place) into `tmpdir`; return the overrides
     of values the config had set, as {plugin, field, written, used}."""
     overridden = []
-    for p in _plugins(conf):
+    for p in plugins_of(conf):
         for holder, field, sub in _fields(p):
             used = str(tmpdir / sub)
             given = holder.get("dataDir")

@@ -11,9 +11,9 @@ from typing import Any
 
 from macmatrix.build.manifests import NETWORK_STATUS_ANNOTATION
 from macmatrix.observe import parse_network_status
+from macmatrix.spec.netconf import OVN_PROVIDER  # the primary network's provider
 
 OVN_PREFIX = "ovn.kubernetes.io/"
-OVN_PROVIDER = "ovn"  # Kube-OVN's provider name for the primary network
 
 
 def network_status(annotations: dict[str, str]) -> list[dict[str, Any]]:

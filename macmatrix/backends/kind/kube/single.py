@@ -45,6 +45,7 @@ from macmatrix.build.cni import element_ifname
 from macmatrix.build.manifests import MANAGED_BY, NETWORKS_ANNOTATION, sleeping_pod
 from macmatrix.errors import InfraError
 from macmatrix.observe import PodObservation
+from macmatrix.spec.netconf import is_ovn_attachment, provider_of, uses_kube_ovn_ipam
 
 REPRO_LABEL = {"macmatrix.io/repro": "true"}
 POD_TIMEOUT_S = 180.0
@@ -59,30 +60,14 @@ def split_network(network: str) -> tuple[str, str]:
     return ns, name
 
 
-def plugins(config: dict[str, Any]) -> list[dict[str, Any]]:
-    items = config.get("plugins") if isinstance(config.get("plugins"), list) else [config]
-    return [p for p in items or [] if isinstance(p, dict)]
-
-
 def provider(att: AttachmentLike) -> str:
-    """Kube-OVN's provider of an attachment: its kube-ovn IPAM's or plugin's, else `<nad>.<ns>`."""
-    for p in plugins(att.config):
-        ipam = p.get("ipam")
-        if isinstance(ipam, dict) and ipam.get("type") == "kube-ovn" and ipam.get("provider"):
-            return str(ipam["provider"])
-        if p.get("type") == "kube-ovn" and p.get("provider"):
-            return str(p["provider"])
-    ns, name = split_network(att.network)
-    return f"{name}.{ns}"
+    """Kube-OVN's provider of an attachment (spec.netconf.provider_of)."""
+    return provider_of(att.config, att.network)
 
 
 def needs_subnet(att: AttachmentLike) -> bool:
     """Kube-OVN allocates for this attachment, so a Subnet with its provider must exist."""
-    return any(
-        p.get("type") == "kube-ovn"
-        or (isinstance(p.get("ipam"), dict) and p["ipam"].get("type") == "kube-ovn")
-        for p in plugins(att.config)
-    )
+    return is_ovn_attachment(att.config) or uses_kube_ovn_ipam(att.config)
 
 
 def nad_body(network: str, config: dict[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from typing import Any
 from macmatrix.backends.kind.stack import node_images
 from macmatrix.errors import BadInput
 from macmatrix.spec.cases import Case
+from macmatrix.spec.netconf import plugin_types
 from macmatrix.spec.stacks import Stack
 
 # kind's node image: images/base/Dockerfile builds exactly these four from containernetworking/
@@ -94,20 +95,6 @@ RELEASE_SOURCE = (
     "(cni-plugins-linux-<arch>-{tag}.tgz)"
 )
 HARNESS_SOURCE = "copied by macmatrix from cni-plugins-linux-<arch>-{tag}.tgz"
-
-
-def plugin_types(config: Mapping[str, Any]) -> list[str]:
-    """Every binary a NAD config makes libcni exec: each plugin's `type` and its IPAM `type`."""
-    plugins = config.get("plugins") if "type" not in config else [config]
-    out: list[str] = []
-    for plugin in plugins if isinstance(plugins, list) else []:
-        if not isinstance(plugin, Mapping):
-            continue
-        ipam = plugin.get("ipam")
-        for t in (plugin.get("type"), ipam.get("type") if isinstance(ipam, Mapping) else None):
-            if isinstance(t, str) and t and t not in out:
-                out.append(t)
-    return out
 
 
 @cache
