@@ -75,7 +75,7 @@ KNOWN: dict[str, str] = {
     "cycle: macmatrix.workflows.lint <-> macmatrix.workflows.networks_lint": "shared helpers",
     # helper "judge" (item 5: one judge; fixsearch <-> repro)
     "cycle: macmatrix.workflows.fixsearch <-> macmatrix.workflows.fixsearch_kind"
-    " <-> macmatrix.workflows.remedies <-> macmatrix.workflows.repro": "fix search calls repro",
+    " <-> macmatrix.workflows.repro": "fix search calls repro (remedies no longer does)",
 }
 
 
