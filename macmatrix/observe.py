@@ -78,6 +78,45 @@ def network_status_entry(
     return entry
 
 
+def network_status_entries(
+    network: str, result: dict[str, Any] | None, ifname: str, default: bool = False
+) -> list[dict[str, Any]]:
+    """The network-status elements Multus writes for one delegate's final CNI result.
+
+    Multus v4.1.3 to v4.2.4 (pkg/multus/multus.go CmdAdd) calls CreateNetworkStatuses of
+    network-attachment-definition-client (pkg/utils/net-attach-def.go, v1.7.5 and v1.7.6): a
+    result with exactly one interface gets one element (CreateNetworkStatus, above); otherwise
+    one element per sandbox interface, so a result with no interfaces at all (a 0.1.0/0.2.0
+    result: cniVersion missing) gets none, not an element without a MAC. Found by running the
+    real Multus beside this emulation (docs/real-multus.md).
+    """
+    result = result or {}
+    interfaces = [i for i in result.get("interfaces") or [] if isinstance(i, dict)]
+    if len(interfaces) == 1:
+        return [network_status_entry(network, result, ifname, default)]
+    entries: list[dict[str, Any]] = []
+    index_of: dict[int, dict[str, Any]] = {}
+    for i, iface in enumerate(interfaces):
+        if iface.get("sandbox"):
+            entry: dict[str, Any] = {"name": network, "interface": iface.get("name", ifname)}
+            if iface.get("mac"):
+                entry["mac"] = iface["mac"]
+            entry["ips"] = []
+            if default and not entries:
+                entry["default"] = True
+            entry["dns"] = result.get("dns") or {}
+            entries.append(entry)
+            index_of[i] = entry
+    for ip in result.get("ips") or []:
+        if not isinstance(ip, dict) or not entries:
+            continue
+        where = ip.get("interface")
+        target = index_of.get(where) if isinstance(where, int) else entries[-1]
+        if target is not None:
+            target["ips"].append(str(ip.get("address", "")).split("/")[0])
+    return entries
+
+
 def parse_network_status(value: str | None) -> list[dict[str, Any]]:
     """Parse the pod's network-status annotation; tolerate absence, reject garbage loudly."""
     if not value:

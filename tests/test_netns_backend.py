@@ -84,6 +84,31 @@ def test_run_pod_honours_the_element_mac_with_the_real_plugin() -> None:
     assert not [n for n in leftover_namespaces() if n.startswith(prefix)]
 
 
+def test_a_failed_delegate_leaves_no_interface_as_multus_unwinds_it() -> None:
+    """Multus DELs every delegate it added, the failed one too, before it answers the error
+    (multus-cni pkg/multus/multus.go CmdAdd -> delPlugins); seen against real Multus."""
+    conf = {
+        "cniVersion": "1.0.0",
+        "plugins": [
+            {"type": "macvlan", "master": "eth7", "ipam": {"type": "static"}},
+            {"type": "tuning", "mac": "not-a-mac"},
+        ],
+    }
+    element = {"name": "mv", "ips": ["10.5.0.3/24"]}
+    with NetnsBackend() as nb:
+        obs = nb.run_pod("p", "ns", [Attachment("ns/mv", conf, element)])
+    assert obs.error and "tuning" in obs.error
+    assert obs.interfaces == {}  # macvlan's net1 went with the unwinding DEL
+    assert obs.network_status == []
+    calls = [(i["plugin"], i["command"]) for i in obs.invocations]
+    assert calls[:4] == [
+        ("macvlan", "ADD"),
+        ("tuning", "ADD"),
+        ("tuning", "DEL"),
+        ("macvlan", "DEL"),
+    ]
+
+
 def test_two_runs_at_once_do_not_collide() -> None:
     cs = cases.select(cases.load(cases.default_matrix_path()), "tuning-capmac and cni-1.0.0")
     results: list[dict] = []

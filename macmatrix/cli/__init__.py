@@ -158,8 +158,23 @@ class BackendContext:
                 out_dir=Path(getattr(a, "out", "results")),
                 require_lock=bool(getattr(a, "require_lock", False)),
             )
+        elif self.name == "multus":
+            if getattr(a, "plugins", None) or getattr(a, "cni_bin_dir", None):
+                raise BadInput(
+                    "--plugins/--cni-bin-dir: only for --backend netns; multus runs its --stack's "
+                    "plugins (clusters/stacks.toml cni_plugins)"
+                )
+            from macmatrix.backends.multus.backend import MultusBackend
+
+            self.backend = MultusBackend(
+                getattr(a, "stack", None),
+                workers=getattr(a, "workers", None),
+                timeout=_plugin_timeout(a),
+            )
         else:
-            raise BadInput(f"--backend: unknown backend {self.name!r}; use auto, netns or kind")
+            raise BadInput(
+                f"--backend: unknown backend {self.name!r}; use auto, netns, kind or multus"
+            )
         return self.backend
 
     def __exit__(self, *exc: object) -> None:

@@ -173,8 +173,11 @@ def model(case: Case, stack: dict[str, Any]) -> Expectation:
     plugins = stack.get("cni_plugins")
     if backend == "netns" and case.netns_unsupported():
         return Expectation(UNSUPPORTED, {}, [f"netns backend: {case.netns_unsupported()}"])
-    # netns with the matrix's substitute_ipam: static IPAM ran, Kube-OVN's annotation is not judged
-    substituted = backend == "netns" and case.substitute_ipam
+    if backend == "multus" and case.multus_unsupported():
+        return Expectation(UNSUPPORTED, {}, [f"multus backend: {case.multus_unsupported()}"])
+    # netns/multus with the matrix's substitute_ipam: static IPAM ran, Kube-OVN's annotation is
+    # not judged
+    substituted = backend in ("netns", "multus") and case.substitute_ipam
     # A plugin rejects a cniVersion its CNI library does not list (skel: "incompatible CNI
     # versions"): spec 1.0.0 came with libcni v1.0.0 in plugins v1.0.0, 1.1.0 with libcni v1.1
     # in plugins v1.2.0 (containernetworking/plugins go.mod at those tags; ran: v0.8.6, v1.1.1).

@@ -24,11 +24,16 @@ from macmatrix.spec import cases as cases_mod
 from macmatrix.spec.cases import Case
 from macmatrix.views import junit
 
-BACKENDS = ("auto", "netns", "kind")
+BACKENDS = ("auto", "netns", "kind", "multus")
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", choices=BACKENDS, default="auto")
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help="multus: real Multus (thin) + kube-apiserver + the --stack's plugins, no kubelet",
+    )
     p.add_argument(
         "--stack",
         default=None,
@@ -301,6 +306,10 @@ def main(argv: Sequence[str]) -> int:
             from macmatrix.backends.kind.backend import dry_run
 
             print(dry_run(selected, args.stack or "", args.kubeconfig))
+        elif name == "multus":
+            from macmatrix.backends.multus.backend import dry_run as multus_plan
+
+            print(multus_plan(selected, args.stack))
         else:
             print(dry_run_netns(selected))
         return 0

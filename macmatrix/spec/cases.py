@@ -153,6 +153,30 @@ class Case:
             case = replace(case, master="eth1")
         return case.needs_kubeovn()
 
+    def multus_unsupported(self) -> str | None:
+        """Why the real-Multus tier (backends/multus) cannot run this case, or None.
+
+        Its cluster network is a bridge the harness plays, so `linkInContainer` has an eth0 to
+        use; the pod's eth0 MAC and Kube-OVN IPAM need Kube-OVN. A kube-ovn IPAM the matrix asks
+        to substitute runs as static with the address in the NAD, which replicas share.
+        """
+        if self.primary_mac == "yes":
+            return (
+                "Kube-OVN owns eth0: its CNI sets the primary MAC from ovn.kubernetes.io/"
+                "mac_address; this tier's cluster network is a bridge (use --backend kind)"
+            )
+        if self.ipam == "kube-ovn" and not self.substitute_ipam:
+            return (
+                f"{self.needs_kubeovn()}; use --backend kind, or substitute_ipam: [kube-ovn] in "
+                "the matrix"
+            )
+        if self.ipam == "kube-ovn" and self.n_replicas > 1:
+            return (
+                "a substituted IPAM puts one pod's address into the NAD, which all replicas "
+                "share here (the netns tier substitutes per pod)"
+            )
+        return None
+
 
 # IPAM axis values the netns backend may run as static when the matrix asks (issue 15).
 SUBSTITUTABLE_IPAM = ("kube-ovn",)

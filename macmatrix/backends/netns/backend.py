@@ -55,7 +55,7 @@ from macmatrix.observe import (
     UNSUPPORTED,
     CaseObservation,
     PodObservation,
-    network_status_entry,
+    network_status_entries,
 )
 from macmatrix.spec.cases import Case
 from macmatrix.spec.netconf import plugin_types, plugins_of
@@ -418,6 +418,7 @@ class NetnsBackend:
                 # Multus stops at the first failing delegate and the sandbox fails.
                 pod.error = f"{att.network}: {e}"
                 pod.added.append((att.network, conf, rt, None))  # DEL it too, as Multus does
+                self._unwind(pod)
                 break
             except BaseException as e:
                 # A hung plugin or Ctrl-C: undo this pod now (a short DEL; none once the run is
@@ -432,6 +433,20 @@ class NetnsBackend:
                 raise
             pod.added.append((att.network, conf, rt, result))
         return pod
+
+    def _unwind(self, pod: _PodState) -> None:
+        """Multus' answer to a failed delegate: DEL every delegate it added, the failed one too,
+        newest first, before it returns the error (multus-cni pkg/multus/multus.go CmdAdd ->
+        delPlugins(..., idx, ...), v4.1.3 to v4.2.4), so the sandbox keeps none of their
+        interfaces. Errors are ignored there ("DEL must be idempotent"); the container runtime's
+        teardown DELs once more (_del_pod). Seen against real Multus: docs/real-multus.md."""
+        try:
+            for network, conf, rt, result in reversed(pod.added):
+                if self._cancel.is_set():
+                    return
+                self.runtime.delete(network, conf, rt, result, pod.invocations, self.del_budget)
+        except Cancelled:
+            pass
 
     def _pod_masters(self, ns_name: str, attachments: list[Attachment]) -> None:
         """The pod's own master for `linkInContainer` plugins (Kube-OVN e2e: master eth0).
@@ -468,9 +483,10 @@ class NetnsBackend:
                 if ifname and ifname != "lo":
                     interfaces[ifname] = macs.normalise(link.get("address"))
         status = [
-            network_status_entry(network, result, rt.ifname)
+            entry
             for network, _conf, rt, result in pod.added
             if result is not None
+            for entry in network_status_entries(network, result, rt.ifname)
         ]
         reported = {k: v for k, v in pod.annotations.items() if _MAC_ANNOTATION.search(k)}
         return PodObservation(
