@@ -58,13 +58,6 @@ KNOWN: dict[str, str] = {
     "macmatrix.backends.kind.stack.upgrade -> macmatrix.views.compare": "upgrade diffs via compare",
     "cycle: macmatrix.backends.kind.stack.upgrade <-> macmatrix.views.baseline"
     " <-> macmatrix.views.compare": "upgrade -> compare <-> baseline -> upgrade (item 6)",
-    # helper "cli" (atomic_write and the download cache dir move down to the core)
-    "macmatrix.backends.kind.stack.lock -> macmatrix.run.results": "uses run.results.atomic_write",
-    "macmatrix.data -> macmatrix.backends.kind.stack.download": "uses download.cache_dir",
-    "macmatrix.data -> macmatrix.run.results": "uses run.results.atomic_write",
-    "cycle: macmatrix.backends.kind.stack.download <-> macmatrix.backends.kind.stack.lock"
-    " <-> macmatrix.data <-> macmatrix.judge.verdict <-> macmatrix.run.results"
-    " <-> macmatrix.spec.cases": "data -> run.results / stack.download -> ... -> data",
     # helper "cli" (item 10: the caller writes results.md/junit.xml; backend opening moves down)
     "macmatrix.pytest_plugin.matrix -> macmatrix.cli": "opens backends via cli.open_backend",
     "macmatrix.run.runner -> macmatrix.cli": "opens backends via cli.open_backend",

@@ -31,6 +31,7 @@ from importlib import resources
 from pathlib import Path
 
 from macmatrix.errors import BadInput, InfraError
+from macmatrix.files import atomic_write, cache_dir
 
 MATRIX = Path("e2e") / "matrix.yaml"
 BASELINES = Path("e2e") / "baselines"
@@ -105,8 +106,6 @@ def lock_path() -> Path:
     mine = _read_json(user) if user.exists() else {}
     missing = {url: digest for url, digest in shipped.items() if url not in mine}
     if missing or not user.exists():
-        from macmatrix.run.results import atomic_write
-
         atomic_write(user, json.dumps({**shipped, **mine}, indent=2, sort_keys=True) + "\n")
     return user
 
@@ -122,9 +121,7 @@ def lock_to_read() -> Path:
 
 
 def _user_lock() -> Path:
-    """$MACMATRIX_LOCK, else stacks.lock in the macmatrix cache (stack/download.py cache_dir)."""
-    from macmatrix.backends.kind.stack.download import cache_dir
-
+    """$MACMATRIX_LOCK, else stacks.lock in the macmatrix cache (files.cache_dir)."""
     return Path(os.environ.get("MACMATRIX_LOCK") or cache_dir() / "stacks.lock")
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from macmatrix import __version__, limits
 from macmatrix.errors import BadInput
+from macmatrix.files import atomic_write as atomic_write  # views and workflows use it here
 from macmatrix.judge.verdict import OUTCOMES, Expectation, Verdict, differences
 from macmatrix.observe import INFRA_ERROR, CaseObservation
 from macmatrix.spec.cases import Case
@@ -38,19 +39,6 @@ UNFINISHED = "unfinished: the run stopped before this case finished"
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder + rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def requested(case: Case, replica: int) -> dict[str, str | None]:

@@ -22,16 +22,9 @@ from pathlib import Path
 from macmatrix.backends.kind.stack import checksums
 from macmatrix.backends.kind.stack.lock import Lock, sha256_file
 from macmatrix.errors import InfraError
+from macmatrix.files import cache_dir as cache_dir  # the stack modules use it from here
 
 TIMEOUT_S = 60
-
-
-def cache_dir() -> Path:
-    """$MACMATRIX_CACHE, else $XDG_CACHE_HOME/macmatrix, else ~/.cache/macmatrix."""
-    if os.environ.get("MACMATRIX_CACHE"):
-        return Path(os.environ["MACMATRIX_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "macmatrix"
 
 
 def cached_path(url: str, cache: Path) -> Path:

@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 from macmatrix.errors import BadInput, InfraError
-from macmatrix.run.results import atomic_write
+from macmatrix.files import atomic_write
 
 _HEX = frozenset("0123456789abcdef")
 
