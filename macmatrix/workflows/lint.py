@@ -11,7 +11,6 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from macmatrix import macs, versions
@@ -31,9 +30,12 @@ from macmatrix.spec.userinput import (
     iter_elements,
     load_paths,
 )
-
-ERROR, WARNING, INFO = "error", "warning", "info"
-LEVELS = (ERROR, WARNING, INFO)
+from macmatrix.workflows.findings import ERROR as ERROR
+from macmatrix.workflows.findings import INFO as INFO
+from macmatrix.workflows.findings import LEVELS as LEVELS
+from macmatrix.workflows.findings import WARNING as WARNING
+from macmatrix.workflows.findings import Finding as Finding
+from macmatrix.workflows.networks_lint import element_findings
 
 # CNI spec versions any containernetworking/plugins release accepts, with the first release
 # that accepts it (1.1.0 came with libcni v1.2.0, used from plugins v1.5.0).
@@ -77,25 +79,6 @@ SRC = {
     "cniargs": "containernetworking/plugins: only tuning reads args.cni.mac; macvlan ignores "
     "args.cni (multus merges cni-args into every plugin as args.cni)",
 }
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One lint result; `rule` is a stable id tests and repro reports refer to."""
-
-    level: str
-    rule: str
-    where: str
-    field: str
-    message: str
-    fix: str
-    source: str
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def line(self) -> str:
-        return f"{self.level}: {self.where}: {self.field}: {self.message}. Fix: {self.fix}"
 
 
 # --------------------------------------------------------------------------- rules
@@ -332,10 +315,6 @@ def lint_pod(
     nads: dict[str, Nad],
 ) -> list[Finding]:
     """Findings for a pod's networks elements and MAC annotations."""
-    from macmatrix.workflows.networks_lint import (
-        element_findings,  # it builds on this module's Finding
-    )
-
     out: list[Finding] = element_findings(elements, pod.annotations, where)
     field_base = f"metadata.annotations[{NETWORKS}]"
     by_provider: dict[str, tuple[dict[str, Any], Nad | None]] = {}

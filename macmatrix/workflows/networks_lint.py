@@ -25,7 +25,7 @@ from typing import Any
 from macmatrix import macs
 from macmatrix.spec.netconf import annotation_key, implicit_provider
 from macmatrix.spec.userinput import NETWORKS
-from macmatrix.workflows.lint import ERROR, INFO, WARNING, Finding
+from macmatrix.workflows.findings import ERROR, INFO, WARNING, Finding
 
 SOURCE = (
     "k8snetworkplumbingwg/multus-cni pkg/types/types.go NetworkSelectionElement and "
