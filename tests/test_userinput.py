@@ -219,3 +219,10 @@ def test_markdown_from_an_issue_keeps_only_the_fenced_blocks() -> None:
     req = resolve(parse_text(text, "issue"))
     assert req.pod_name == "p" and req.bindings[0].network == "default/macvlan"
     assert req.bindings[0].nad.config["ipam"]["type"] == "host-local"
+
+
+@pytest.mark.parametrize("kind", ["{a: b}", "[Pod]"])
+def test_a_kind_that_is_no_name_is_one_bad_input_line(kind: str) -> None:
+    # Found by tests/test_validation.py's fuzzing: a mapping as kind was a TypeError traceback.
+    with pytest.raises(BadInput, match="kind: .* is not a name"):
+        parse_text(f"kind: {kind}\nmetadata: {{name: x}}\n", "in.yaml")

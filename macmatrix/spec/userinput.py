@@ -279,6 +279,8 @@ def _take(paste: Paste, doc: Any, where: str) -> None:
     if not isinstance(doc, dict):
         raise BadInput(f"{where}: expected a NAD, a Pod, a CNI config or a networks value")
     kind = doc.get("kind")
+    if kind is not None and not isinstance(kind, str):
+        raise BadInput(f"{where}: kind: {kind!r} is not a name; write the object's kind, e.g. Pod")
     if kind == NAD_KIND:
         paste.nads.append(_nad(doc, where))
     elif kind == "Pod":
