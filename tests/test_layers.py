@@ -56,8 +56,6 @@ KNOWN: dict[str, str] = {
     # helper "backends" (issue 10 item 8: backends observe, they never judge)
     "macmatrix.backends.kind.backend -> macmatrix.judge.verdict": "kind backend judges its cases",
     "macmatrix.backends.kind.stack.upgrade -> macmatrix.views.compare": "upgrade diffs via compare",
-    "cycle: macmatrix.backends.kind.stack.upgrade <-> macmatrix.views.baseline"
-    " <-> macmatrix.views.compare": "upgrade -> compare <-> baseline -> upgrade (item 6)",
     # helper "cli" (item 10: the caller writes results.md/junit.xml; backend opening moves down)
     "macmatrix.pytest_plugin.matrix -> macmatrix.cli": "opens backends via cli.open_backend",
     "macmatrix.run.runner -> macmatrix.cli": "opens backends via cli.open_backend",

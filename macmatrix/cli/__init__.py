@@ -21,12 +21,12 @@ SUBCOMMANDS = {
         "macmatrix.workflows.repro",
         "run a pasted NAD + pod exactly as Multus would, and explain",
     ),
-    "compare": ("macmatrix.views.compare", "compare two results.json files (regressions exit 1)"),
-    "report": ("macmatrix.views.report", "render results.json files as Markdown or HTML"),
-    "lint": ("macmatrix.workflows.lint", "static findings for NADs and pods"),
+    "compare": ("macmatrix.cli.compare", "compare two results.json files (regressions exit 1)"),
+    "report": ("macmatrix.cli.report", "render results.json files as Markdown or HTML"),
+    "lint": ("macmatrix.cli.lint", "static findings for NADs and pods"),
     "doctor": ("macmatrix.workflows.doctor", "check that this machine can run a backend"),
-    "baseline": ("macmatrix.views.baseline", "write or check committed baselines"),
-    "cleanup": ("macmatrix.workflows.cleanup", "remove what killed netns runs left behind"),
+    "baseline": ("macmatrix.cli.baseline", "write or check committed baselines"),
+    "cleanup": ("macmatrix.cli.cleanup", "remove what killed netns runs left behind"),
 }
 
 USAGE = (

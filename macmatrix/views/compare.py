@@ -11,11 +11,10 @@ the cases they share and list the rest.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from macmatrix.errors import BadInput
 from macmatrix.judge.verdict import BROKEN, WORKS
@@ -132,22 +131,6 @@ def load_results(path: str | Path) -> tuple[dict[str, Any], dict[str, Behaviour]
     if not isinstance(doc.get("stack", {}), Mapping):
         raise BadInput(f"{path}: `stack` must be a mapping of component -> version")
     return doc, behaviours_from_results(doc, str(path))
-
-
-def load_side(path: str | Path) -> tuple[dict[str, Any], dict[str, Behaviour], str]:
-    """A results.json or a committed baseline, its behaviours, and a label for the report.
-
-    Accepting a baseline lets an upgrade gate compare the committed baseline of the current
-    stack with a run of the next one, without re-running the current stack.
-    """
-    # Imported here: baseline.py builds on this module (diff, renderers).
-    from macmatrix.views import baseline
-
-    if baseline.looks_like_baseline(path):
-        doc = baseline.load(path)
-        return doc, baseline.behaviours(doc), f"baseline {doc[baseline.PATH_KEY]}"
-    doc, found = load_results(path)
-    return doc, found, str(path)
 
 
 # --------------------------------------------------------------------------- diffing
@@ -450,51 +433,6 @@ def _details(summary: str, body: list[str]) -> list[str]:
     return ["<details>", f"<summary>{summary}</summary>", "", *body, "", "</details>", ""]
 
 
-# --------------------------------------------------------------------------- command line
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a usage mistake as one BadInput line (exit 2) instead of two."""
-
-    def error(self, message: str) -> NoReturn:
-        raise BadInput(f"{message}; see `macmatrix {self.prog.split()[-1]} --help`")
-
-
-def parser() -> argparse.ArgumentParser:
-    p = _Parser(
-        prog="macmatrix compare",
-        description="Compare two results.json files on the cases they share. Exit 1 on "
-        "regressions (works -> broken); infra errors and unsupported cases are listed apart.",
-    )
-    p.add_argument(
-        "base",
-        metavar="BASE.json",
-        help="the earlier / known-good results.json, or a committed baseline "
-        "(e2e/baselines/*.json: compare it with a run of the next stack to gate an upgrade)",
-    )
-    p.add_argument("head", metavar="HEAD.json", help="the results.json (or baseline) under test")
-    p.add_argument("--markdown", action="store_true", help="print Markdown fit for a PR comment")
-    p.add_argument(
-        "--fail-on",
-        metavar="LIST",
-        default="regressions",
-        help="comma list of what else exits non-zero: fixes, changes (checks that changed "
-        "with the same outcome), unsupported, matrix (cases not shared), infra (exit 3), all. "
-        "Regressions always exit 1.",
-    )
-    add_allow_empty(p)
-    return p
-
-
-def add_allow_empty(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--allow-empty",
-        action="store_true",
-        help="exit 0 even when the two sides share no case (default: exit 2, comparing nothing "
-        "is not a pass)",
-    )
-
-
 def require_shared(cmp: Comparison, allow_empty: bool) -> None:
     """Comparing nothing is not a pass: zero shared cases is bad input unless allowed."""
     if cmp.shared or allow_empty:
@@ -505,17 +443,3 @@ def require_shared(cmp: Comparison, allow_empty: bool) -> None:
         "so nothing was compared; pass results of the same matrix (not an empty run), or "
         "--allow-empty"
     )
-
-
-def main(argv: Sequence[str]) -> int:
-    args = parser().parse_args(list(argv))
-    fail_on = parse_fail_on(args.fail_on)
-    base_doc, base, base_label = load_side(args.base)
-    head_doc, head, head_label = load_side(args.head)
-    cmp = diff(base, head, base_label, head_label, base_doc.get("stack"), head_doc.get("stack"))
-    require_shared(cmp, args.allow_empty)
-    cmp.notes += run_notes(base_doc, "base") + run_notes(head_doc, "head")
-    failing = failing_kinds(cmp, fail_on)
-    render = render_markdown if args.markdown else render_text
-    print(render(cmp, failing), end="")
-    return exit_code(cmp, fail_on)

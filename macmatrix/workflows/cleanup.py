@@ -10,35 +10,28 @@ Exit 0 when nothing is left (or --dry-run), 3 when something could not be remove
 
 from __future__ import annotations
 
-import argparse
 import sys
-from collections.abc import Sequence
 
 
-def main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="macmatrix cleanup", description=__doc__)
-    p.add_argument("--dry-run", action="store_true", help="list what would be removed")
-    try:
-        args = p.parse_args(list(argv))
-    except SystemExit as e:
-        return 0 if e.code == 0 else 2
+def clean(dry_run: bool) -> int:
+    """Remove (or with `dry_run` list) the leftovers, one line each; the exit code."""
     from macmatrix.backends.netns import runs
 
     found = runs.leftovers()
     for left in found:
-        print(("would remove " if args.dry_run else "removing ") + left.describe())
-        if not args.dry_run:
+        print(("would remove " if dry_run else "removing ") + left.describe())
+        if not dry_run:
             runs.remove(left)
     probes = runs.dead_probes()
     for name in probes:
-        print(("would remove " if args.dry_run else "removing ") + f"probe namespace {name}")
-        if not args.dry_run:
+        print(("would remove " if dry_run else "removing ") + f"probe namespace {name}")
+        if not dry_run:
             runs.remove_probe(name)
     if not found and not probes:
         print("no leftovers of killed runs")
     for name in runs.unrecorded_namespaces():
         print(f"not touched: namespace {name} has no run record (an older macmatrix may use it)")
-    if args.dry_run:
+    if dry_run:
         return 0
     still = [left.record.run_id for left in runs.leftovers() if left.namespaces]
     still += runs.dead_probes()

@@ -7,9 +7,6 @@ uses the same findings as its "likely cause". Exit 1 when any finding is an erro
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,7 +25,6 @@ from macmatrix.spec.userinput import (
     Paste,
     PodInput,
     iter_elements,
-    load_paths,
 )
 from macmatrix.workflows.findings import ERROR as ERROR
 from macmatrix.workflows.findings import INFO as INFO
@@ -512,35 +508,3 @@ def render_text(findings: Sequence[Finding]) -> str:
     plural = {ERROR: "errors", WARNING: "warnings", INFO: "info"}
     lines.append(", ".join(f"{n} {lvl if n == 1 else plural[lvl]}" for lvl, n in counts.items()))
     return "\n".join(lines)
-
-
-def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="macmatrix lint",
-        description="Static findings for NADs and pods (MAC pitfalls). Exit 1 on an error.",
-    )
-    parser.add_argument("files", nargs="+", metavar="FILE", help="YAML/JSON files, - for stdin")
-    parser.add_argument("--json", action="store_true", help='print {"findings": [...]}')
-    parser.add_argument(
-        "--cni-plugins",
-        metavar="VERSION",
-        help="the containernetworking/plugins release on the nodes (checks cniVersion against it)",
-    )
-    parser.add_argument(
-        "--kube-ovn",
-        action="store_true",
-        help="the cluster runs Kube-OVN (kind install): apply its checks even without "
-        "kube-ovn IPAM or ovn annotations in the input",
-    )
-    try:
-        args = parser.parse_args(list(argv))
-    except SystemExit as e:
-        return int(e.code or 0)
-    paste = load_paths(args.files)
-    findings = lint(paste, args.cni_plugins, args.kube_ovn)
-    if args.json:
-        json.dump({"findings": [f.to_json() for f in findings]}, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        print(render_text(findings))
-    return exit_code(findings)

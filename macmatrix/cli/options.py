@@ -1,0 +1,100 @@
+"""The options several subcommands share, defined once (flag, dest, type, default, metavar).
+
+A subcommand adds one with `add(parser, name)`; where its help text (or metavar, or default)
+says something of its own, it passes that as an override, so `run --stack` and `repro --stack`
+stay the same option while each explains it in its own words. Options only one subcommand has
+stay in that subcommand's module.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+from macmatrix.errors import BadInput
+
+BACKENDS = ("auto", "netns", "kind")
+
+
+@dataclass(frozen=True)
+class Option:
+    flags: tuple[str, ...]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+OPTIONS: dict[str, Option] = {
+    "backend": Option(("--backend",), {"choices": BACKENDS, "default": "auto"}),
+    "stack": Option(
+        ("--stack",),
+        {
+            "default": None,
+            "help": "stack name from clusters/stacks.toml (kind; netns: that stack's CNI plugins)",
+        },
+    ),
+    "plugins": Option(
+        ("--plugins",),
+        {
+            "default": None,
+            "metavar": "VERSION|debian",
+            "help": "netns: CNI plugins release to build and run (e.g. v1.6.2), or debian "
+            "(/usr/lib/cni)",
+        },
+    ),
+    "matrix": Option(
+        ("--matrix",), {"default": None, "help": "matrix YAML (default: e2e/matrix.yaml)"}
+    ),
+    "keyword": Option(
+        ("-k",), {"dest": "keyword", "default": None, "help": "select cases like pytest -k"}
+    ),
+    "out": Option(("--out",), {"default": "results", "help": "output folder (default: ./results)"}),
+    "baseline": Option(
+        ("--baseline",),
+        {
+            "default": None,
+            "help": "results or baseline file as expectation (default: the committed one, if any)",
+        },
+    ),
+    "json": Option(("--json",), {"action": "store_true"}),
+    "markdown": Option(
+        ("--markdown",), {"action": "store_true", "help": "print Markdown for a PR comment"}
+    ),
+    "dry-run": Option(("--dry-run",), {"action": "store_true"}),
+    "cni-bin-dir": Option(
+        ("--cni-bin-dir",), {"action": "append", "default": None, "help": "netns: plugin dir"}
+    ),
+    "workers": Option(
+        ("--workers",), {"type": int, "default": None, "help": "netns: concurrent cases"}
+    ),
+    # netns.check_plugin_timeout validates the value (0 or less: one line, exit 2)
+    "plugin-timeout": Option(
+        ("--plugin-timeout",),
+        {
+            "type": float,
+            "default": 30.0,
+            "metavar": "S",
+            "help": "netns: seconds one plugin call may take (default 30)",
+        },
+    ),
+    "allow-empty": Option(
+        ("--allow-empty",),
+        {
+            "action": "store_true",
+            "help": "exit 0 even when the two sides share no case (default: exit 2, comparing "
+            "nothing is not a pass)",
+        },
+    ),
+}
+
+
+def add(p: argparse.ArgumentParser, name: str, **overrides: Any) -> argparse.Action:
+    """Add the shared option `name` to `p`; `overrides` replace its help, metavar, default..."""
+    option = OPTIONS[name]
+    return p.add_argument(*option.flags, **{**option.kwargs, **overrides})
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a usage mistake as one BadInput line (exit 2) instead of two."""
+
+    def error(self, message: str) -> NoReturn:
+        raise BadInput(f"{message}; see `macmatrix {self.prog.split()[-1]} --help`")
