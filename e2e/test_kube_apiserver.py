@@ -153,7 +153,7 @@ def test_subnets_go_in_but_never_turn_ready_without_kube_ovn(api: Any) -> None:
 
 
 def test_a_wave_creates_pods_the_watch_sees_pending_until_the_deadline(api: Any) -> None:
-    from macmatrix.observe import INFRA_ERROR
+    from macmatrix.types import Status
 
     core, _custom, _ext, _cp = api
     ns = _ns("wave")
@@ -164,7 +164,7 @@ def test_a_wave_creates_pods_the_watch_sees_pending_until_the_deadline(api: Any)
         observed = run.wave(picked)
         for case in picked:
             obs = observed[case.id]
-            assert obs.status == INFRA_ERROR, obs
+            assert obs.status == Status.INFRA_ERROR, obs
             assert "timed out waiting for pod" in obs.reason, obs.reason
         pods = core.list_namespaced_pod(ns, label_selector=run.selector).items
         want = {manifests.pod_name(c, r): (c, r) for c in picked for r in range(c.n_replicas)}

@@ -23,8 +23,9 @@ import pytest
 from macmatrix.backends.gobuild import cni_plugins, control_plane, multus
 from macmatrix.backends.netns.backend import NetnsBackend, unavailable
 from macmatrix.judge.verdict import judge
-from macmatrix.observe import UNSUPPORTED, CaseObservation, PodObservation
+from macmatrix.observe import CaseObservation, PodObservation
 from macmatrix.spec import cases, stacks
+from macmatrix.types import Status
 
 pytestmark = [pytest.mark.apiserver, pytest.mark.netns]
 
@@ -127,10 +128,10 @@ def test_unsupported_only_where_the_tier_says_why(runs: dict[str, Any]) -> None:
     for case in runs["cases"]:
         obs = runs["real"][case.id]
         why = case.multus_unsupported()
-        assert (obs.status == UNSUPPORTED) == bool(why), case.id
+        assert (obs.status == Status.UNSUPPORTED) == bool(why), case.id
         if why:
             assert why in obs.reason
-    ran = [c for c in runs["cases"] if runs["real"][c.id].status != UNSUPPORTED]
+    ran = [c for c in runs["cases"] if runs["real"][c.id].status != Status.UNSUPPORTED]
     assert len(ran) >= len(runs["cases"]) - 8  # only eth0-MAC and Kube-OVN IPAM cases
 
 

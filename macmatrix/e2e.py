@@ -19,15 +19,16 @@ import pytest
 
 from macmatrix.pytest_plugin.matrix import side_by_side
 from macmatrix.spec.cases import Case
+from macmatrix.types import Outcome
 
 pytestmark = pytest.mark.e2e
 
 
 def test_mac_case(mac_case: Case, matrix_results: dict[str, dict[str, Any]]) -> None:
     entry = matrix_results[mac_case.id]
-    if entry["outcome"] == "unsupported":
+    if entry["outcome"] == Outcome.UNSUPPORTED:
         pytest.skip(entry["reason"])
-    if entry["outcome"] == "infra-error":
+    if entry["outcome"] == Outcome.INFRA_ERROR:
         pytest.fail(f"infra-error (not a finding; re-run): {entry['reason']}", pytrace=False)
     if not entry.get("as_expected", False):
         expected = entry.get("expected", {})

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from macmatrix import macs
-
-# Outcomes a backend may already know without judging MACs.
-RAN = "ran"
-INFRA_ERROR = "infra-error"
-UNSUPPORTED = "unsupported"
+from macmatrix.types import PodEntry, Status
 
 
 @dataclass
@@ -26,10 +22,18 @@ class PodObservation:
     error: str | None = None  # CNI error text when the sandbox failed (a finding, not infra)
     invocations: list[dict[str, Any]] = field(default_factory=list)  # per plugin call (repro)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> PodEntry:
         # Shallow on purpose: dataclasses.asdict deep-copies every plugin invocation, which was
         # ~1 ms a case for nothing (the entry is written out, never changed).
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {
+            "name": self.name,
+            "interfaces": self.interfaces,
+            "network_status": self.network_status,
+            "annotations": self.annotations,
+            "ip_cr_mac": self.ip_cr_mac,
+            "error": self.error,
+            "invocations": self.invocations,
+        }
 
 
 @dataclass
@@ -37,7 +41,7 @@ class CaseObservation:
     """Everything a backend saw for one case."""
 
     case_id: str
-    status: str = RAN  # ran | infra-error | unsupported
+    status: Status = Status.RAN
     reason: str = ""
     pods: list[PodObservation] = field(default_factory=list)
     attempts: int = 1

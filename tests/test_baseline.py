@@ -14,9 +14,9 @@ import pytest
 
 from macmatrix import cli
 from macmatrix.errors import BadInput
-from macmatrix.judge.verdict import BROKEN, UNSUPPORTED, WORKS, differences, judge
-from macmatrix.observe import INFRA_ERROR
+from macmatrix.judge.verdict import differences, judge
 from macmatrix.run import results
+from macmatrix.types import Outcome
 from macmatrix.views import baseline
 
 try:  # the crafted-results helper lives beside the compare tests
@@ -63,10 +63,10 @@ def test_baseline_content(tmp_path, capsys):
     doc = json.loads((tmp_path / "b.json").read_text())
     assert set(doc) == {"schema", "stack", "cases"} and doc["schema"] == 1
     assert doc["stack"] == STACK
-    assert doc["cases"][KOVN.id] == {"outcome": UNSUPPORTED}
-    assert doc["cases"][A.id]["outcome"] == WORKS
+    assert doc["cases"][KOVN.id] == {"outcome": Outcome.UNSUPPORTED}
+    assert doc["cases"][A.id]["outcome"] == Outcome.WORKS
     assert doc["cases"][B.id] == {
-        "outcome": BROKEN,
+        "outcome": Outcome.BROKEN,
         "checks": {
             "sandbox_created": True,
             "secondary_mac_honoured": False,
@@ -112,7 +112,7 @@ def test_update_keep_known_keeps_last_known_entries_of_infra_cases(tmp_path, cap
     assert code == 0 and "kept the previous entries of 1 infra-error case(s)" in out
     after = json.loads(Path(target).read_text())["cases"]
     assert after[B.id] == before[B.id]  # last known behaviour, not dropped
-    assert after[A.id]["outcome"] == BROKEN  # real changes are still written
+    assert after[A.id]["outcome"] == Outcome.BROKEN  # real changes are still written
     # without the flag the case is dropped, and the message says it was in the baseline
     code, out, _ = run_cli(capsys, "update", str(flaky_run), "--out", target)
     assert B.id not in json.loads(Path(target).read_text())["cases"]
@@ -157,21 +157,21 @@ def test_expectation_from_baseline_makes_known_broken_pass(tmp_path, capsys):
     exp = baseline.expectation_from_baseline(doc, B.id)
     assert exp is not None
     assert exp.source == f"baseline:{tmp_path / 'b.json'}"
-    assert exp.outcome == BROKEN and exp.checks["secondary_mac_honoured"] is False
+    assert exp.outcome == Outcome.BROKEN and exp.checks["secondary_mac_honoured"] is False
     assert baseline.expectation_from_baseline(doc, "no/such/case") is None
     # A fresh run, with other random MACs, of the known-broken case: as expected against the
     # baseline, still shown broken; the same run of a now-working case is a difference.
 
     obs = observe(B, "broken", random.Random(7))
     verdict = judge(B, obs)
-    assert verdict.outcome == BROKEN and differences(verdict, exp) == []
+    assert verdict.outcome == Outcome.BROKEN and differences(verdict, exp) == []
     entry = results.case_entry(B, obs, verdict, exp)
-    assert entry["as_expected"] is True and entry["outcome"] == BROKEN
+    assert entry["as_expected"] is True and entry["outcome"] == Outcome.BROKEN
     fixed = judge(B, observe(B, "works", random.Random(7)))
     assert "check secondary_mac_honoured: expected ok=False, observed ok=True" in differences(
         fixed, exp
     )
-    assert baseline.expectation_from_baseline(doc, KOVN.id).outcome == UNSUPPORTED
+    assert baseline.expectation_from_baseline(doc, KOVN.id).outcome == Outcome.UNSUPPORTED
 
 
 def test_load_accepts_a_results_file_as_baseline(tmp_path):
@@ -277,7 +277,7 @@ def test_bad_baseline_files(tmp_path, capsys, committed):
     cases = {
         "cut.json": Path(committed).read_text()[:120],
         "v9.json": json.dumps({**good, "schema": 9}),
-        "infra.json": json.dumps({**good, "cases": {A.id: {"outcome": INFRA_ERROR}}}),
+        "infra.json": json.dumps({**good, "cases": {A.id: {"outcome": Outcome.INFRA_ERROR}}}),
         "checks.json": json.dumps({**good, "cases": {A.id: {"outcome": "works", "checks": 1}}}),
         "other.json": json.dumps({"hello": "world"}),
     }
@@ -394,7 +394,7 @@ def test_plan_script_runs_end_to_end(tmp_path, new_plan, run_rc, want_rc, want):
         assert "macmatrix compare" not in proc.stdout and not bl.exists()
         return
     written = json.loads(bl.read_text())["cases"]  # the old stack's behaviour, as a baseline
-    assert (written[A.id]["outcome"], written[B.id]["outcome"]) == (WORKS, BROKEN)
+    assert (written[A.id]["outcome"], written[B.id]["outcome"]) == (Outcome.WORKS, Outcome.BROKEN)
     assert f"### macmatrix compare: {want}" in proc.stdout
 
 

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from macmatrix import cli
-from macmatrix.judge.verdict import BROKEN, WORKS, judge, model
-from macmatrix.observe import INFRA_ERROR, UNSUPPORTED, CaseObservation, PodObservation
+from macmatrix.judge.verdict import judge, model
+from macmatrix.observe import CaseObservation, PodObservation
 from macmatrix.run.results import ResultsWriter, case_entry
 from macmatrix.spec.cases import DEFAULTS, Case
+from macmatrix.types import Outcome
 from macmatrix.views import compare
 
 STACK = {"name": "netns", "backend": "netns", "cni_plugins": "v1.1.1", "kernel": "6.1.0"}
@@ -42,9 +43,11 @@ def observe(case: Case, how: str, rng: random.Random, reason: str = "") -> CaseO
     infra / unsupported: what a backend says when it could not judge.
     """
     if how == "infra":
-        return CaseObservation(case.id, INFRA_ERROR, reason or "netns: timed out creating link")
+        return CaseObservation(
+            case.id, Outcome.INFRA_ERROR, reason or "netns: timed out creating link"
+        )
     if how == "unsupported":
-        return CaseObservation(case.id, UNSUPPORTED, reason or "needs Kube-OVN")
+        return CaseObservation(case.id, Outcome.UNSUPPORTED, reason or "needs Kube-OVN")
     kernel = case.requested_mac(0) or _mac(rng)
     reported = kernel
     if how == "broken":
@@ -62,11 +65,11 @@ def observe(case: Case, how: str, rng: random.Random, reason: str = "") -> CaseO
 
 
 WANT = {
-    "works": WORKS,
-    "broken": BROKEN,
-    "status-lies": BROKEN,
-    "infra": INFRA_ERROR,
-    "unsupported": UNSUPPORTED,
+    "works": Outcome.WORKS,
+    "broken": Outcome.BROKEN,
+    "status-lies": Outcome.BROKEN,
+    "infra": Outcome.INFRA_ERROR,
+    "unsupported": Outcome.UNSUPPORTED,
 }
 
 
@@ -317,16 +320,16 @@ def test_usage_mistakes_are_one_line(pair, capsys):
 
 
 def test_classify_table():
-    works = compare.Behaviour(WORKS, {"x": True})
-    broken = compare.Behaviour(BROKEN, {"x": False})
-    infra = compare.Behaviour(INFRA_ERROR, reason="boom")
-    unsup = compare.Behaviour(UNSUPPORTED)
+    works = compare.Behaviour(Outcome.WORKS, {"x": True})
+    broken = compare.Behaviour(Outcome.BROKEN, {"x": False})
+    infra = compare.Behaviour(Outcome.INFRA_ERROR, reason="boom")
+    unsup = compare.Behaviour(Outcome.UNSUPPORTED)
     assert compare.classify(works, broken)[0] == compare.REGRESSION
     assert compare.classify(broken, works)[0] == compare.FIX
     assert compare.classify(works, works) == (None, [])
-    assert compare.classify(broken, compare.Behaviour(BROKEN, {"x": False, "y": False}))[1] == [
-        "check y: absent -> fails"
-    ]
+    assert compare.classify(broken, compare.Behaviour(Outcome.BROKEN, {"x": False, "y": False}))[
+        1
+    ] == ["check y: absent -> fails"]
     assert compare.classify(infra, broken)[0] == compare.INFRA
     assert compare.classify(works, infra)[0] == compare.INFRA
     assert compare.classify(unsup, broken)[0] == compare.UNSUPPORTED_MOVE

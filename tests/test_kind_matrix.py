@@ -23,8 +23,8 @@ from macmatrix.backends.kind.kube.client import ExecResult
 from macmatrix.backends.kind.kube.matrix import IPS, NADS, SUBNETS, MatrixRun
 from macmatrix.build import manifests
 from macmatrix.errors import InfraError
-from macmatrix.observe import INFRA_ERROR, RAN
 from macmatrix.spec.cases import DEFAULTS, Case
+from macmatrix.types import Status
 
 NS = "mm-test"
 IMAGE = "docker.io/kubeovn/kube-ovn:v1.14.41"
@@ -200,7 +200,7 @@ def test_one_wave_and_linear_api_calls() -> None:
         group, version, namespace, plural, body = call.args
         assert (group, version, plural) == (NADS[0], NADS[1], NADS[2]) and namespace == NS
         assert body["kind"] == "NetworkAttachmentDefinition"
-    assert all(o.status == RAN and o.attempts == 1 for o in obs.values())
+    assert all(o.status == Status.RAN and o.attempts == 1 for o in obs.values())
     assert m.stats.calls < 10 + 4 * pods  # linear: creates + execs + a few shared calls
 
 
@@ -221,7 +221,7 @@ def test_sandbox_failure_is_a_finding_not_infra() -> None:
     cluster = FakeCluster()
     _, obs = run(cluster, [PLAIN, BROKEN])
     o = obs[BROKEN.id]
-    assert o.status == RAN and o.attempts == 1
+    assert o.status == Status.RAN and o.attempts == 1
     assert o.pods[0].error == 'failed to setup network for sandbox "x": tuning failed: boom'
     assert o.pods[0].interfaces == {}
     assert obs[PLAIN.id].pods[0].error is None
@@ -232,7 +232,7 @@ def test_image_pull_failure_is_retried_in_a_second_wave() -> None:
     m, obs = run(cluster, [PLAIN, PULL])
     assert m.waves == 2 and cluster.creates_per_wave == [2, 1]  # only the failed case again
     assert cluster.core.delete_namespaced_pod.call_count == 1
-    assert obs[PULL.id].status == RAN and obs[PULL.id].attempts == 2
+    assert obs[PULL.id].status == Status.RAN and obs[PULL.id].attempts == 2
     assert obs[PLAIN.id].attempts == 1
 
 
@@ -241,7 +241,7 @@ def test_image_pull_failure_that_persists_is_infra_error() -> None:
     cluster.pull_fails_until_wave = 99
     _, obs = run(cluster, [PULL])
     o = obs[PULL.id]
-    assert o.status == INFRA_ERROR and o.attempts == 2
+    assert o.status == Status.INFRA_ERROR and o.attempts == 2
     assert o.reason.startswith("image pull failed for " + IMAGE)
 
 
@@ -251,7 +251,7 @@ def test_a_pod_that_never_runs_times_out_as_infra() -> None:
     t0 = time.monotonic()
     _, obs = run(cluster, [PLAIN], deadline_s=0.2)
     assert time.monotonic() - t0 < 5
-    assert obs[PLAIN.id].status == INFRA_ERROR
+    assert obs[PLAIN.id].status == Status.INFRA_ERROR
     assert "timed out waiting for pod" in obs[PLAIN.id].reason
     assert "ContainerCreating" in obs[PLAIN.id].reason
 
@@ -271,7 +271,7 @@ def test_exec_trouble_is_infra_and_a_missing_interface_is_none() -> None:
     cluster2 = FakeCluster()
     cluster2.exec_fn = lambda ns, pod, argv: ExecResult(None, "", "")  # type: ignore[method-assign]
     _, obs2 = run(cluster2, [PLAIN])
-    assert obs2[PLAIN.id].status == INFRA_ERROR and "exec in" in obs2[PLAIN.id].reason
+    assert obs2[PLAIN.id].status == Status.INFRA_ERROR and "exec in" in obs2[PLAIN.id].reason
 
 
 def test_transient_api_errors_are_retried() -> None:
@@ -279,7 +279,7 @@ def test_transient_api_errors_are_retried() -> None:
     cluster.core.create_namespace.side_effect = [client.exceptions.ApiException(status=503), None]
     m, obs = run(cluster, [PLAIN])
     assert cluster.core.create_namespace.call_count == 2 and m.stats.retries == 1
-    assert obs[PLAIN.id].status == RAN
+    assert obs[PLAIN.id].status == Status.RAN
 
 
 def test_a_pod_the_api_refuses_is_infra_without_waiting() -> None:
@@ -295,9 +295,9 @@ def test_a_pod_the_api_refuses_is_infra_without_waiting() -> None:
     t0 = time.monotonic()
     m, obs = run(cluster, [PLAIN, PULL], deadline_s=30)
     assert time.monotonic() - t0 < 5  # did not wait for a pod that does not exist
-    assert obs[PULL.id].status == INFRA_ERROR and obs[PULL.id].attempts == 2
+    assert obs[PULL.id].status == Status.INFRA_ERROR and obs[PULL.id].attempts == 2
     assert obs[PULL.id].reason == f"creating pod {manifests.pod_name(PULL, 0)}: 422 Invalid"
-    assert obs[PLAIN.id].status == RAN
+    assert obs[PLAIN.id].status == Status.RAN
 
 
 def test_client_errors_are_not_retried() -> None:

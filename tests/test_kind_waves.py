@@ -14,7 +14,7 @@ from macmatrix.backends.kind.backend import wave_pods
 from macmatrix.backends.kind.kube import podstate
 from macmatrix.backends.kind.kube.matrix import WAVE_PODS, plan_waves
 from macmatrix.errors import BadInput
-from macmatrix.observe import INFRA_ERROR, RAN
+from macmatrix.types import Status
 
 OTHER = case(request="annotation")
 # the stand-in daemon never gets its address (a kube-ovn-IPAM shape; the case's own IPAM does not
@@ -43,14 +43,14 @@ def test_the_matrix_starts_pods_in_bounded_waves() -> None:
     m, obs = run(cluster, cases, wave_pods=2)
     assert cluster.creates_per_wave == [1, 2, 2]
     assert m.waves == 3
-    assert all(o.status == RAN and o.attempts == 1 for o in obs.values())
+    assert all(o.status == Status.RAN and o.attempts == 1 for o in obs.values())
 
 
 def test_a_finding_is_still_a_finding_in_a_later_wave() -> None:
     cluster = FakeCluster()
     _, obs = run(cluster, [PLAIN, BROKEN], wave_pods=1)
     assert cluster.creates_per_wave == [1, 1]
-    assert obs[BROKEN.id].status == RAN and obs[BROKEN.id].pods[0].error
+    assert obs[BROKEN.id].status == Status.RAN and obs[BROKEN.id].pods[0].error
 
 
 class RacingCluster(FakeCluster):
@@ -92,17 +92,17 @@ def test_a_persisting_transient_error_is_retried_then_infra_error_never_broken()
     cluster.by_name[RACING.id] = RACING
     m, obs = run(cluster, [PLAIN, RACING])
     o = obs[RACING.id]
-    assert o.status == INFRA_ERROR and o.attempts == 2  # retried once, then given up
+    assert o.status == Status.INFRA_ERROR and o.attempts == 2  # retried once, then given up
     assert "transient reason (kube-ovn: no address allocated yet)" in o.reason
     assert not any(p.error for p in o.pods)  # never recorded as the plugin's answer
-    assert obs[PLAIN.id].status == RAN and obs[PLAIN.id].attempts == 1
+    assert obs[PLAIN.id].status == Status.RAN and obs[PLAIN.id].attempts == 1
 
 
 def test_a_young_transient_error_is_waited_for_until_the_deadline() -> None:
     cluster = RacingCluster(seconds_ago=5)
     _, obs = run(cluster, [RACING], deadline_s=0.3)
     o = obs[RACING.id]
-    assert o.status == INFRA_ERROR
+    assert o.status == Status.INFRA_ERROR
     assert "timed out waiting for pod" in o.reason and "transient sandbox error" in o.reason
 
 

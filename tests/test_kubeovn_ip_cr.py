@@ -22,12 +22,13 @@ import pytest
 
 from macmatrix.backends.kind.kube.matrix import observe_pod
 from macmatrix.build import manifests
-from macmatrix.judge.verdict import WORKS, judge, model
+from macmatrix.judge.verdict import judge, model
 from macmatrix.observe import CaseObservation, network_status_entry
 from macmatrix.spec import stacks
 from macmatrix.spec.cases import default_matrix_path
 from macmatrix.spec.cases import load as load_cases
 from macmatrix.spec.userinput import parse_text, resolve
+from macmatrix.types import Outcome
 from macmatrix.workflows import repro
 
 NS = "mm-test"
@@ -80,7 +81,7 @@ def test_empty_ip_cr_mac_of_a_macvlan_attachment_is_no_finding(stack_name: str) 
         # what the backend read: the attachment's IP CR exists and says no MAC
         assert all(p.ip_cr_mac[manifests.provider(case, NS)] is None for p in pods)
         verdict = judge(case, CaseObservation(case.id, pods=pods))
-        assert verdict.outcome == WORKS, (stack_name, case.id, verdict.reason)
+        assert verdict.outcome == Outcome.WORKS, (stack_name, case.id, verdict.reason)
         assert not [n for n in verdict.checks if "ip_cr" in n.lower()], verdict.checks
         # nor does the model predict a check about the IP CR's MAC for any stack
         assert not [n for n in model(case, stack).checks if "ip_cr" in n.lower()]
@@ -141,5 +142,5 @@ def test_repro_never_judges_an_empty_ip_cr_mac() -> None:
     obs.interfaces = {"net1": mac}
     assert obs.ip_cr_mac == {"ovn": None, "macvlan.default": None}
     _, checks, outcome, reason = repro.judge(req, obs)
-    assert outcome == WORKS, reason
+    assert outcome == Outcome.WORKS, reason
     assert not [n for n in checks if "ip_cr" in n.lower()]

@@ -14,14 +14,13 @@ import pytest
 from macmatrix import cli
 from macmatrix.judge import verdict
 from macmatrix.observe import (
-    INFRA_ERROR,
-    UNSUPPORTED,
     CaseObservation,
     PodObservation,
     network_status_entry,
 )
 from macmatrix.run import results
 from macmatrix.spec.cases import DEFAULTS, Case
+from macmatrix.types import Status
 from macmatrix.views import report
 
 BASE = Case(**DEFAULTS)
@@ -46,9 +45,13 @@ EXPECTED = {
 
 def _observe(name: str, case: Case, regress: bool) -> CaseObservation:
     if name == "infra":
-        return CaseObservation(case.id, status=INFRA_ERROR, reason="pod not Running after 120s")
+        return CaseObservation(
+            case.id, status=Status.INFRA_ERROR, reason="pod not Running after 120s"
+        )
     if name == "unsupported":
-        return CaseObservation(case.id, status=UNSUPPORTED, reason="netns backend: needs kube-ovn")
+        return CaseObservation(
+            case.id, status=Status.UNSUPPORTED, reason="netns backend: needs kube-ovn"
+        )
     if name == "sandbox":
         return CaseObservation(case.id, pods=[PodObservation("p0", error=NASTY)])
     honoured = name in ("works", "flaky") or (name == "regressed" and not regress)

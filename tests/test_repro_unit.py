@@ -15,9 +15,9 @@ import yaml
 
 from macmatrix import cli, macs
 from macmatrix.errors import BadInput
-from macmatrix.judge.verdict import OUTCOMES
 from macmatrix.observe import PodObservation, network_status_entry
 from macmatrix.spec.userinput import load_paths, parse_text, resolve
+from macmatrix.types import Outcome, outcome_of
 from macmatrix.workflows import repro
 from macmatrix.workflows.repro_report import render_markdown
 
@@ -254,7 +254,7 @@ def test_entry_has_the_results_case_shape(stand_in: type[StandInNetns]) -> None:
                 "duration_s"):  # fmt: skip
         assert key in entry, key
     assert entry["id"] == "repro/mv-args"
-    assert entry["outcome"] in OUTCOMES and entry["outcome"] == "broken"
+    assert outcome_of(entry["outcome"]) is Outcome.BROKEN
     assert entry["requested"] == {"net1": "02:00:00:00:0a:01"}
     assert entry["pods"][0]["interfaces"] == {"net1": "0a:00:00:00:00:01"}
     assert all(set(c) == {"expected", "observed", "ok"} for c in entry["checks"].values())

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 
 from macmatrix.backends.netns.backend import NetnsBackend, unavailable
-from macmatrix.observe import INFRA_ERROR, RAN, CaseObservation
+from macmatrix.observe import CaseObservation
 from macmatrix.run.results import UNFINISHED
 from macmatrix.run.retry import Attempt, settle
 from macmatrix.run.runner import execute
 from macmatrix.spec import cases
+from macmatrix.types import Status
 
 WHY_NOT = unavailable()
 needs_netns = pytest.mark.skipif(bool(WHY_NOT), reason=f"netns backend unavailable: {WHY_NOT}")
@@ -39,14 +40,14 @@ def test_interrupted_run_keeps_the_cases_that_finished(tmp_path: Path) -> None:
     # The first two finished before the interrupt; the third was interrupted. (A fourth may have
     # started on the worker before the cancel reached it; if it finished, it is kept too.)
     assert [c["id"] for c in finished][:2] == [c.id for c in selected[:2]]
-    assert all(c["outcome"] != INFRA_ERROR and c["pods"] for c in finished)
+    assert all(c["outcome"] != Status.INFRA_ERROR and c["pods"] for c in finished)
     assert doc["cases"][2]["reason"] == UNFINISHED
     assert doc["complete"] is False
 
 
 def test_settle_streams_only_final_observations() -> None:
     a, b = cases.select(cases.load(cases.default_matrix_path()), "x1 and ipam-static")[:2]
-    plan = {a.id: [INFRA_ERROR, RAN], b.id: [RAN]}
+    plan = {a.id: [Status.INFRA_ERROR, Status.RAN], b.id: [Status.RAN]}
     streamed: list[tuple[str, str, list[Attempt]]] = []
 
     def run_once(cs: list[cases.Case], sink) -> dict[str, CaseObservation]:  # type: ignore[no-untyped-def]
@@ -58,7 +59,10 @@ def test_settle_streams_only_final_observations() -> None:
         return out
 
     got = settle(run_once, [a, b], 2, lambda o, h: streamed.append((o.case_id, o.status, h)))
-    assert [(cid, st, len(h)) for cid, st, h in streamed] == [(b.id, RAN, 1), (a.id, RAN, 2)]
+    assert [(cid, st, len(h)) for cid, st, h in streamed] == [
+        (b.id, Status.RAN, 1),
+        (a.id, Status.RAN, 2),
+    ]
     assert streamed[1][1] == got.observations[a.id].status
     assert got.observations[a.id].flaky
 
@@ -69,7 +73,9 @@ def test_settle_never_retries_what_a_retry_cannot_fix() -> None:
 
     def run_once(cs: list[cases.Case]) -> dict[str, CaseObservation]:
         calls.append(len(cs))
-        return {c.id: CaseObservation(c.id, INFRA_ERROR, "hung", retryable=False) for c in cs}
+        return {
+            c.id: CaseObservation(c.id, Status.INFRA_ERROR, "hung", retryable=False) for c in cs
+        }
 
     got = settle(run_once, [a], 2)
     assert calls == [1]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from macmatrix.judge.verdict import BROKEN, WORKS, differences, judge, model
+from macmatrix.judge.verdict import differences, judge, model
 from macmatrix.observe import CaseObservation, PodObservation
 from macmatrix.spec.cases import DEFAULTS, Case
+from macmatrix.types import Outcome
 
 NETNS = {"backend": "netns", "cni_plugins": "1.1.1"}
 KIND = {"backend": "kind", "cni_plugins": "1.9.0", "kube_ovn": "v1.14.41"}
@@ -27,7 +28,7 @@ def pod(
 def test_requested_mac_on_kernel_and_status_works() -> None:
     c = case()
     v = judge(c, CaseObservation(c.id, pods=[pod(c.requested_mac(0))]))
-    assert v.outcome == WORKS and all(ch.ok for ch in v.checks.values())
+    assert v.outcome == Outcome.WORKS and all(ch.ok for ch in v.checks.values())
     assert set(v.checks) == {
         "sandbox_created",
         "secondary_mac_honoured",
@@ -39,7 +40,7 @@ def test_requested_mac_on_kernel_and_status_works() -> None:
 def test_random_kernel_mac_is_broken_and_says_both_macs() -> None:
     c = case()
     v = judge(c, CaseObservation(c.id, pods=[pod("aa:bb:cc:dd:ee:f0")]))
-    assert v.outcome == BROKEN
+    assert v.outcome == Outcome.BROKEN
     assert c.requested_mac(0) in v.reason and "aa:bb:cc:dd:ee:f0" in v.reason
 
 
@@ -49,13 +50,15 @@ def test_status_disagreeing_with_kernel_is_broken_and_upper_case_is_not() -> Non
     bad = judge(c, CaseObservation(c.id, pods=[pod(mac, status="02:00:00:00:00:99")]))
     assert not bad.checks["status_matches_kernel"].ok
     upper = judge(c, CaseObservation(c.id, pods=[pod(mac, status=mac.upper())]))
-    assert upper.outcome == WORKS  # tuning writes the raw string; it still names the same MAC
+    assert (
+        upper.outcome == Outcome.WORKS
+    )  # tuning writes the raw string; it still names the same MAC
 
 
 def test_missing_status_mac_fails_its_own_check() -> None:
     c = case(request="none")
     v = judge(c, CaseObservation(c.id, pods=[pod("02:00:00:00:00:05", status=None)]))
-    assert v.outcome == BROKEN and not v.checks["status_reports_mac"].ok
+    assert v.outcome == Outcome.BROKEN and not v.checks["status_reports_mac"].ok
     assert v.checks["status_matches_kernel"].ok
 
 
@@ -64,13 +67,17 @@ def test_duplicate_macs_across_replicas_are_caught() -> None:
     same = [pod("02:00:00:00:00:05", name="a"), pod("02:00:00:00:00:05", name="b")]
     assert not judge(c, CaseObservation(c.id, pods=same)).checks["unique_across_replicas"].ok
     diff = [pod("02:00:00:00:00:05", name="a"), pod("02:00:00:00:00:06", name="b")]
-    assert judge(c, CaseObservation(c.id, pods=diff)).outcome == WORKS
+    assert judge(c, CaseObservation(c.id, pods=diff)).outcome == Outcome.WORKS
 
 
 def test_sandbox_error_is_broken_with_the_cni_message() -> None:
     c = case()
     v = judge(c, CaseObservation(c.id, pods=[PodObservation("p", error="macvlan: boom")]))
-    assert v.outcome == BROKEN and "boom" in v.reason and v.checks["sandbox_created"].ok is False
+    assert (
+        v.outcome == Outcome.BROKEN
+        and "boom" in v.reason
+        and v.checks["sandbox_created"].ok is False
+    )
 
 
 def test_infra_and_unsupported_pass_through() -> None:
@@ -99,22 +106,27 @@ def test_infra_and_unsupported_pass_through() -> None:
 def test_model_secondary_mac_routes(axes: dict[str, str], honoured: bool) -> None:
     e = model(case(**axes), NETNS)
     assert e.checks["secondary_mac_honoured"] is honoured
-    assert e.outcome == (WORKS if honoured else BROKEN)
+    assert e.outcome == (Outcome.WORKS if honoured else Outcome.BROKEN)
     assert e.why  # every prediction says why
 
 
 def test_model_version_rules() -> None:
     assert model(case(cni_version="1.1.0"), NETNS).checks == {"sandbox_created": False}
-    assert model(case(cni_version="1.1.0"), {**NETNS, "cni_plugins": "1.2.0"}).outcome == WORKS
+    assert (
+        model(case(cni_version="1.1.0"), {**NETNS, "cni_plugins": "1.2.0"}).outcome == Outcome.WORKS
+    )
     missing = model(case(cni_version="missing"), NETNS)
-    assert missing.checks["status_reports_mac"] is False and missing.outcome == BROKEN
+    assert missing.checks["status_reports_mac"] is False and missing.outcome == Outcome.BROKEN
     assert model(case(ipam="kube-ovn"), NETNS).outcome == "unsupported"
-    assert model(case(macvlan_capmac="off"), {**NETNS, "cni_plugins": "0.8.6"}).outcome == BROKEN
+    assert (
+        model(case(macvlan_capmac="off"), {**NETNS, "cni_plugins": "0.8.6"}).outcome
+        == Outcome.BROKEN
+    )
 
 
 def test_model_static_tuning_mac_on_two_pods_fails_the_second_sandbox() -> None:
     e = model(case(request="none", replicas="2", chain="conflist", tuning="static"), NETNS)
-    assert e.outcome == BROKEN and e.checks == {"sandbox_created": False}
+    assert e.outcome == Outcome.BROKEN and e.checks == {"sandbox_created": False}
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,8 @@ from typing import Any
 from macmatrix import data
 from macmatrix.cli import options
 from macmatrix.errors import BadInput, InfraError
-from macmatrix.judge.verdict import OUTCOMES
 from macmatrix.run import results
+from macmatrix.types import Outcome
 from macmatrix.views import baseline, compare
 
 
@@ -133,7 +133,7 @@ def _update(doc: dict[str, Any], source: str, out: str | None, keep_known: bool 
     if not unchanged:
         results.atomic_write(path, text)
     counts = Counter(e["outcome"] for e in base["cases"].values())
-    what = ", ".join(f"{counts[o]} {o}" for o in OUTCOMES if counts[o])
+    what = ", ".join(f"{counts[o]} {o}" for o in Outcome if counts[o])
     verb = "unchanged" if unchanged else "wrote"
     print(f"{verb} {baseline.display(path)}: {len(base['cases'])} case(s) ({what})")
     if skipped:

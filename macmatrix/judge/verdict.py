@@ -12,44 +12,44 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from macmatrix import macs, versions
-from macmatrix.observe import INFRA_ERROR, UNSUPPORTED, CaseObservation, status_mac
+from macmatrix.observe import CaseObservation, status_mac
 from macmatrix.spec.cases import Case
 from macmatrix.spec.netconf import OVN_PROVIDER, key_provider
+from macmatrix.types import Check, CheckEntry, ExpectationEntry, Outcome, Status
 
-WORKS = "works"
-BROKEN = "broken"
-OUTCOMES = (WORKS, BROKEN, INFRA_ERROR, UNSUPPORTED)
 SECONDARY = "net1"  # Multus names the first secondary interface net1 (UPSTREAM.md)
 PRIMARY = "eth0"
 
 
 @dataclass
-class Check:
+class CheckResult:
+    """One named check of a verdict (results.json `checks.<name>`)."""
+
     expected: Any
     observed: Any
     ok: bool
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> CheckEntry:
         return {"expected": self.expected, "observed": self.observed, "ok": self.ok}
 
 
 @dataclass
 class Verdict:
-    outcome: str
+    outcome: Outcome
     reason: str
-    checks: dict[str, Check] = field(default_factory=dict)
+    checks: dict[str, CheckResult] = field(default_factory=dict)
 
 
 @dataclass
 class Expectation:
     """What a case should show: its outcome and, per check, whether it passes."""
 
-    outcome: str
+    outcome: Outcome
     checks: dict[str, bool]
     why: list[str] = field(default_factory=list)
     source: str = "model"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> ExpectationEntry:
         return {
             "outcome": self.outcome,
             "checks": self.checks,
@@ -63,48 +63,50 @@ class Expectation:
 
 def judge(case: Case, obs: CaseObservation) -> Verdict:
     """Turn an observation into named checks and one outcome."""
-    if obs.status in (INFRA_ERROR, UNSUPPORTED):
-        return Verdict(obs.status, obs.reason)
-    checks: dict[str, Check] = {}
+    if obs.status != Status.RAN:
+        return Verdict(Outcome(obs.status), obs.reason)
+    checks: dict[str, CheckResult] = {}
     errors = [p.error for p in obs.pods if p.error]
-    checks["sandbox_created"] = Check(True, not errors, not errors)
+    checks[Check.SANDBOX_CREATED] = CheckResult(True, not errors, not errors)
     if errors:
-        return Verdict(BROKEN, f"sandbox failed: {errors[0]}", checks)
+        return Verdict(Outcome.BROKEN, f"sandbox failed: {errors[0]}", checks)
 
     requested = [case.requested_mac(i) for i in range(len(obs.pods))]
     kernel = [p.interfaces.get(SECONDARY) for p in obs.pods]
     if case.asks_secondary_mac:
-        checks["secondary_mac_honoured"] = Check(requested, kernel, requested == kernel)
+        checks[Check.SECONDARY_MAC_HONOURED] = CheckResult(requested, kernel, requested == kernel)
     if case.primary_mac == "yes":
         want = [case.requested_primary_mac(i) for i in range(len(obs.pods))]
         got = [p.interfaces.get(PRIMARY) for p in obs.pods]
-        checks["primary_mac_honoured"] = Check(want, got, want == got)
+        checks[Check.PRIMARY_MAC_HONOURED] = CheckResult(want, got, want == got)
 
     reported = [status_mac(p.network_status, SECONDARY) for p in obs.pods]
-    checks["status_reports_mac"] = Check(True, [r is not None for r in reported], all(reported))
+    checks[Check.STATUS_REPORTS_MAC] = CheckResult(
+        True, [r is not None for r in reported], all(reported)
+    )
     agree = all(r is None or r == k for r, k in zip(reported, kernel, strict=True))
-    checks["status_matches_kernel"] = Check(kernel, reported, agree)
+    checks[Check.STATUS_MATCHES_KERNEL] = CheckResult(kernel, reported, agree)
 
     if case.ipam == "kube-ovn" and not obs.ipam_substituted:
         # Kube-OVN owns `<provider>.kubernetes.io/mac_address` only for its own IPAM; when the
         # netns backend ran static instead, no Kube-OVN wrote it: not judged (results.not_judged).
         ann = [_attachment_annotation(p.annotations) for p in obs.pods]
         ok = all(a is None or a == k for a, k in zip(ann, kernel, strict=True))
-        checks["kubeovn_annotation_matches_kernel"] = Check(kernel, ann, ok)
+        checks[Check.KUBEOVN_ANNOTATION_MATCHES_KERNEL] = CheckResult(kernel, ann, ok)
     # The IP CR's spec.macAddress (obs ip_cr_mac) is recorded, never judged: for an IPAM-only
     # (macvlan) attachment Kube-OVN leaves it empty on purpose (kube-ovn PR #4242, v1.13.0+), and
     # its own e2e asserts `ExpectEmpty(ipCR.Spec.MacAddress)` (test/e2e/multus/e2e_test.go,
     # v1.16.2). tests/test_kubeovn_ip_cr.py keeps any check from calling that broken.
     if case.n_replicas > 1:
         seen = [k for k in kernel if k]
-        checks["unique_across_replicas"] = Check(
+        checks[Check.UNIQUE_ACROSS_REPLICAS] = CheckResult(
             "distinct", kernel, len(seen) == len(set(seen)) == len(kernel)
         )
 
     failing = [name for name, c in checks.items() if not c.ok]
     if not failing:
-        return Verdict(WORKS, "", checks)
-    return Verdict(BROKEN, "; ".join(_explain(n, checks[n]) for n in failing), checks)
+        return Verdict(Outcome.WORKS, "", checks)
+    return Verdict(Outcome.BROKEN, "; ".join(_explain(n, checks[n]) for n in failing), checks)
 
 
 def _attachment_annotation(annotations: dict[str, str]) -> str | None:
@@ -115,7 +117,7 @@ def _attachment_annotation(annotations: dict[str, str]) -> str | None:
     return None
 
 
-def _explain(name: str, check: Check) -> str:
+def _explain(name: str, check: CheckResult) -> str:
     return f"{name}: expected {_short(check.expected)}, observed {_short(check.observed)}"
 
 
@@ -172,9 +174,11 @@ def model(case: Case, stack: dict[str, Any]) -> Expectation:
     backend = stack.get("backend", "")
     plugins = stack.get("cni_plugins")
     if backend == "netns" and case.netns_unsupported():
-        return Expectation(UNSUPPORTED, {}, [f"netns backend: {case.netns_unsupported()}"])
+        return Expectation(Outcome.UNSUPPORTED, {}, [f"netns backend: {case.netns_unsupported()}"])
     if backend == "multus" and case.multus_unsupported():
-        return Expectation(UNSUPPORTED, {}, [f"multus backend: {case.multus_unsupported()}"])
+        return Expectation(
+            Outcome.UNSUPPORTED, {}, [f"multus backend: {case.multus_unsupported()}"]
+        )
     # netns/multus with the matrix's substitute_ipam: static IPAM ran, Kube-OVN's annotation is
     # not judged
     substituted = backend in ("netns", "multus") and case.substitute_ipam
@@ -184,15 +188,15 @@ def model(case: Case, stack: dict[str, Any]) -> Expectation:
     needs = CNI_VERSION_NEEDS.get(case.cni_version)
     if needs and not versions.at_least(plugins, needs):
         return Expectation(
-            BROKEN,
-            {"sandbox_created": False},
+            Outcome.BROKEN,
+            {Check.SANDBOX_CREATED: False},
             [f"plugins {plugins} do not support cniVersion {case.cni_version}; it needs {needs}+"],
         )
     # linkInContainer (master inside the pod netns) needs plugins >= v1.3.0.
     if case.master == "eth0-in-pod" and not versions.at_least(plugins, "1.3.0"):
         return Expectation(
-            BROKEN,
-            {"sandbox_created": False},
+            Outcome.BROKEN,
+            {Check.SANDBOX_CREATED: False},
             [f"linkInContainer needs plugins v1.3.0+ ({plugins})"],
         )
     source, why = _mac_source(case, plugins)
@@ -201,28 +205,28 @@ def model(case: Case, stack: dict[str, Any]) -> Expectation:
         # the kernel refuses a second macvlan with a MAC already in use there (drivers/net/
         # macvlan.c, macvlan_addr_busy -> EADDRINUSE), so the second pod's sandbox fails.
         why.append("the NAD's static MAC is already in use on the master: address already in use")
-        return Expectation(BROKEN, {"sandbox_created": False}, why)
-    checks: dict[str, bool] = {"sandbox_created": True}
+        return Expectation(Outcome.BROKEN, {Check.SANDBOX_CREATED: False}, why)
+    checks: dict[str, bool] = {Check.SANDBOX_CREATED: True}
     if case.asks_secondary_mac:
-        checks["secondary_mac_honoured"] = source == "requested"
+        checks[Check.SECONDARY_MAC_HONOURED] = source == "requested"
     if case.primary_mac == "yes":
-        checks["primary_mac_honoured"] = True  # ovn.kubernetes.io/mac_address is honoured
+        checks[Check.PRIMARY_MAC_HONOURED] = True  # ovn.kubernetes.io/mac_address is honoured
         why.append("Kube-OVN honours ovn.kubernetes.io/mac_address on eth0")
     # No cniVersion means 0.1.0: the result has no interfaces, so Multus reports no mac.
     reports = case.cni_version != "missing"
-    checks["status_reports_mac"] = reports
+    checks[Check.STATUS_REPORTS_MAC] = reports
     if not reports:
         why.append("no cniVersion: a 0.1.0 result has no interfaces, so network-status has no mac")
-    checks["status_matches_kernel"] = True
+    checks[Check.STATUS_MATCHES_KERNEL] = True
     if substituted:
         why.append("ipam substituted: static ran instead of kube-ovn; its annotation not judged")
     elif case.ipam == "kube-ovn":
-        checks["kubeovn_annotation_matches_kernel"] = _kubeovn_annotation_agrees(
+        checks[Check.KUBEOVN_ANNOTATION_MATCHES_KERNEL] = _kubeovn_annotation_agrees(
             case, stack.get("kube_ovn"), source, why
         )
     if case.n_replicas > 1:
-        checks["unique_across_replicas"] = True
-    outcome = WORKS if all(checks.values()) else BROKEN
+        checks[Check.UNIQUE_ACROSS_REPLICAS] = True
+    outcome = Outcome.WORKS if all(checks.values()) else Outcome.BROKEN
     return Expectation(outcome, checks, why)
 
 

@@ -29,9 +29,10 @@ from typing import Any
 from macmatrix import __version__, limits
 from macmatrix.errors import BadInput
 from macmatrix.files import atomic_write as atomic_write  # views and workflows use it here
-from macmatrix.judge.verdict import OUTCOMES, Expectation, Verdict, differences
-from macmatrix.observe import INFRA_ERROR, CaseObservation
+from macmatrix.judge.verdict import Expectation, Verdict, differences
+from macmatrix.observe import CaseObservation
 from macmatrix.spec.cases import Case
+from macmatrix.types import CaseEntry, Outcome, PodEntry, outcome_of
 
 SCHEMA = 1
 UNFINISHED = "unfinished: the run stopped before this case finished"
@@ -48,11 +49,11 @@ def requested(case: Case, replica: int) -> dict[str, str | None]:
     return out
 
 
-def unfinished_entry(case: Case) -> dict[str, Any]:
+def unfinished_entry(case: Case) -> CaseEntry:
     return {
         "id": case.id,
         "axes": case.axes,
-        "outcome": INFRA_ERROR,
+        "outcome": Outcome.INFRA_ERROR,
         "reason": UNFINISHED,
         "requested": requested(case, 0),
         "pods": [],
@@ -65,14 +66,14 @@ def unfinished_entry(case: Case) -> dict[str, Any]:
 
 def case_entry(
     case: Case, obs: CaseObservation, verdict: Verdict, expected: Expectation | None
-) -> dict[str, Any]:
+) -> CaseEntry:
     """One results.json case: axes, requests, what every pod showed, checks and the outcome."""
-    pods = []
+    pods: list[PodEntry] = []
     for i, p in enumerate(obs.pods):
         pod = p.to_json()
         pod["requested"] = requested(case, i)
         pods.append(pod)
-    entry: dict[str, Any] = {
+    entry: CaseEntry = {
         "id": case.id,
         "axes": case.axes,
         "outcome": verdict.outcome,
@@ -98,7 +99,7 @@ def case_entry(
         entry["not_judged"] = [{"network": n, "what": w, "why": y} for n, w, y in seen]
     if expected is not None:
         entry["expected"] = expected.to_json()
-        if verdict.outcome == INFRA_ERROR:
+        if verdict.outcome == Outcome.INFRA_ERROR:
             # An infra error says nothing about the combination: neither as nor against expectation.
             entry["as_expected"] = None
             entry["differences"] = []
@@ -119,12 +120,19 @@ def journal_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.journal")
 
 
-def light(entry: dict[str, Any]) -> dict[str, Any]:
+def light(entry: CaseEntry) -> CaseEntry:
     """The entry without its plugin invocations: what the in-process views use."""
     if not any("invocations" in p for p in entry.get("pods") or []):
         return entry
-    pods = [{k: v for k, v in p.items() if k != "invocations"} for p in entry["pods"]]
-    return {**entry, "pods": pods}
+    out = entry.copy()
+    out["pods"] = [_without_invocations(p) for p in entry["pods"]]
+    return out
+
+
+def _without_invocations(pod: PodEntry) -> PodEntry:
+    out = pod.copy()
+    out.pop("invocations", None)
+    return out
 
 
 class ResultsWriter:
@@ -162,12 +170,12 @@ class ResultsWriter:
         with self._lock:
             return case_id in self._offsets
 
-    def record(self, entry: dict[str, Any]) -> None:
+    def record(self, entry: CaseEntry) -> None:
         with self._lock:
             self._append(entry)
             self._maybe_flush()
 
-    def record_many(self, entries: list[dict[str, Any]]) -> None:
+    def record_many(self, entries: list[CaseEntry]) -> None:
         with self._lock:
             for entry in entries:
                 self._append(entry)
@@ -186,7 +194,7 @@ class ResultsWriter:
             self.journal.unlink(missing_ok=True)
             return self.doc
 
-    def _append(self, entry: dict[str, Any]) -> None:
+    def _append(self, entry: CaseEntry) -> None:
         line = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
         self._journal.write(line)
         self._journal.flush()  # in the kernel's hands: survives a killed process
@@ -259,7 +267,7 @@ def merge_journal(doc: dict[str, Any], path: Path) -> dict[str, Any]:
             if (
                 isinstance(entry, dict)
                 and entry.get("id") in index
-                and entry.get("outcome") in OUTCOMES
+                and outcome_of(entry.get("outcome")) is not None
             ):
                 doc["cases"][index[entry["id"]]] = entry
     doc["summary"] = summarise(doc["cases"])
@@ -268,7 +276,7 @@ def merge_journal(doc: dict[str, Any], path: Path) -> dict[str, Any]:
 
 def summarise(entries: list[dict[str, Any]]) -> dict[str, int]:
     counts = Counter(e["outcome"] for e in entries)
-    out = {o: counts.get(o, 0) for o in OUTCOMES}
+    out = {o.value: counts.get(o, 0) for o in Outcome}
     out["unexpected"] = sum(1 for e in entries if e.get("as_expected") is False)
     out["flaky"] = sum(1 for e in entries if e.get("flaky"))
     return out
@@ -338,7 +346,11 @@ def _check_shape(doc: dict[str, Any], p: Path) -> None:
     seen: set[str] = set()
     for i, case in enumerate(doc["cases"]):
         where = f"{p}: cases[{i}]"
-        if not isinstance(case, dict) or "id" not in case or case.get("outcome") not in OUTCOMES:
+        if (
+            not isinstance(case, dict)
+            or "id" not in case
+            or outcome_of(case.get("outcome")) is None
+        ):
             raise BadInput(f"{where} lacks an `id` or a known `outcome`")
         if not isinstance(case["id"], str) or not case["id"]:
             raise BadInput(f"{where}.id must be a non-empty string, not {_kind(case['id'])}")

@@ -34,8 +34,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from macmatrix.errors import BadInput
-from macmatrix.observe import INFRA_ERROR, CaseObservation
+from macmatrix.observe import CaseObservation
 from macmatrix.spec.cases import Case
+from macmatrix.types import Status
 
 RunOnce = Callable[..., dict[str, CaseObservation]]  # (cases) or (cases, sink) with on_final
 CaseSink = Callable[[CaseObservation], None]
@@ -68,7 +69,7 @@ def _attempt(number: int, obs: CaseObservation) -> Attempt:
 
 
 def _retry(obs: CaseObservation) -> bool:
-    return obs.status == INFRA_ERROR and obs.retryable
+    return obs.status == Status.INFRA_ERROR and obs.retryable
 
 
 def settle(
@@ -100,7 +101,9 @@ def settle(
 
         got = run_once(list(pending), sink) if on_final else run_once(list(pending))
         for case in pending:
-            obs = got.get(case.id) or CaseObservation(case.id, status=INFRA_ERROR, reason=MISSING)
+            obs = got.get(case.id) or CaseObservation(
+                case.id, status=Status.INFRA_ERROR, reason=MISSING
+            )
             latest[case.id] = obs
             history[case.id].append(_attempt(len(history[case.id]) + 1, obs))
         pending = [c for c in pending if _retry(latest[c.id])]
@@ -126,5 +129,5 @@ def _merge(last: CaseObservation, tries: list[Attempt]) -> CaseObservation:
         reason=reason,
         attempts=sum(t.attempts for t in tries),
         duration_s=sum(t.duration_s for t in tries),
-        flaky=last.flaky or last.status != INFRA_ERROR,
+        flaky=last.flaky or last.status != Status.INFRA_ERROR,
     )

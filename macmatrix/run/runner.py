@@ -22,6 +22,7 @@ from macmatrix.observe import CaseObservation
 from macmatrix.run.results import ResultsWriter, case_entry
 from macmatrix.spec import cases as cases_mod
 from macmatrix.spec.cases import Case
+from macmatrix.types import CaseEntry, Outcome
 from macmatrix.views import junit
 
 BACKENDS = ("auto", "netns", "kind", "multus")
@@ -159,7 +160,7 @@ def _entry(
     stack: dict[str, Any],
     baseline: dict[str, Any] | None,
     tries: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
+) -> CaseEntry:
     entry = case_entry(case, obs, judge(case, obs), expectation_for(case, stack, baseline))
     if tries and len(tries) > 1:
         entry["tries"] = tries
@@ -236,7 +237,7 @@ def exit_code(doc: dict[str, Any]) -> int:
     """0 all as expected; 1 a case differs from its expectation; 3 infra errors only."""
     if any(e.get("as_expected") is False for e in doc["cases"]):
         return 1
-    if any(e["outcome"] == "infra-error" for e in doc["cases"]):
+    if any(e["outcome"] == Outcome.INFRA_ERROR for e in doc["cases"]):
         return 3
     return 0
 

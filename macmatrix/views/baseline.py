@@ -30,9 +30,9 @@ from typing import Any
 
 from macmatrix import data
 from macmatrix.errors import BadInput
-from macmatrix.judge.verdict import OUTCOMES, Expectation
-from macmatrix.observe import INFRA_ERROR, UNSUPPORTED
+from macmatrix.judge.verdict import Expectation
 from macmatrix.run import results
+from macmatrix.types import Outcome, outcome_of
 from macmatrix.views import compare
 
 SCHEMA = 1
@@ -79,10 +79,10 @@ def build(results_doc: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     cases: dict[str, Any] = {}
     skipped: list[str] = []
     for cid, b in behaviours.items():
-        if b.outcome == INFRA_ERROR:
+        if b.outcome == Outcome.INFRA_ERROR:
             skipped.append(cid)
-        elif b.outcome == UNSUPPORTED:
-            cases[cid] = {"outcome": UNSUPPORTED}
+        elif b.outcome == Outcome.UNSUPPORTED:
+            cases[cid] = {"outcome": Outcome.UNSUPPORTED}
         else:
             cases[cid] = {"outcome": b.outcome, "checks": dict(b.checks)}
     doc = {"schema": SCHEMA, "stack": stack_versions(results_doc.get("stack")), "cases": cases}
@@ -142,9 +142,9 @@ def validate(doc: Any, where: str) -> None:
     if not isinstance(doc.get("stack", {}), dict):
         raise BadInput(f"{where}: `stack` must be a mapping of component -> version")
     for cid, entry in doc["cases"].items():
-        if not isinstance(entry, dict) or entry.get("outcome") not in OUTCOMES:
-            raise BadInput(f"{where}: cases.{cid}: `outcome` must be one of {', '.join(OUTCOMES)}")
-        if entry["outcome"] == INFRA_ERROR:
+        if not isinstance(entry, dict) or outcome_of(entry.get("outcome")) is None:
+            raise BadInput(f"{where}: cases.{cid}: `outcome` must be one of {', '.join(Outcome)}")
+        if entry["outcome"] == Outcome.INFRA_ERROR:
             raise BadInput(
                 f"{where}: cases.{cid}: infra-error says nothing about behaviour; remove the case"
             )
@@ -184,7 +184,7 @@ def expectation_from_baseline(doc: Mapping[str, Any], case_id: str) -> Expectati
         return None
     where = doc.get(PATH_KEY) or "(unsaved)"
     return Expectation(
-        outcome=entry["outcome"],
+        outcome=Outcome(entry["outcome"]),
         checks=dict(entry.get("checks", {})),
         why=[f"recorded in baseline {where} ({compare.stack_label(doc.get('stack') or {})})"],
         source=f"baseline:{where}",

@@ -17,16 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from macmatrix.errors import BadInput
-from macmatrix.judge.verdict import BROKEN, WORKS
-from macmatrix.observe import INFRA_ERROR, UNSUPPORTED
 from macmatrix.run import results
+from macmatrix.types import Outcome
 from macmatrix.views import mdtext
 
 # Kinds of per-case change, in the order they are reported.
 REGRESSION = "regression"  # works -> broken
 FIX = "fix"  # broken -> works
 CHANGE = "change"  # same outcome, different check results
-UNSUPPORTED_MOVE = "unsupported"  # to or from unsupported (coverage changed, not behaviour)
+UNSUPPORTED_MOVE = Outcome.UNSUPPORTED.value  # to or from it (coverage changed, not behaviour)
 INFRA = "infra"  # infra-error on either side: not judged
 KINDS = (REGRESSION, FIX, CHANGE, UNSUPPORTED_MOVE, INFRA)
 FINDING_KINDS = (REGRESSION, FIX, CHANGE, UNSUPPORTED_MOVE)
@@ -36,7 +35,7 @@ FAIL_ON = {
     "regressions": {REGRESSION},
     "fixes": {FIX},
     "changes": {CHANGE},
-    "unsupported": {UNSUPPORTED_MOVE},
+    UNSUPPORTED_MOVE: {UNSUPPORTED_MOVE},
     "matrix": {"matrix"},
     "infra": {INFRA},
     "all": {REGRESSION, FIX, CHANGE, UNSUPPORTED_MOVE, "matrix", INFRA},
@@ -153,21 +152,21 @@ def check_differences(base: Behaviour, head: Behaviour) -> list[str]:
 def classify(base: Behaviour, head: Behaviour) -> tuple[str | None, list[str]]:
     """The kind of change between two behaviours of one case (None: unchanged) and its details."""
     outcome_line = [f"outcome: {base.outcome} -> {head.outcome}"]
-    if INFRA_ERROR in (base.outcome, head.outcome):
+    if Outcome.INFRA_ERROR in (base.outcome, head.outcome):
         sides = [
-            f"{side}: {b.outcome}" + (f" ({b.reason})" if b.outcome == INFRA_ERROR else "")
+            f"{side}: {b.outcome}" + (f" ({b.reason})" if b.outcome == Outcome.INFRA_ERROR else "")
             for side, b in (("base", base), ("head", head))
         ]
         return INFRA, sides
-    if UNSUPPORTED in (base.outcome, head.outcome):
+    if Outcome.UNSUPPORTED in (base.outcome, head.outcome):
         if base.outcome == head.outcome:
             return None, []
-        why = base.reason if base.outcome == UNSUPPORTED else head.reason
+        why = base.reason if base.outcome == Outcome.UNSUPPORTED else head.reason
         return UNSUPPORTED_MOVE, [outcome_line[0] + (f" ({why})" if why else "")]
     checks = check_differences(base, head)
-    if base.outcome == WORKS and head.outcome == BROKEN:
+    if base.outcome == Outcome.WORKS and head.outcome == Outcome.BROKEN:
         return REGRESSION, outcome_line + checks
-    if base.outcome == BROKEN and head.outcome == WORKS:
+    if base.outcome == Outcome.BROKEN and head.outcome == Outcome.WORKS:
         return FIX, outcome_line + checks
     if base.outcome != head.outcome:  # an outcome this version does not know yet
         return CHANGE, outcome_line + checks
@@ -190,7 +189,7 @@ def diff(
         kind, details = classify(base[cid], head[cid])
         if kind is not None:
             changes.append(CaseChange(cid, kind, base[cid], head[cid], details))
-        elif head[cid].outcome == BROKEN:
+        elif head[cid].outcome == Outcome.BROKEN:
             known_broken += 1
     changes.sort(key=lambda c: (KINDS.index(c.kind), c.id))
     return Comparison(

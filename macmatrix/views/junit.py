@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from macmatrix.run.results import atomic_write
+from macmatrix.types import Outcome
 
 TEST_NAME = "test_mac_case"
 CLASSNAME = "e2e.test_mac_matrix"
@@ -27,10 +28,10 @@ def render(doc: dict[str, Any]) -> str:
         )
         total += float(entry.get("duration_s", 0.0))
         outcome = entry["outcome"]
-        if outcome == "unsupported":
+        if outcome == Outcome.UNSUPPORTED:
             ET.SubElement(tc, "skipped", message=entry.get("reason", ""))
             counts["skipped"] += 1
-        elif outcome == "infra-error":
+        elif outcome == Outcome.INFRA_ERROR:
             ET.SubElement(tc, "error", message=entry.get("reason", "")).text = entry.get("reason")
             counts["errors"] += 1
         elif entry.get("as_expected") is False:

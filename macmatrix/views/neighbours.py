@@ -11,18 +11,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from macmatrix.spec.cases import AXES
-
-BROKEN = "broken"
-WORKS = "works"
+from macmatrix.types import Outcome
 
 
 def nearest(entries: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
     """Case id of each broken case -> 'axis=value' of its working neighbours, in axis order."""
-    working = [e for e in entries if e.get("outcome") == WORKS and isinstance(e.get("axes"), dict)]
+    working = [
+        e for e in entries if e.get("outcome") == Outcome.WORKS and isinstance(e.get("axes"), dict)
+    ]
     out: dict[str, list[str]] = {}
     for e in entries:
         axes = e.get("axes")
-        if e.get("outcome") != BROKEN or not isinstance(axes, dict):
+        if e.get("outcome") != Outcome.BROKEN or not isinstance(axes, dict):
             continue
         hints = []
         for w in working:

@@ -16,15 +16,30 @@ from dataclasses import dataclass
 from typing import Any
 
 from macmatrix import data as package_data
+from macmatrix.types import Outcome
 from macmatrix.views import mdtext, neighbours, pivot
 
-WORKS, BROKEN, INFRA, UNSUPPORTED = "works", "broken", "infra-error", "unsupported"
-OUTCOME_ORDER = (WORKS, BROKEN, INFRA, UNSUPPORTED)
+OUTCOME_ORDER = tuple(Outcome)  # works, broken, infra-error, unsupported: the enum's order
 
 # Unicode for Markdown/HTML, ASCII for terminals that may not render anything else.
-SYMBOL = {WORKS: "✓", BROKEN: "✗", INFRA: "⚠", UNSUPPORTED: "–"}
-ASCII = {WORKS: "+", BROKEN: "X", INFRA: "!", UNSUPPORTED: "-"}
-WORD = {WORKS: "works", BROKEN: "broken", INFRA: "infra", UNSUPPORTED: "n/a"}
+SYMBOL: dict[str, str] = {
+    Outcome.WORKS: "✓",
+    Outcome.BROKEN: "✗",
+    Outcome.INFRA_ERROR: "⚠",
+    Outcome.UNSUPPORTED: "–",
+}
+ASCII: dict[str, str] = {
+    Outcome.WORKS: "+",
+    Outcome.BROKEN: "X",
+    Outcome.INFRA_ERROR: "!",
+    Outcome.UNSUPPORTED: "-",
+}
+WORD: dict[str, str] = {
+    Outcome.WORKS: Outcome.WORKS.value,
+    Outcome.BROKEN: Outcome.BROKEN.value,
+    Outcome.INFRA_ERROR: "infra",
+    Outcome.UNSUPPORTED: "n/a",
+}
 NOT_RUN = "·"
 FLAKY_MARK = "↻"  # passed only after a retry
 UNEXPECTED_MARK = "≠"  # differs from its expectation (model or baseline)
@@ -72,7 +87,7 @@ def short(text: str | None, limit: int = SHORT_REASON) -> str:
 
 def is_unexpected(entry: dict[str, Any]) -> bool:
     """Differs from its expectation. Infra errors never count: they are re-run, not findings."""
-    return entry.get("as_expected") is False and entry.get("outcome") != INFRA
+    return entry.get("as_expected") is False and entry.get("outcome") != Outcome.INFRA_ERROR
 
 
 def marks(entry: dict[str, Any]) -> str:
@@ -203,8 +218,9 @@ def md_cell(entry: dict[str, Any] | None) -> str:
 
 
 LEGEND = (
-    f"{SYMBOL[WORKS]} works · {SYMBOL[BROKEN]} broken (a finding) · {SYMBOL[INFRA]} infra-error "
-    f"(harness/cluster failed: re-run, never gate on it) · {SYMBOL[UNSUPPORTED]} unsupported "
+    f"{SYMBOL[Outcome.WORKS]} works · {SYMBOL[Outcome.BROKEN]} broken (a finding) · "
+    f"{SYMBOL[Outcome.INFRA_ERROR]} infra-error (harness/cluster failed: re-run, never gate "
+    f"on it) · {SYMBOL[Outcome.UNSUPPORTED]} unsupported "
     f"on this backend/stack · {NOT_RUN} not run · {UNEXPECTED_MARK} differs from its expectation "
     f"· {FLAKY_MARK} flaky (passed after a retry) · {SUBSTITUTED_MARK} ipam substituted (netns ran "
     "static IPAM; the Kube-OVN annotation and IP CR are not judged)"
@@ -263,7 +279,7 @@ def _markdown_parts(docs: list[dict[str, Any]]) -> tuple[list[str], list[str], l
         notable = [
             e
             for e in doc.get("cases", [])
-            if e.get("outcome") != WORKS or is_unexpected(e) or e.get("flaky")
+            if e.get("outcome") != Outcome.WORKS or is_unexpected(e) or e.get("flaky")
         ]
         if not notable:
             continue

@@ -38,6 +38,7 @@ from macmatrix.backends.kind.stack.lock import Lock
 from macmatrix.errors import BadInput, InfraError
 from macmatrix.run import results
 from macmatrix.spec import stacks
+from macmatrix.types import Outcome
 from macmatrix.views import baseline
 
 BASELINES = data.BASELINES
@@ -188,7 +189,7 @@ def verdict(
     elif rc == 2:
         gate.failures.append("bad input or usage (macmatrix run exit 2); see the run step's log")
     elif rc == 3:
-        infra = outcomes.get("infra-error", 0)
+        infra = outcomes.get(Outcome.INFRA_ERROR, 0)
         what = f"{infra} infra-error case(s)" if infra else "the cluster or a download failed"
         gate.failures.append(f"infrastructure failure (exit 3): {what}; re-run")
     elif rc != 0:
@@ -198,10 +199,10 @@ def verdict(
         gate.failures.append(unreadable)
     elif not doc.get("complete", False):
         gate.failures.append("results.json is from an incomplete run")
-    judged = outcomes.get("works", 0) + outcomes.get("broken", 0)
+    judged = outcomes.get(Outcome.WORKS, 0) + outcomes.get(Outcome.BROKEN, 0)
     if selection:
         gate.facts.append(f"selection -k {selection!r}: the nothing-works rule is off")
-    elif judged and not outcomes.get("works", 0):
+    elif judged and not outcomes.get(Outcome.WORKS, 0):
         gate.failures.append(
             f"not one of {judged} judged case(s) works: a setup defect (a plugin missing on "
             "the nodes, a wrong master), never a baseline to commit"

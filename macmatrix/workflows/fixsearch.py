@@ -25,8 +25,8 @@ import yaml
 
 from macmatrix.build.cni import element_ifname
 from macmatrix.errors import BadInput, InfraError
-from macmatrix.judge.verdict import WORKS
 from macmatrix.spec.userinput import NETWORKS, Request, parse_text, resolve, unfence
+from macmatrix.types import Outcome
 from macmatrix.workflows.networks_lint import near_miss
 from macmatrix.workflows.remedies import CATALOGUE, Candidate
 
@@ -38,14 +38,14 @@ class Tried:
     """One candidate and what running it showed."""
 
     candidate: Candidate
-    outcome: str
+    outcome: Outcome
     reason: str
     keeps_request: bool
     rows: list[dict[str, Any]]
 
     @property
     def works(self) -> bool:
-        return self.outcome == WORKS and self.keeps_request
+        return self.outcome == Outcome.WORKS and self.keeps_request
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,9 +64,9 @@ class Tried:
 
 def needs_fix(entry: dict[str, Any]) -> bool:
     """Not works, or a requested MAC is not on its interface (also with an outcome of works)."""
-    if entry.get("outcome") not in (WORKS, "broken"):
+    if entry.get("outcome") not in (Outcome.WORKS, Outcome.BROKEN):
         return False  # unsupported/infra: nothing ran that a fix could be verified against
-    if entry["outcome"] != WORKS:
+    if entry["outcome"] != Outcome.WORKS:
         return True
     elements = (entry.get("input") or {}).get("elements") or []
     if any(near_miss(k) for el in elements if isinstance(el, dict) for k in el):
@@ -212,11 +212,11 @@ def _run_one(
     to_run, subs, refused = substitute_ipam(changed) if substitute else (changed, [], None)
     why = refused or repro.netns_unsupported(to_run, nb.bin_dirs)
     if why:
-        return Tried(cand, "unsupported", why, False, [])
+        return Tried(cand, Outcome.UNSUPPORTED, why, False, [])
     try:
         pod, _stack, _status, _reason = repro._run_pod(nb, to_run, {})
     except (InfraError, OSError, BadInput) as e:
-        return Tried(cand, "infra-error", str(e), False, [])
+        return Tried(cand, Outcome.INFRA_ERROR, str(e), False, [])
     rows, _checks, outcome, reason = repro.judge(changed, pod, [s.network for s in subs])
     got = _requested(rows)
     keeps = cand.changes_mac or got == want

@@ -23,6 +23,7 @@ from macmatrix.errors import BadInput, InfraError
 from macmatrix.observe import PodObservation
 from macmatrix.spec.netconf import explicit_provider, provider_of
 from macmatrix.spec.userinput import Request
+from macmatrix.types import Outcome
 from macmatrix.workflows.remedies import Candidate
 
 ANNOTATION_SUFFIX = ".kubernetes.io/"
@@ -119,12 +120,12 @@ def run_candidates(backend: Any, request: Request, candidates: Sequence[Candidat
             pod = PodObservation(name=request.pod_name, error=p.rejected)
         if isinstance(pod, str) or pod is None:
             why = pod or "not run"
-            out.append(fixsearch.Tried(cand, "infra-error", why, False, []))
+            out.append(fixsearch.Tried(cand, Outcome.INFRA_ERROR, why, False, []))
             continue
         try:
             rows, _checks, outcome, reason = repro.judge(changed[i], map_back(pod, p.back))
         except (InfraError, BadInput) as e:
-            out.append(fixsearch.Tried(cand, "infra-error", str(e), False, []))
+            out.append(fixsearch.Tried(cand, Outcome.INFRA_ERROR, str(e), False, []))
             continue
         got_macs = fixsearch._requested(rows)
         keeps = cand.changes_mac or got_macs == want

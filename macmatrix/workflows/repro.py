@@ -26,11 +26,12 @@ from macmatrix.backends.netns import state_paths
 from macmatrix.build.ipam_substitute import Substitution
 from macmatrix.build.ipam_substitute import apply as substitute_ipam
 from macmatrix.errors import BadInput, InfraError
-from macmatrix.judge.verdict import BROKEN, WORKS, Check
-from macmatrix.observe import INFRA_ERROR, UNSUPPORTED, PodObservation, status_mac
+from macmatrix.judge.verdict import CheckResult
+from macmatrix.observe import PodObservation, status_mac
 from macmatrix.spec import netconf
 from macmatrix.spec.netconf import OVN_MAC, annotation_key, plugins_of
 from macmatrix.spec.userinput import NETWORKS, Binding, Request, load_paths, resolve
+from macmatrix.types import Check, Outcome, Status
 from macmatrix.workflows.lint import Finding, lint
 
 ROUTES = ("networks", "cni-args", "annotation", "config")  # precedence of "what was asked"
@@ -145,17 +146,17 @@ def _cni_arg(cni_args: str, key: str) -> str | None:
 
 def judge(
     request: Request, pod: PodObservation | None, substituted: Sequence[str] = ()
-) -> tuple[list[Row], dict[str, Check], str, str]:
+) -> tuple[list[Row], dict[str, CheckResult], Outcome, str]:
     """Rows per interface, named checks, outcome and reason for one observed pod.
 
     `substituted`: networks whose IPAM ran as static (ipam_substitute); what only the real IPAM
     decides (the Kube-OVN annotation) gets no check there, see not_judged().
     """
-    checks: dict[str, Check] = {}
+    checks: dict[str, CheckResult] = {}
     rows: list[Row] = []
     error = pod.error if pod else None
     if pod is not None:
-        checks["sandbox_created"] = Check(True, not error, not error)
+        checks[Check.SANDBOX_CREATED] = CheckResult(True, not error, not error)
     invocations = pod.invocations if pod else planned_invocations(request)
     for b in request.bindings:
         routes = requested_routes(b, request.annotations)
@@ -168,14 +169,17 @@ def judge(
         ann = macs.normalise(ann_raw)
         verdict = []
         if pod is not None and not error:
-            tag = f"[{b.ifname}]"
             if want is not None:
                 ok = kernel == want
-                checks["mac_honoured" + tag] = Check(want, kernel, ok)
+                checks[Check.MAC_HONOURED.tagged(b.ifname)] = CheckResult(want, kernel, ok)
                 verdict.append("requested MAC applied" if ok else f"{route} MAC NOT applied")
-            checks["status_reports_mac" + tag] = Check(True, status is not None, status is not None)
+            checks[Check.STATUS_REPORTS_MAC.tagged(b.ifname)] = CheckResult(
+                True, status is not None, status is not None
+            )
             agree = status is None or status == kernel
-            checks["status_matches_kernel" + tag] = Check(kernel, status, agree)
+            checks[Check.STATUS_MATCHES_KERNEL.tagged(b.ifname)] = CheckResult(
+                kernel, status, agree
+            )
             if status is None:
                 verdict.append("network-status reports no MAC")
             elif not agree:
@@ -183,7 +187,7 @@ def judge(
             if _kubeovn_ipam(b) and ann is not None and b.network in substituted:
                 verdict.append("Kube-OVN annotation not judged (ipam substituted)")
             elif _kubeovn_ipam(b) and ann is not None:
-                checks["kubeovn_annotation_matches_kernel" + tag] = Check(
+                checks[Check.KUBEOVN_ANNOTATION_MATCHES_KERNEL.tagged(b.ifname)] = CheckResult(
                     kernel, ann, ann == kernel
                 )
                 if ann != kernel:
@@ -237,19 +241,21 @@ def judge(
         )
         if pod is not None and kernel is not None and not error:
             want = macs.normalise(primary)
-            checks["primary_mac_honoured[eth0]"] = Check(want, kernel, kernel == want)
+            checks[Check.PRIMARY_MAC_HONOURED.tagged("eth0")] = CheckResult(
+                want, kernel, kernel == want
+            )
     if pod is None:
-        return rows, checks, UNSUPPORTED, "not run"
+        return rows, checks, Outcome.UNSUPPORTED, "not run"
     if error:
-        return rows, checks, BROKEN, f"sandbox failed: {error}"
+        return rows, checks, Outcome.BROKEN, f"sandbox failed: {error}"
     failing = [n for n, c in checks.items() if not c.ok]
     if not failing:
-        return rows, checks, WORKS, ""
+        return rows, checks, Outcome.WORKS, ""
     reason = "; ".join(
         f"{n}: expected {_show(checks[n].expected)}, observed {_show(checks[n].observed)}"
         for n in failing
     )
-    return rows, checks, BROKEN, reason
+    return rows, checks, Outcome.BROKEN, reason
 
 
 def _show(value: Any) -> str:
@@ -436,8 +442,8 @@ def pick_backend(choice: str) -> tuple[str, str]:
 
 def _run_pod(
     backend: Any, request: Request, stack: dict[str, Any]
-) -> tuple[PodObservation, dict[str, Any], str, str]:
-    """(pod, stack, "ran", "") for either backend: a networks value Multus itself refuses is the
+) -> tuple[PodObservation, dict[str, Any], Status, str]:
+    """(pod, stack, ran, "") for either backend: a networks value Multus itself refuses is the
     pod's error (no pod is made); else `backend.run_pod` with the attachments as pasted."""
     from macmatrix.backends.netns.backend import (
         Attachment,  # the attachment shape both backends take
@@ -445,10 +451,10 @@ def _run_pod(
 
     rejected = multus_rejection(request)
     if rejected:
-        return PodObservation(name=request.pod_name, error=rejected), stack, "ran", ""
+        return PodObservation(name=request.pod_name, error=rejected), stack, Status.RAN, ""
     attachments = [Attachment(b.network, b.nad.config, b.element) for b in request.bindings]
     pod = backend.run_pod(request.pod_name, request.namespace, attachments, request.annotations)
-    return pod, stack, "ran", ""
+    return pod, stack, Status.RAN, ""
 
 
 def _run_netns(
@@ -456,7 +462,7 @@ def _run_netns(
     bin_dirs: Sequence[str] | None,
     substitute: bool = True,
     plugin_timeout: float | None = None,
-) -> tuple[PodObservation | None, dict[str, Any], str, str, list[Substitution]]:
+) -> tuple[PodObservation | None, dict[str, Any], Status, str, list[Substitution]]:
     """(pod, stack, status, reason, substitutions) on the netns backend.
 
     An IPAM that cannot run here (ipam_substitute.CANNOT_RUN) runs as `static` with the address
@@ -472,10 +478,10 @@ def _run_netns(
         if substitute:
             to_run, subs, refused = substitute_ipam(request)
             if refused:
-                return None, stack, UNSUPPORTED, f"netns backend: {refused}", []
+                return None, stack, Status.UNSUPPORTED, f"netns backend: {refused}", []
         why = netns_unsupported(to_run, nb.bin_dirs, substitute_hint=not substitute)
         if why:
-            return None, stack, UNSUPPORTED, f"netns backend: {why}", []
+            return None, stack, Status.UNSUPPORTED, f"netns backend: {why}", []
         return (*_run_pod(nb, to_run, stack), subs)
 
 
@@ -507,7 +513,7 @@ FIX_PLUGIN_TYPES = ("tuning",)
 
 def _run_kind(
     request: Request, backend: Any
-) -> tuple[PodObservation | None, dict[str, Any], str, str]:
+) -> tuple[PodObservation | None, dict[str, Any], Status, str]:
     """One pod on the kind backend (see _open_kind)."""
     from macmatrix.backends.kind.stack.inventory import needed_by
 
@@ -518,7 +524,7 @@ def _run_kind(
     if backend.need_plugins(needed_by(nads + extra)) is not None:  # else the fix search's too
         why = backend.need_plugins(needed_by(nads))
         if why:
-            return None, backend.stack(), UNSUPPORTED, f"kind backend: {why}"
+            return None, backend.stack(), Status.UNSUPPORTED, f"kind backend: {why}"
     return _run_pod(backend, request, backend.stack())
 
 
@@ -556,7 +562,7 @@ def state_confined(request: Request) -> list[dict[str, str]]:
 def build_entry(
     request: Request,
     pod: PodObservation | None,
-    status: str,
+    status: Status,
     reason: str,
     findings: list[Finding],
     stack: dict[str, Any],
@@ -565,8 +571,8 @@ def build_entry(
 ) -> dict[str, Any]:
     """A results.json-shaped case for the repro, with the report's extra fields."""
     rows, checks, outcome, why = judge(request, pod, [s.network for s in substitutions])
-    if status in (UNSUPPORTED, INFRA_ERROR):
-        outcome, why, checks = status, reason, {}
+    if status != Status.RAN:
+        outcome, why, checks = Outcome(status), reason, {}
     requested = {r.ifname: r.requested for r in rows}
     pods = []
     if pod is not None:
@@ -585,7 +591,7 @@ def build_entry(
         "requested": requested,
         "pods": pods,
         "checks": {n: c.to_json() for n, c in checks.items()},
-        "attempts": 1 if status != UNSUPPORTED else 0,
+        "attempts": 1 if status != Status.UNSUPPORTED else 0,
         "duration_s": round(duration_s, 3),
         "flaky": False,
         "finished": True,
@@ -675,12 +681,12 @@ def _run(
                 request, bin_dirs, substitute, plugin_timeout
             )
     except InfraError as e:
-        pod, stack, status, reason = None, {"backend": backend}, INFRA_ERROR, str(e)
+        pod, stack, status, reason = None, {"backend": backend}, Status.INFRA_ERROR, str(e)
     except OSError as e:  # netlink/namespace trouble: the harness, not the user's config
         pod, stack, status, reason = (
             None,
             {"backend": backend},
-            INFRA_ERROR,
+            Status.INFRA_ERROR,
             f"{type(e).__name__}: {e}",
         )
     if stack_name and backend != "kind":
@@ -711,7 +717,9 @@ def _fix(
     if not fix:
         return {"searched": False, "why": "--no-fix"}
     if not fixsearch.needs_fix(entry):
-        why = "nothing to fix" if entry["outcome"] == WORKS else f"outcome {entry['outcome']}"
+        why = (
+            "nothing to fix" if entry["outcome"] == Outcome.WORKS else f"outcome {entry['outcome']}"
+        )
         return {"searched": False, "why": why}
     try:
         return fixsearch.search(request, entry, bin_dirs, substitute, kind_backend=kind_backend)
@@ -724,7 +732,7 @@ def _plugins_version(stack: dict[str, Any]) -> str | None:
     return str(v) if v and v != "unknown" else None
 
 
-EXIT = {WORKS: 0, BROKEN: 1, INFRA_ERROR: 3, UNSUPPORTED: 3}
+EXIT = {Outcome.WORKS: 0, Outcome.BROKEN: 1, Outcome.INFRA_ERROR: 3, Outcome.UNSUPPORTED: 3}
 
 
 def main(argv: Sequence[str]) -> int:

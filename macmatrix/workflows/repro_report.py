@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-SYMBOL = {"works": "✓", "broken": "✗", "infra-error": "⚠", "unsupported": "–"}
+from macmatrix.types import Outcome
+from macmatrix.views.report import SYMBOL
 
 
 def _cell(value: Any) -> str:
@@ -147,7 +148,7 @@ def _causes(entry: dict[str, Any]) -> list[str]:
     findings = entry.get("lint", [])
     out = ["#### Likely cause and fix", ""]
     if not findings:
-        if entry["outcome"] == "works":
+        if entry["outcome"] == Outcome.WORKS:
             return out + ["Nothing to fix: the linter has no finding and every check passed.", ""]
         return out + [
             "The linter has no finding for this input; the reason above and the plugin calls "

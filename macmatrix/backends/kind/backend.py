@@ -451,6 +451,7 @@ class KindBackend:
 def needs_diagnostics(case: Case, obs: CaseObservation) -> bool:
     """Every case that is not fully fine gets diagnostics; verdict.judge decides 'fine' so the
     backend does not grow a second notion of it (it records, it does not judge the result)."""
-    from macmatrix.judge.verdict import WORKS, judge
+    from macmatrix.judge.verdict import judge
+    from macmatrix.types import Outcome
 
-    return judge(case, obs).outcome != WORKS
+    return judge(case, obs).outcome != Outcome.WORKS

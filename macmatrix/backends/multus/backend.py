@@ -53,9 +53,10 @@ from macmatrix.backends.netns.runs import NS_PREFIX
 from macmatrix.build import ipam_substitute, manifests
 from macmatrix.build.cni import CNIError, CNIRuntime, Invocation, PluginTimeout, RuntimeConf
 from macmatrix.errors import BadInput, InfraError
-from macmatrix.observe import INFRA_ERROR, UNSUPPORTED, CaseObservation, PodObservation
+from macmatrix.observe import CaseObservation, PodObservation
 from macmatrix.spec import stacks
 from macmatrix.spec.cases import Case
+from macmatrix.types import Status
 
 NAMESPACE = "macmatrix"
 NAD_GROUP, NAD_VERSION, NAD_PLURAL = "k8s.cni.cncf.io", "v1", "network-attachment-definitions"
@@ -503,7 +504,7 @@ class MultusBackend:
         start = time.monotonic()
         why = unsupported(case)
         if why:
-            return CaseObservation(case.id, UNSUPPORTED, f"multus backend: {why}")
+            return CaseObservation(case.id, Status.UNSUPPORTED, f"multus backend: {why}")
         network = f"{NAMESPACE}/{manifests.nad_name(case)}"
         config = manifests.nad_config(case, NAMESPACE)
         substituted: list[dict[str, Any]] = []
@@ -521,7 +522,7 @@ class MultusBackend:
         except (InfraError, OSError) as e:
             return CaseObservation(
                 case.id,
-                INFRA_ERROR,
+                Status.INFRA_ERROR,
                 f"{type(e).__name__}: {e}",
                 duration_s=time.monotonic() - start,
             )
@@ -529,7 +530,7 @@ class MultusBackend:
             if type(e).__module__.startswith(("kubernetes", "urllib3")):
                 return CaseObservation(
                     case.id,
-                    INFRA_ERROR,
+                    Status.INFRA_ERROR,
                     f"{type(e).__name__}: {str(e)[:300]}",
                     duration_s=time.monotonic() - start,
                 )
@@ -556,7 +557,7 @@ class MultusBackend:
             if self._cancel.is_set():
                 return
             obs = self.run_case(case)
-            if obs.status == INFRA_ERROR and self._cancel.is_set():
+            if obs.status == Status.INFRA_ERROR and self._cancel.is_set():
                 return
             with lock:
                 out[case.id] = obs

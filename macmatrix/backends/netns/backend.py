@@ -50,15 +50,10 @@ from macmatrix.build.cni import (
     multus_runtime_conf,
 )
 from macmatrix.errors import BadInput, InfraError
-from macmatrix.observe import (
-    INFRA_ERROR,
-    UNSUPPORTED,
-    CaseObservation,
-    PodObservation,
-    network_status_entries,
-)
+from macmatrix.observe import CaseObservation, PodObservation, network_status_entries
 from macmatrix.spec.cases import Case
 from macmatrix.spec.netconf import plugin_types, plugins_of
+from macmatrix.types import Status
 
 NETNS_DIR = Path("/run/netns")
 NEEDS_CAPS = (
@@ -567,7 +562,7 @@ class NetnsBackend:
             n = len(self._hung.get(plugin, ()))
         return CaseObservation(
             case_id,
-            INFRA_ERROR,
+            Status.INFRA_ERROR,
             f"not tried: {plugin} hung (no answer in {self.timeout:g} s on {n} cases)",
             attempts=0,
             retryable=False,
@@ -577,7 +572,7 @@ class NetnsBackend:
         start = time.monotonic()
         why = case.netns_unsupported()
         if why:
-            return CaseObservation(case.id, UNSUPPORTED, f"netns backend: {why}")
+            return CaseObservation(case.id, Status.UNSUPPORTED, f"netns backend: {why}")
         network = f"{NAMESPACE}/{manifests.nad_name(case)}"
         config = manifests.nad_config(case, NAMESPACE)
         self._current.case_id = case.id
@@ -612,7 +607,7 @@ class NetnsBackend:
             self._note_hang(e.plugin)
             return CaseObservation(
                 case.id,
-                INFRA_ERROR,
+                Status.INFRA_ERROR,
                 f"PluginTimeout: {e}",
                 duration_s=time.monotonic() - start,
                 retryable=self.tripped([e.plugin]) is None,
@@ -622,7 +617,7 @@ class NetnsBackend:
                 raise NoPrivilege(f"{type(e).__name__}: {e}; {NEEDS_CAPS}") from e
             return CaseObservation(
                 case.id,
-                INFRA_ERROR,
+                Status.INFRA_ERROR,
                 f"{type(e).__name__}: {e}",
                 duration_s=time.monotonic() - start,
             )
@@ -651,7 +646,7 @@ class NetnsBackend:
             if self._cancel.is_set():
                 return
             obs = self.run_case(case)
-            if obs.status == INFRA_ERROR and self._cancel.is_set():
+            if obs.status == Status.INFRA_ERROR and self._cancel.is_set():
                 return  # stopped by the interrupt, not finished: it stays "unfinished"
             with lock:
                 out[case.id] = obs
@@ -676,7 +671,7 @@ class NetnsBackend:
         pool.shutdown(wait=True)
         # A case that hung before its plugin tripped the breaker is not retried either.
         for case_id, obs in out.items():
-            if obs.status == INFRA_ERROR and obs.retryable:
+            if obs.status == Status.INFRA_ERROR and obs.retryable:
                 by_plugin = [p for p, ids in self._hung.items() if case_id in ids]
                 if self.tripped(by_plugin):
                     obs.retryable = False

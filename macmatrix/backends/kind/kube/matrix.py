@@ -34,8 +34,9 @@ from macmatrix.backends.kind.kube.client import CallStats, ExecResult, call
 from macmatrix.backends.kind.kube.wait import wait_for
 from macmatrix.build import manifests
 from macmatrix.errors import InfraError
-from macmatrix.observe import INFRA_ERROR, CaseObservation, PodObservation
+from macmatrix.observe import CaseObservation, PodObservation
 from macmatrix.spec.cases import Case
+from macmatrix.types import Status
 
 SUBNETS = ("kubeovn.io", "v1", "subnets")
 IPS = ("kubeovn.io", "v1", "ips")
@@ -345,7 +346,7 @@ class MatrixRun:
                     obs.attempts = attempts[cid]
                     results[cid] = obs
                 done += len(chunk)
-            todo = [c for c in todo if results[c.id].status == INFRA_ERROR]
+            todo = [c for c in todo if results[c.id].status == Status.INFRA_ERROR]
         return results
 
     def wave(
@@ -453,10 +454,10 @@ class MatrixRun:
         create_error: str | None,
     ) -> CaseObservation:
         if create_error:
-            return CaseObservation(case.id, status=INFRA_ERROR, reason=create_error)
+            return CaseObservation(case.id, status=Status.INFRA_ERROR, reason=create_error)
         infra = [s.state.message for s in slots if s.state.kind == podstate.INFRA]
         if infra:
-            return CaseObservation(case.id, status=INFRA_ERROR, reason=infra[0])
+            return CaseObservation(case.id, status=Status.INFRA_ERROR, reason=infra[0])
         providers = [ann.OVN_PROVIDER]
         if case.ipam == "kube-ovn" or case.asks_annotation_mac:
             providers.append(manifests.provider(case, self.namespace))
@@ -471,7 +472,7 @@ class MatrixRun:
                     if isinstance(value, ExecResult):
                         why = value.stderr.strip() or "no exit code"
                         reason = f"exec in {s.name} failed: {why}"[:500]
-                        return CaseObservation(case.id, status=INFRA_ERROR, reason=reason)
+                        return CaseObservation(case.id, status=Status.INFRA_ERROR, reason=reason)
                     p.interfaces[ifname] = value
             pods.append(p)
         return CaseObservation(case.id, pods=pods)
