@@ -11,9 +11,10 @@ import pytest
 from macmatrix.backends.multus import backend, runtime
 from macmatrix.build.cni import RuntimeConf
 from macmatrix.errors import BadInput
-from macmatrix.judge.verdict import UNSUPPORTED, model
+from macmatrix.judge.verdict import model
 from macmatrix.observe import network_status_entries
 from macmatrix.spec import cases, stacks
+from macmatrix.types import Outcome
 
 
 def _case(**axes: str) -> cases.Case:
@@ -99,8 +100,8 @@ def test_which_cases_the_tier_runs() -> None:
 def test_the_model_expects_unsupported_where_the_tier_says_so() -> None:
     stack = {"backend": "multus", "cni_plugins": "v1.9.1"}
     exp = model(_case(primary_mac="yes"), stack)
-    assert exp.outcome == UNSUPPORTED and exp.why[0].startswith("multus backend:")
-    assert model(_case(), stack).outcome != UNSUPPORTED
+    assert exp.outcome == Outcome.UNSUPPORTED and exp.why[0].startswith("multus backend:")
+    assert model(_case(), stack).outcome != Outcome.UNSUPPORTED
 
 
 def test_dry_run_names_versions_and_touches_nothing() -> None:
