@@ -16,10 +16,10 @@ from test_repro_unit import StandInNetns, observed, request_for, stand_in  # noq
 
 from macmatrix.build import ipam_substitute
 from macmatrix.spec.userinput import parse_text, resolve
-from macmatrix.workflows import repro
+from macmatrix.workflows import podrun, repro
 from macmatrix.workflows.repro_report import render_markdown
 
-REAL_UNSUPPORTED = repro.netns_unsupported  # before the stand_in fixture replaces it
+REAL_UNSUPPORTED = podrun.netns_unsupported  # before the stand_in fixture replaces it
 
 
 def _request(ipam: dict[str, Any], element: str = '{"name": "m"}', extra: str = "") -> Any:
@@ -146,7 +146,7 @@ def test_no_substitute_flag_keeps_unsupported(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setattr(repro, "netns_unsupported", REAL_UNSUPPORTED)
+    monkeypatch.setattr(podrun, "netns_unsupported", REAL_UNSUPPORTED)
     path = "tests/data/corpus/issue-4834.yaml"
     assert repro.main([path, "--backend", "netns", "--json", "--no-substitute"]) == 3
     (case,) = json.loads(capsys.readouterr().out)["cases"]

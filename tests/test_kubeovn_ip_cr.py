@@ -22,6 +22,7 @@ import pytest
 
 from macmatrix.backends.kind.kube.matrix import observe_pod
 from macmatrix.build import manifests
+from macmatrix.judge import pasted
 from macmatrix.judge.verdict import judge, model
 from macmatrix.observe import CaseObservation, network_status_entry
 from macmatrix.spec import stacks
@@ -29,7 +30,6 @@ from macmatrix.spec.cases import default_matrix_path
 from macmatrix.spec.cases import load as load_cases
 from macmatrix.spec.userinput import parse_text, resolve
 from macmatrix.types import Outcome
-from macmatrix.workflows import repro
 
 NS = "mm-test"
 # What Kube-OVN's controller writes for the attachment's IP CR (`<pod>.<ns>.<provider>`): the
@@ -141,6 +141,6 @@ def test_repro_never_judges_an_empty_ip_cr_mac() -> None:
     )
     obs.interfaces = {"net1": mac}
     assert obs.ip_cr_mac == {"ovn": None, "macvlan.default": None}
-    _, checks, outcome, reason = repro.judge(req, obs)
+    _, checks, outcome, reason = pasted.judge(req, obs)
     assert outcome == Outcome.WORKS, reason
     assert not [n for n in checks if "ip_cr" in n.lower()]

@@ -9,6 +9,7 @@ import pytest
 
 from macmatrix.backends.kind.kube import single
 from macmatrix.backends.netns.backend import Attachment
+from macmatrix.judge import pasted
 from macmatrix.spec import netconf
 from macmatrix.spec.userinput import parse_text, resolve
 
@@ -49,7 +50,6 @@ def test_provider_of_explicit_else_implicit(config: dict[str, object], want: str
 
 
 def test_repro_reads_the_annotation_of_the_same_provider() -> None:
-    from macmatrix.workflows import repro
 
     text = """
 apiVersion: k8s.cni.cncf.io/v1
@@ -71,7 +71,7 @@ metadata:
     request = resolve(parse_text(text, "t.yaml"))
     key = netconf.annotation_key(netconf.implicit_provider("att", "ns1"))
     assert key == "att.ns1.kubernetes.io/mac_address"
-    assert repro.requested_routes(request.bindings[0], request.annotations) == {
+    assert pasted.requested_routes(request.bindings[0], request.annotations) == {
         "annotation": "02:00:00:00:00:09"
     }
 

@@ -9,7 +9,7 @@ import pytest
 
 from macmatrix.errors import BadInput
 from macmatrix.spec.userinput import NETWORKS, parse_text, resolve
-from macmatrix.workflows import repro
+from macmatrix.workflows import podrun, repro
 from macmatrix.workflows.lint import lint
 from macmatrix.workflows.networks_lint import (
     ELEMENT_KEYS,
@@ -80,7 +80,7 @@ def test_a_wrong_type_is_bad_input_in_repro_and_an_error_in_lint() -> None:
     """One rule (wrong_types) for both: lint's error finding, repro's one line (exit 2)."""
     text = NAD + '---\n[{"name": "mv", "mac": "02:00:00:00:00:01", "ips": "10.0.0.1/24"}]\n'
     request = resolve(parse_text(text, "t"))
-    assert repro.multus_rejection(request) is None  # not a sandbox failure of the pod any more
+    assert podrun.multus_rejection(request) is None  # not a sandbox failure of the pod any more
     with pytest.raises(BadInput, match=r"\[0\]\.ips is a string; make it a list of strings"):
         repro.refuse_wrong_types(request)
 

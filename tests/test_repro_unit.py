@@ -15,10 +15,11 @@ import yaml
 
 from macmatrix import cli, macs
 from macmatrix.errors import BadInput
+from macmatrix.judge import pasted
 from macmatrix.observe import PodObservation, network_status_entry
 from macmatrix.spec.userinput import load_paths, parse_text, resolve
 from macmatrix.types import Outcome, outcome_of
-from macmatrix.workflows import repro
+from macmatrix.workflows import podrun, repro
 from macmatrix.workflows.repro_report import render_markdown
 
 DATA = Path(__file__).parent / "data"
@@ -45,7 +46,7 @@ def observed(
 def test_requested_mac_applied_and_reported_works() -> None:
     req = request_for("issue-4834-maintainer-fix.yaml")
     mac = "02:00:00:53:6b:bb"
-    rows, checks, outcome, reason = repro.judge(req, observed({"net1": mac}, {"net1": mac}))
+    rows, checks, outcome, reason = pasted.judge(req, observed({"net1": mac}, {"net1": mac}))
     assert (outcome, reason) == ("works", "")
     assert set(checks) == {
         "sandbox_created",
@@ -60,7 +61,7 @@ def test_annotation_only_request_not_applied_is_broken() -> None:
     req = request_for("issue-4834-host-local.yaml")
     rnd = "ce:42:2f:1a:3d:0d"
     pod = observed({"net1": rnd}, {"net1": rnd}, annotations=dict(req.annotations))
-    rows, checks, outcome, reason = repro.judge(req, pod)
+    rows, checks, outcome, reason = pasted.judge(req, pod)
     assert outcome == "broken"
     assert not checks["mac_honoured[net1]"].ok
     assert "mac_honoured[net1]: expected 00:00:00:53:6b:bb, observed ce:42:2f:1a:3d:0d" in reason
@@ -74,7 +75,7 @@ def test_annotation_only_request_not_applied_is_broken() -> None:
 def test_status_written_raw_in_upper_case_still_matches_but_is_shown() -> None:
     req = request_for("issue-4834-maintainer-fix.yaml")
     pod = observed({"net1": "02:00:00:53:6b:bb"}, {"net1": "02:00:00:53:6B:BB"})
-    rows, _, outcome, _ = repro.judge(req, pod)
+    rows, _, outcome, _ = pasted.judge(req, pod)
     assert outcome == "works"
     assert rows[0].status == "02:00:00:53:6b:bb" and rows[0].status_raw == "02:00:00:53:6B:BB"
     assert "written as `02:00:00:53:6B:BB`" in render_markdown(
@@ -85,10 +86,10 @@ def test_status_written_raw_in_upper_case_still_matches_but_is_shown() -> None:
 def test_missing_status_mac_is_broken_and_sandbox_error_wins() -> None:
     req = request_for("missing-cniversion.yaml")
     mac = "02:00:00:00:05:01"
-    _, checks, outcome, _ = repro.judge(req, observed({"net1": mac}, {"net1": None}))
+    _, checks, outcome, _ = pasted.judge(req, observed({"net1": mac}, {"net1": None}))
     assert outcome == "broken" and not checks["status_reports_mac[net1]"].ok
     assert checks["status_matches_kernel[net1]"].ok  # nothing reported is not a disagreement
-    rows, checks, outcome, reason = repro.judge(req, PodObservation(name="p", error="boom"))
+    rows, checks, outcome, reason = pasted.judge(req, PodObservation(name="p", error="boom"))
     assert (outcome, reason) == ("broken", "sandbox failed: boom")
     assert list(checks) == ["sandbox_created"] and rows[0].verdict == "not created"
 
@@ -101,7 +102,7 @@ def test_kubeovn_annotation_is_judged_for_kube_ovn_ipam() -> None:
         {"net1": kernel},
         annotations={"macvlan.default.kubernetes.io/mac_address": "00:00:00:aa:aa:aa"},
     )
-    rows, checks, outcome, _ = repro.judge(req, pod)
+    rows, checks, outcome, _ = pasted.judge(req, pod)
     assert outcome == "broken"
     assert checks["kubeovn_annotation_matches_kernel[net1]"].observed == "00:00:00:aa:aa:aa"
     assert checks["primary_mac_honoured[eth0]"].ok
@@ -110,7 +111,7 @@ def test_kubeovn_annotation_is_judged_for_kube_ovn_ipam() -> None:
 
 def test_routes_and_what_plugins_were_told() -> None:
     req = request_for("static-mac-tuning.yaml")
-    routes = repro.requested_routes(req.bindings[0], req.annotations)
+    routes = pasted.requested_routes(req.bindings[0], req.annotations)
     assert routes == {"config": "02:aa:bb:cc:dd:ee"}
     invocations = [
         {"command": "ADD", "network": "default/x", "ifname": "net1", "plugin": "macvlan",
@@ -122,7 +123,7 @@ def test_routes_and_what_plugins_were_told() -> None:
         {"command": "DEL", "network": "default/x", "ifname": "net1", "plugin": "tuning",
          "stdin": {}, "cni_args": ""},
     ]  # fmt: skip
-    assert repro.told(invocations, "default/x", "net1") == [
+    assert pasted.told(invocations, "default/x", "net1") == [
         "macvlan: CNI_ARGS MAC=02:00:00:00:00:01 < runtimeConfig.mac 02:00:00:00:00:01",
         "tuning: config mac 02:aa:bb:cc:dd:ee < args.cni.mac 02:00:00:00:00:02",
     ]
@@ -149,16 +150,16 @@ def test_netns_cannot_run_kube_ovn_link_in_container_or_missing_plugins(tmp_path
     bins.mkdir()
     for name in ("macvlan", "host-local"):
         (bins / name).write_text("")
-    assert repro.netns_unsupported(request_for("issue-4834.yaml"), [str(bins)]) is not None
-    assert repro.netns_unsupported(request_for("issue-4834-host-local.yaml"), [str(bins)]) is None
-    why = repro.netns_unsupported(request_for("cni-args-tuning.yaml"), [str(bins)])
+    assert podrun.netns_unsupported(request_for("issue-4834.yaml"), [str(bins)]) is not None
+    assert podrun.netns_unsupported(request_for("issue-4834-host-local.yaml"), [str(bins)]) is None
+    why = podrun.netns_unsupported(request_for("cni-args-tuning.yaml"), [str(bins)])
     assert why is not None and "'tuning' is not in" in why
     text = (
         "kind: NetworkAttachmentDefinition\nmetadata: {name: m}\nspec:\n  config: '"
         '{"cniVersion": "1.0.0", "type": "macvlan", "master": "eth0", "linkInContainer": true}'
         "'\n---\nm\n"
     )
-    why = repro.netns_unsupported(resolve(parse_text(text, "t")), [str(bins)])
+    why = podrun.netns_unsupported(resolve(parse_text(text, "t")), [str(bins)])
     assert why is not None and "linkInContainer" in why
 
 
@@ -213,7 +214,7 @@ def stand_in(monkeypatch: pytest.MonkeyPatch) -> type[StandInNetns]:
 
     StandInNetns.calls, StandInNetns.timeouts = [], []
     monkeypatch.setattr(netns, "NetnsBackend", StandInNetns)
-    monkeypatch.setattr(repro, "netns_unsupported", lambda request, dirs, **kw: None)
+    monkeypatch.setattr(podrun, "netns_unsupported", lambda request, dirs, **kw: None)
     # the fix search runs candidates on real plugins (e2e/test_repro.py); not with a stand-in
     monkeypatch.setattr(repro, "_fix", lambda *a, **kw: {"searched": False, "why": "stand-in"})
     return StandInNetns

@@ -8,11 +8,12 @@ be broken passes its test while the table still shows it broken.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from macmatrix import macs, versions
-from macmatrix.observe import CaseObservation, status_mac
+from macmatrix.observe import CaseObservation, PodObservation, status_mac
 from macmatrix.spec.cases import Case
 from macmatrix.spec.netconf import OVN_PROVIDER, key_provider
 from macmatrix.types import Check, CheckEntry, ExpectationEntry, Outcome, Status
@@ -60,60 +61,138 @@ class Expectation:
 
 # --------------------------------------------------------------------------- judging
 
+# The matrix names the checks by role over its replicas (net1: secondary_mac_honoured, ...);
+# repro tags them with the interface (mac_honoured[net1], ...). Both come from judge_pods(), one
+# set of rules; _ROLE_ORDER is the order a verdict lists them in.
+_ROLE_ORDER = (
+    Check.MAC_HONOURED,
+    Check.PRIMARY_MAC_HONOURED,
+    Check.STATUS_REPORTS_MAC,
+    Check.STATUS_MATCHES_KERNEL,
+    Check.KUBEOVN_ANNOTATION_MATCHES_KERNEL,
+)
+_ROLE_NAME = {Check.MAC_HONOURED: Check.SECONDARY_MAC_HONOURED}
 
-def judge(case: Case, obs: CaseObservation) -> Verdict:
-    """Turn an observation into named checks and one outcome."""
+
+@dataclass(frozen=True)
+class Want:
+    """What one interface of a pod asked for, and what of it is judged.
+
+    `mac`: the MAC asked for, normalised (None: nothing asked, so no honoured check).
+    `primary`: Kube-OVN's eth0 (ovn.kubernetes.io/mac_address); judged only where the backend
+    observed an eth0 at all (the netns backend has no Kube-OVN primary).
+    `annotation`: Kube-OVN writes `<provider>.kubernetes.io/mac_address` for this attachment
+    (its IPAM allocates) and it is judged; False also where the IPAM ran substituted
+    (ipam_substitute: no Kube-OVN wrote it, see results not_judged). `annotation_key`: that key,
+    when known.
+    """
+
+    ifname: str
+    mac: str | None = None
+    primary: bool = False
+    annotation: bool = False
+    annotation_key: str | None = None
+
+
+def _pod_checks(pod: PodObservation, wants: Sequence[Want]) -> list[tuple[Check, str, CheckResult]]:
+    """(check, ifname, result) for one pod that ran, in the order of its interfaces."""
+    out: list[tuple[Check, str, CheckResult]] = []
+    for w in wants:
+        kernel = pod.interfaces.get(w.ifname)
+        if w.primary:
+            if w.ifname in pod.interfaces:
+                honoured = CheckResult(w.mac, kernel, kernel == w.mac)
+                out.append((Check.PRIMARY_MAC_HONOURED, w.ifname, honoured))
+            continue
+        if w.mac is not None:
+            out.append((Check.MAC_HONOURED, w.ifname, CheckResult(w.mac, kernel, kernel == w.mac)))
+        status = status_mac(pod.network_status, w.ifname)
+        reports = CheckResult(True, status is not None, status is not None)
+        out.append((Check.STATUS_REPORTS_MAC, w.ifname, reports))
+        agree = CheckResult(kernel, status, status is None or status == kernel)
+        out.append((Check.STATUS_MATCHES_KERNEL, w.ifname, agree))
+        if w.annotation:
+            raw = pod.annotations.get(w.annotation_key) if w.annotation_key else None
+            ann = macs.normalise(raw)
+            matches = CheckResult(kernel, ann, ann is None or ann == kernel)
+            out.append((Check.KUBEOVN_ANNOTATION_MATCHES_KERNEL, w.ifname, matches))
+    return out
+
+
+def judge_pods(
+    obs: CaseObservation, wants: Sequence[Sequence[Want]], per_interface: bool = False
+) -> Verdict:
+    """The one judge: named checks and an outcome for the pods of a matrix case or a repro.
+
+    `wants[i]`: what pod i asked for, per interface. `per_interface` names the checks
+    `<check>[<ifname>]` with one value each (repro: one pod, any interfaces); otherwise by role
+    over the pods, each value a list per pod (the matrix: replicas of one secondary, net1).
+    """
     if obs.status != Status.RAN:
         return Verdict(Outcome(obs.status), obs.reason)
-    checks: dict[str, CheckResult] = {}
     errors = [p.error for p in obs.pods if p.error]
-    checks[Check.SANDBOX_CREATED] = CheckResult(True, not errors, not errors)
+    checks: dict[str, CheckResult] = {
+        Check.SANDBOX_CREATED: CheckResult(True, not errors, not errors)
+    }
     if errors:
         return Verdict(Outcome.BROKEN, f"sandbox failed: {errors[0]}", checks)
-
-    requested = [case.requested_mac(i) for i in range(len(obs.pods))]
-    kernel = [p.interfaces.get(SECONDARY) for p in obs.pods]
-    if case.asks_secondary_mac:
-        checks[Check.SECONDARY_MAC_HONOURED] = CheckResult(requested, kernel, requested == kernel)
-    if case.primary_mac == "yes":
-        want = [case.requested_primary_mac(i) for i in range(len(obs.pods))]
-        got = [p.interfaces.get(PRIMARY) for p in obs.pods]
-        checks[Check.PRIMARY_MAC_HONOURED] = CheckResult(want, got, want == got)
-
-    reported = [status_mac(p.network_status, SECONDARY) for p in obs.pods]
-    checks[Check.STATUS_REPORTS_MAC] = CheckResult(
-        True, [r is not None for r in reported], all(reported)
-    )
-    agree = all(r is None or r == k for r, k in zip(reported, kernel, strict=True))
-    checks[Check.STATUS_MATCHES_KERNEL] = CheckResult(kernel, reported, agree)
-
-    if case.ipam == "kube-ovn" and not obs.ipam_substituted:
-        # Kube-OVN owns `<provider>.kubernetes.io/mac_address` only for its own IPAM; when the
-        # netns backend ran static instead, no Kube-OVN wrote it: not judged (results.not_judged).
-        ann = [_attachment_annotation(p.annotations) for p in obs.pods]
-        ok = all(a is None or a == k for a, k in zip(ann, kernel, strict=True))
-        checks[Check.KUBEOVN_ANNOTATION_MATCHES_KERNEL] = CheckResult(kernel, ann, ok)
+    per_pod = [_pod_checks(p, w) for p, w in zip(obs.pods, wants, strict=True)]
+    if per_interface:
+        for found in per_pod:
+            for name, ifname, result in found:
+                checks[name.tagged(ifname)] = result
+    else:
+        for name in _ROLE_ORDER:
+            row = [r for found in per_pod for n, _, r in found if n == name]
+            if not row:
+                continue
+            expected = True if name == Check.STATUS_REPORTS_MAC else [r.expected for r in row]
+            observed = [r.observed for r in row]
+            ok = all(r.ok for r in row)
+            checks[_ROLE_NAME.get(name, name)] = CheckResult(expected, observed, ok)
+        if len(obs.pods) > 1:
+            # one secondary per pod in the matrix: its MACs must differ across the replicas
+            for ifname in [w.ifname for w in wants[0] if not w.primary][:1]:
+                kernel = [p.interfaces.get(ifname) for p in obs.pods]
+                seen = [k for k in kernel if k]
+                distinct = len(seen) == len(set(seen)) == len(kernel)
+                checks[Check.UNIQUE_ACROSS_REPLICAS] = CheckResult("distinct", kernel, distinct)
     # The IP CR's spec.macAddress (obs ip_cr_mac) is recorded, never judged: for an IPAM-only
     # (macvlan) attachment Kube-OVN leaves it empty on purpose (kube-ovn PR #4242, v1.13.0+), and
     # its own e2e asserts `ExpectEmpty(ipCR.Spec.MacAddress)` (test/e2e/multus/e2e_test.go,
     # v1.16.2). tests/test_kubeovn_ip_cr.py keeps any check from calling that broken.
-    if case.n_replicas > 1:
-        seen = [k for k in kernel if k]
-        checks[Check.UNIQUE_ACROSS_REPLICAS] = CheckResult(
-            "distinct", kernel, len(seen) == len(set(seen)) == len(kernel)
-        )
-
     failing = [name for name, c in checks.items() if not c.ok]
     if not failing:
         return Verdict(Outcome.WORKS, "", checks)
     return Verdict(Outcome.BROKEN, "; ".join(_explain(n, checks[n]) for n in failing), checks)
 
 
-def _attachment_annotation(annotations: dict[str, str]) -> str | None:
-    for key, value in annotations.items():
+def case_wants(case: Case, obs: CaseObservation) -> list[list[Want]]:
+    """What each replica of a matrix case asked for (build/manifests.py makes the same asks)."""
+    # Kube-OVN owns `<provider>.kubernetes.io/mac_address` only for its own IPAM; where the netns
+    # backend ran static instead, no Kube-OVN wrote it: not judged (results not_judged).
+    annotation = case.ipam == "kube-ovn" and not obs.ipam_substituted
+    out = []
+    for i, pod in enumerate(obs.pods):
+        wants = [Want(SECONDARY, case.requested_mac(i), False, annotation, _attachment_key(pod))]
+        if case.primary_mac == "yes":
+            wants.append(Want(PRIMARY, case.requested_primary_mac(i), primary=True))
+        out.append(wants)
+    return out
+
+
+def judge(case: Case, obs: CaseObservation) -> Verdict:
+    """Turn a matrix case's observation into named checks and one outcome (judge_pods)."""
+    return judge_pods(obs, case_wants(case, obs))
+
+
+def _attachment_key(pod: PodObservation) -> str | None:
+    """The case's one attachment annotation key the backend reported (its provider is the case's
+    NAD in the run's namespace, which the observation does not carry)."""
+    for key in pod.annotations:
         provider = key_provider(key)
         if provider is not None and provider != OVN_PROVIDER:
-            return macs.normalise(value)
+            return key
     return None
 
 

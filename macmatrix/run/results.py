@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -67,18 +67,33 @@ def unfinished_entry(case: Case) -> CaseEntry:
 def case_entry(
     case: Case, obs: CaseObservation, verdict: Verdict, expected: Expectation | None
 ) -> CaseEntry:
-    """One results.json case: axes, requests, what every pod showed, checks and the outcome."""
+    """One results.json case of the matrix: axes, requests, pods, checks and the outcome."""
+    asked = [requested(case, i) for i in range(max(1, len(obs.pods)))]
+    return entry(case.id, case.axes, obs, verdict, asked, expected)
+
+
+def entry(
+    case_id: str,
+    axes: dict[str, str],
+    obs: CaseObservation,
+    verdict: Verdict,
+    asked: Sequence[dict[str, str | None]],
+    expected: Expectation | None = None,
+) -> CaseEntry:
+    """The one builder of a results.json case (the matrix's and repro's): what every pod showed
+    with what it asked for (`asked[i]`: ifname -> MAC, one per pod; the first is the case's),
+    the judged checks and outcome, and, given an expectation, how the case departs from it."""
     pods: list[PodEntry] = []
     for i, p in enumerate(obs.pods):
         pod = p.to_json()
-        pod["requested"] = requested(case, i)
+        pod["requested"] = asked[min(i, len(asked) - 1)]
         pods.append(pod)
-    entry: CaseEntry = {
-        "id": case.id,
-        "axes": case.axes,
+    out: CaseEntry = {
+        "id": case_id,
+        "axes": axes,
         "outcome": verdict.outcome,
         "reason": verdict.reason,
-        "requested": requested(case, 0),
+        "requested": asked[0] if asked else {},
         "pods": pods,
         "checks": {name: c.to_json() for name, c in verdict.checks.items()},
         "attempts": obs.attempts,
@@ -87,27 +102,33 @@ def case_entry(
         "finished": True,
     }
     if obs.diagnostics:
-        entry["diagnostics"] = obs.diagnostics
+        out["diagnostics"] = obs.diagnostics
     if obs.ipam_substituted:
         # netns ran static IPAM instead (ipam_substitute): say what, and what is not judged
-        entry["ipam_substituted"] = obs.ipam_substituted
-        seen = {
-            (s["network"], w, f"{s['replaced'].get('type')} IPAM substituted"): None
-            for s in obs.ipam_substituted
-            for w in s["not_judged"]
-        }
-        entry["not_judged"] = [{"network": n, "what": w, "why": y} for n, w, y in seen]
+        out["ipam_substituted"] = obs.ipam_substituted
+        out["not_judged"] = not_judged(obs.ipam_substituted)
     if expected is not None:
-        entry["expected"] = expected.to_json()
+        out["expected"] = expected.to_json()
         if verdict.outcome == Outcome.INFRA_ERROR:
             # An infra error says nothing about the combination: neither as nor against expectation.
-            entry["as_expected"] = None
-            entry["differences"] = []
+            out["as_expected"] = None
+            out["differences"] = []
         else:
             diffs = differences(verdict, expected)
-            entry["as_expected"] = not diffs
-            entry["differences"] = diffs
-    return entry
+            out["as_expected"] = not diffs
+            out["differences"] = diffs
+    return out
+
+
+def not_judged(substituted: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
+    """What a run with substituted IPAM (ipam_substitute.Substitution.to_json()) cannot judge,
+    per network, once each: never reported as works."""
+    seen = {
+        (s["network"], w, f"{s['replaced'].get('type')} IPAM substituted"): None
+        for s in substituted
+        for w in s["not_judged"]
+    }
+    return [{"network": n, "what": w, "why": y} for n, w, y in seen]
 
 
 # A rewrite of results.json during the run waits until FLUSH_SPACING times its last duration has

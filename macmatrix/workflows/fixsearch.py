@@ -3,60 +3,37 @@
 When a repro does not work (or a requested MAC is not on its interface), every remedy of the
 catalogue (workflows/remedies.py) proposes edits of the user's documents; each candidate runs on the
 same backend as the repro (netns: real plugins, each worker with its own namespaces, in
-parallel) and is judged by the same rules (repro.judge). Working candidates that still ask for
-the MAC the user asked for (unless the remedy fixes that MAC on purpose) are ranked by the size
-of the edit; the best is shown as a unified diff of the user's file plus the apply-ready YAML.
+parallel; kind: fixsearch_kind) and is judged by the repro's judge (judge/pasted.py, the matrix's
+rules). Working candidates that still ask for the MAC the user asked for (unless the remedy fixes
+that MAC on purpose) are ranked by the size of the edit; the best is shown as a unified diff of
+the user's file plus the apply-ready YAML.
 When no single edit works, pairs are tried.
 """
 
 from __future__ import annotations
 
-import copy
 import difflib
 import json
 import re
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
 from typing import Any
 
 import yaml
 
-from macmatrix.build.cni import element_ifname
 from macmatrix.errors import BadInput, InfraError
+from macmatrix.judge import pasted
 from macmatrix.spec.userinput import NETWORKS, Request, parse_text, resolve, unfence
 from macmatrix.types import Outcome
+from macmatrix.workflows import fixsearch_kind, podrun
+from macmatrix.workflows.candidates import Tried, apply, requested
 from macmatrix.workflows.networks_lint import near_miss
 from macmatrix.workflows.remedies import CATALOGUE, Candidate
 
+__all__ = ["Tried", "apply", "needs_fix", "propose", "pairs", "render", "search"]
+
 MAX_PAIRS = 24
-
-
-@dataclass
-class Tried:
-    """One candidate and what running it showed."""
-
-    candidate: Candidate
-    outcome: Outcome
-    reason: str
-    keeps_request: bool
-    rows: list[dict[str, Any]]
-
-    @property
-    def works(self) -> bool:
-        return self.outcome == Outcome.WORKS and self.keeps_request
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "remedies": list(self.candidate.remedies),
-            "edits": [e.what for e in self.candidate.edits],
-            "size": self.candidate.size,
-            "outcome": self.outcome,
-            "reason": self.reason,
-            "keeps_request": self.keeps_request,
-            "works": self.works,
-        }
 
 
 # --------------------------------------------------------------------------- when to search
@@ -108,66 +85,7 @@ def pairs(request: Request, singles: Sequence[Candidate], plugins: str | None) -
     return sorted(out.values(), key=lambda c: c.size)[:MAX_PAIRS]
 
 
-def user_elements(request: Request) -> list[dict[str, Any]]:
-    """The networks elements as the user wrote them (no namespace filled in where JSON)."""
-    value = request.networks_value
-    if any(c in value for c in '[{"'):
-        data = json.loads(value)
-        if isinstance(data, list) and len(data) == len(request.bindings):
-            return [dict(e) for e in data]
-    return [
-        {k: v for k, v in b.element.items() if k != "namespace" or "/" in value}
-        for b in request.bindings
-    ]
-
-
-def apply(request: Request, cand: Candidate) -> Request:
-    """The request with the candidate's edits (the user's request is not changed)."""
-    elements = user_elements(request)
-    configs = {b.network: copy.deepcopy(b.nad.config) for b in request.bindings}
-    annotations = dict(request.annotations)
-    for e in cand.edits:
-        kind = e.target[0]
-        if kind == "element":
-            _, i, key = e.target
-            if e.value is None:
-                elements[i].pop(key, None)
-            else:
-                elements[i][key] = e.value
-        elif kind == "nad":
-            configs[e.target[1]] = copy.deepcopy(e.value)
-        elif kind == "annotation":
-            if e.value is None:
-                annotations.pop(e.target[1], None)
-            else:
-                annotations[e.target[1]] = str(e.value)
-    annotations[NETWORKS] = networks_text(elements)
-    bindings = []
-    for b, el in zip(request.bindings, elements, strict=True):
-        element = {**el, "namespace": el.get("namespace") or b.element.get("namespace")}
-        bindings.append(
-            replace(
-                b,
-                element=element,
-                nad=replace(b.nad, config=configs[b.network]),
-                ifname=element_ifname(element, b.index),
-            )
-        )
-    return replace(
-        request, bindings=bindings, annotations=annotations, networks_value=annotations[NETWORKS]
-    )
-
-
-def networks_text(elements: list[dict[str, Any]]) -> str:
-    return json.dumps(elements)
-
-
 # --------------------------------------------------------------------------- running
-
-
-def _requested(rows: list[Any]) -> list[str | None]:
-    """The requested MAC of each attachment, in the pod's order (an interface may be renamed)."""
-    return [r.requested for r in rows if r.route != "ovn"]
 
 
 def run_candidates(
@@ -180,9 +98,8 @@ def run_candidates(
     """Run each candidate on the netns backend, `workers` at a time, each worker in namespaces
     of its own (two candidates asking for the same MAC on one master would collide)."""
     from macmatrix.backends.netns.backend import NetnsBackend
-    from macmatrix.workflows import repro
 
-    want = _requested(repro.judge(request, None)[0])
+    want = requested(pasted.judge(request, None)[0])
     queue = list(enumerate(candidates))
     results: dict[int, Tried] = {}
 
@@ -206,19 +123,18 @@ def _run_one(
     nb: Any, request: Request, cand: Candidate, want: list[str | None], substitute: bool
 ) -> Tried:
     from macmatrix.build.ipam_substitute import apply as substitute_ipam
-    from macmatrix.workflows import repro
 
     changed = apply(request, cand)
     to_run, subs, refused = substitute_ipam(changed) if substitute else (changed, [], None)
-    why = refused or repro.netns_unsupported(to_run, nb.bin_dirs)
+    why = refused or podrun.netns_unsupported(to_run, nb.bin_dirs)
     if why:
         return Tried(cand, Outcome.UNSUPPORTED, why, False, [])
     try:
-        pod, _stack, _status, _reason = repro._run_pod(nb, to_run, {})
+        pod, _stack, _status, _reason = podrun.run_pod(nb, to_run, {})
     except (InfraError, OSError, BadInput) as e:
         return Tried(cand, Outcome.INFRA_ERROR, str(e), False, [])
-    rows, _checks, outcome, reason = repro.judge(changed, pod, [s.network for s in subs])
-    got = _requested(rows)
+    rows, _checks, outcome, reason = pasted.judge(changed, pod, [s.network for s in subs])
+    got = requested(rows)
     keeps = cand.changes_mac or got == want
     if not keeps:
         reason = f"asks for other MACs ({got}) than the report ({want})" + (
@@ -425,8 +341,6 @@ def search(
 
     def run(cands: Sequence[Candidate]) -> list[Tried]:
         if backend == "kind":
-            from macmatrix.workflows import fixsearch_kind
-
             return fixsearch_kind.run_candidates(kind_backend, request, cands)
         return run_candidates(request, cands, bin_dirs, substitute, workers)
 
@@ -440,9 +354,7 @@ def search(
         key=lambda t: (t.candidate.size, len(t.candidate.edits), tried.index(t)),
     )
     if backend == "kind":
-        from macmatrix.workflows.fixsearch_kind import verified_on as kind_verified_on
-
-        verified_on = kind_verified_on(stack)
+        verified_on = fixsearch_kind.verified_on(stack)
     else:
         verified_on = f"{backend} with containernetworking-plugins {plugins or 'unknown'}"
     out: dict[str, Any] = {

@@ -4,7 +4,7 @@ Candidates differ in their NAD configs, so each gets its own copies of the NADs,
 `<name>-c<i>` in the wave's namespace (`mm-fix-<run id>`), and its networks elements point at
 them. Where Kube-OVN's provider is the implicit `<nad>.<ns>` (spec.netconf.provider_of) the user's
 `<provider>.kubernetes.io/...` keys follow the rename and the observation's keys are mapped
-back, so repro.judge judges the user's own names. Pods are made and waited for by
+back, so the judge (judge/pasted.py) judges the user's own names. Pods are made and waited for by
 kube/single.SinglePod.run_wave (the settle loop of the matrix's waves). Two pods asking for the
 same MAC cannot share a wave (macvlan refuses a MAC busy on its lower device, Kube-OVN one
 already in its subnet), so a candidate asking for a MAC already in the wave goes into a later
@@ -19,11 +19,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from macmatrix.backends.kind.kube.single import PodSpec, split_network
+from macmatrix.backends.netns.backend import Attachment
 from macmatrix.errors import BadInput, InfraError
+from macmatrix.judge import pasted
 from macmatrix.observe import PodObservation
 from macmatrix.spec.netconf import explicit_provider, provider_of
 from macmatrix.spec.userinput import Request
 from macmatrix.types import Outcome
+from macmatrix.workflows import podrun
+from macmatrix.workflows.candidates import Tried, apply, requested
 from macmatrix.workflows.remedies import Candidate
 
 ANNOTATION_SUFFIX = ".kubernetes.io/"
@@ -41,12 +45,9 @@ class Placed:
 
 def place(changed: Request, index: int, namespace: str) -> Placed:
     """Candidate `index` (its request already edited) as a pod of the wave in `namespace`."""
-    from macmatrix.backends.netns.backend import Attachment
-    from macmatrix.workflows import repro
-
-    rows = repro.judge(changed, None)[0]
+    rows = pasted.judge(changed, None)[0]
     macs = frozenset(r.requested.lower() for r in rows if r.requested)
-    rejected = repro.multus_rejection(changed)
+    rejected = podrun.multus_rejection(changed)
     if rejected:
         return Placed(None, rejected, {}, macs)
     annotations = dict(changed.annotations)
@@ -98,14 +99,12 @@ def plan_waves(placed: Sequence[Placed]) -> list[list[int]]:
     return [members for members, _ in waves]
 
 
-def run_candidates(backend: Any, request: Request, candidates: Sequence[Candidate]) -> list[Any]:
+def run_candidates(backend: Any, request: Request, candidates: Sequence[Candidate]) -> list[Tried]:
     """Run the candidates as pods on the kind backend (KindBackend.run_pods) and judge each with
-    repro.judge; a list of fixsearch.Tried in the candidates' order."""
-    from macmatrix.workflows import fixsearch, repro
-
-    want = fixsearch._requested(repro.judge(request, None)[0])
+    judge/pasted.py; a list of candidates.Tried in the candidates' order."""
+    want = requested(pasted.judge(request, None)[0])
     namespace = f"mm-fix-{secrets.token_hex(4)}"
-    changed = [fixsearch.apply(request, c) for c in candidates]
+    changed = [apply(request, c) for c in candidates]
     placed = [place(ch, i, namespace) for i, ch in enumerate(changed)]
     seen: dict[int, PodObservation | str] = {}
     for wave in plan_waves(placed):
@@ -120,20 +119,20 @@ def run_candidates(backend: Any, request: Request, candidates: Sequence[Candidat
             pod = PodObservation(name=request.pod_name, error=p.rejected)
         if isinstance(pod, str) or pod is None:
             why = pod or "not run"
-            out.append(fixsearch.Tried(cand, Outcome.INFRA_ERROR, why, False, []))
+            out.append(Tried(cand, Outcome.INFRA_ERROR, why, False, []))
             continue
         try:
-            rows, _checks, outcome, reason = repro.judge(changed[i], map_back(pod, p.back))
+            rows, _checks, outcome, reason = pasted.judge(changed[i], map_back(pod, p.back))
         except (InfraError, BadInput) as e:
-            out.append(fixsearch.Tried(cand, Outcome.INFRA_ERROR, str(e), False, []))
+            out.append(Tried(cand, Outcome.INFRA_ERROR, str(e), False, []))
             continue
-        got_macs = fixsearch._requested(rows)
+        got_macs = requested(rows)
         keeps = cand.changes_mac or got_macs == want
         if not keeps:
             reason = f"asks for other MACs ({got_macs}) than the report ({want})" + (
                 f"; {reason}" if reason else ""
             )
-        out.append(fixsearch.Tried(cand, outcome, reason, keeps, [r.to_json() for r in rows]))
+        out.append(Tried(cand, outcome, reason, keeps, [r.to_json() for r in rows]))
     return out
 
 

@@ -1,0 +1,73 @@
+"""One pasted request as a pod on a backend, as Multus would run it: what repro and its fix
+search (netns and kind) share, below both (repro calls the fix search, never the reverse)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from macmatrix import macs
+from macmatrix.backends.netns.backend import Attachment  # the attachment shape both backends take
+from macmatrix.observe import PodObservation
+from macmatrix.spec.netconf import plugins_of
+from macmatrix.spec.userinput import Request
+from macmatrix.types import Status
+
+
+def multus_rejection(request: Request) -> str | None:
+    """Multus refuses the pod before any plugin runs when an element's `mac` fails net.ParseMAC
+    (fields of the wrong JSON type never get here: refuse_wrong_types makes them bad input)."""
+    for i, b in enumerate(request.bindings):
+        mac = b.element.get("mac")
+        if mac and not macs.go_parse_mac(str(mac)):
+            return (
+                f"multus: parsePodNetworkAnnotation: failed to mac: address {mac}: invalid MAC "
+                f"address (networks[{i}])"
+            )
+    return None
+
+
+def netns_unsupported(
+    request: Request, bin_dirs: Sequence[str], substitute_hint: bool = False
+) -> str | None:
+    """Why the netns backend cannot run this input as written, or None.
+
+    `substitute_hint`: the run had IPAM substitution switched off (--no-substitute); say so.
+    """
+    for b in request.bindings:
+        for plugin in plugins_of(b.nad.config):
+            if plugin.get("type") == "kube-ovn":
+                return f"{b.network}: `type: kube-ovn` attachments need a Kube-OVN cluster"
+            ipam = plugin.get("ipam")
+            if isinstance(ipam, dict) and ipam.get("type") == "kube-ovn":
+                hint = " (or drop --no-substitute to run it as static)" if substitute_hint else ""
+                return (
+                    f"{b.network}: kube-ovn IPAM needs the kube-ovn daemon and its Subnet; "
+                    f"use --backend kind{hint}"
+                )
+            if plugin.get("linkInContainer"):
+                return (
+                    f"{b.network}: linkInContainer puts the master ({plugin.get('master')}) "
+                    "inside the pod, which needs Kube-OVN's eth0; use --backend kind"
+                )
+            for t in (plugin.get("type"), ipam.get("type") if isinstance(ipam, dict) else None):
+                if t and not any((Path(d) / str(t)).exists() for d in bin_dirs):
+                    return (
+                        f"{b.network}: plugin {t!r} is not in {', '.join(bin_dirs)}; "
+                        "install it there or use --backend kind"
+                    )
+    return None
+
+
+def run_pod(
+    backend: Any, request: Request, stack: dict[str, Any]
+) -> tuple[PodObservation, dict[str, Any], Status, str]:
+    """(pod, stack, ran, "") for either backend: a networks value Multus itself refuses is the
+    pod's error (no pod is made); else `backend.run_pod` with the attachments as pasted."""
+    rejected = multus_rejection(request)
+    if rejected:
+        return PodObservation(name=request.pod_name, error=rejected), stack, Status.RAN, ""
+    attachments = [Attachment(b.network, b.nad.config, b.element) for b in request.bindings]
+    pod = backend.run_pod(request.pod_name, request.namespace, attachments, request.annotations)
+    return pod, stack, Status.RAN, ""
