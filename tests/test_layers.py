@@ -63,9 +63,6 @@ KNOWN: dict[str, str] = {
     "macmatrix.run.runner -> macmatrix.views.junit": "run writes junit.xml",
     "macmatrix.run.runner -> macmatrix.views.report": "run writes results.md",
     "macmatrix.workflows.repro -> macmatrix.cli": "opens backends via cli helpers",
-    # helper "judge" (item 5: one judge; fixsearch <-> repro)
-    "cycle: macmatrix.workflows.fixsearch <-> macmatrix.workflows.fixsearch_kind"
-    " <-> macmatrix.workflows.repro": "fix search calls repro (remedies no longer does)",
 }
 
 
