@@ -89,6 +89,12 @@ def key_provider(key: str, field: str = MAC_ADDRESS) -> str | None:
     return key[: -len(suffix)] if key.endswith(suffix) else None
 
 
+def is_reported_key(key: str) -> bool:
+    """An annotation the backends report: any `ovn.kubernetes.io/*` (the primary's) and every
+    attachment's `<provider>.kubernetes.io/mac_address`."""
+    return key.startswith(f"{OVN_PROVIDER}.kubernetes.io/") or key_provider(key) is not None
+
+
 def is_ovn_provider(provider: str) -> bool:
     """Kube-OVN's own interfaces (the primary `ovn`, `type: kube-ovn` ones `<...>.ovn`)."""
     return provider == OVN_PROVIDER or provider.endswith("." + OVN_PROVIDER)

@@ -56,13 +56,13 @@ from macmatrix.errors import BadInput, InfraError
 from macmatrix.observe import CaseObservation, PodObservation
 from macmatrix.spec import stacks
 from macmatrix.spec.cases import Case
+from macmatrix.spec.netconf import is_reported_key
 from macmatrix.types import Status
 
 NAMESPACE = "macmatrix"
 NAD_GROUP, NAD_VERSION, NAD_PLURAL = "k8s.cni.cncf.io", "v1", "network-attachment-definitions"
 # DEL after a failed ADD, and every DEL: the pod goes anyway; a hung DEL must not cost a timeout.
 DEL_BUDGET_S = 10.0
-_MAC_ANNOTATION = ("ovn.kubernetes.io/", ".kubernetes.io/mac_address")
 _T = TypeVar("_T")
 
 
@@ -411,11 +411,7 @@ class MultusBackend:
             status = runtime.pod_status(annotations)
         except ValueError as e:
             raise InfraError(f"pod {pod.namespace}/{pod.name}: {e}") from e
-        reported = {
-            k: v
-            for k, v in annotations.items()
-            if k.startswith(_MAC_ANNOTATION[0]) or k.endswith(_MAC_ANNOTATION[1])
-        }
+        reported = {k: v for k, v in annotations.items() if is_reported_key(k)}
         return PodObservation(
             name=pod.name,
             interfaces=interfaces,

@@ -14,7 +14,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import re
 import secrets
 import shutil
 import tempfile
@@ -52,7 +51,7 @@ from macmatrix.build.cni import (
 from macmatrix.errors import BadInput, InfraError
 from macmatrix.observe import CaseObservation, PodObservation, network_status_entries
 from macmatrix.spec.cases import Case
-from macmatrix.spec.netconf import plugin_types, plugins_of
+from macmatrix.spec.netconf import is_reported_key, plugin_types, plugins_of
 from macmatrix.types import Status
 
 NETNS_DIR = Path("/run/netns")
@@ -69,7 +68,6 @@ DEL_AFTER_FAILURE_S = 5.0
 # timeout instead of one per case.
 BREAKER_CASES = 3
 NAMESPACE = "macmatrix"  # the Kubernetes namespace the pods pretend to live in
-_MAC_ANNOTATION = re.compile(r"(^ovn\.kubernetes\.io/|\.kubernetes\.io/mac_address$)")
 
 
 @dataclass
@@ -483,7 +481,7 @@ class NetnsBackend:
             if result is not None
             for entry in network_status_entries(network, result, rt.ifname)
         ]
-        reported = {k: v for k, v in pod.annotations.items() if _MAC_ANNOTATION.search(k)}
+        reported = {k: v for k, v in pod.annotations.items() if is_reported_key(k)}
         return PodObservation(
             name=pod.name,
             interfaces=interfaces,
