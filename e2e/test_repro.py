@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from macmatrix import macs, versions
+from macmatrix import data, macs, versions
 from macmatrix.spec.userinput import load_paths, resolve
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
@@ -216,6 +216,9 @@ def test_cli_end_to_end_json_and_markdown() -> None:
     assert proc.returncode == 1, proc.stderr
     (case,) = json.loads(proc.stdout)["cases"]
     assert case["id"] == "repro/macvlan" and case["outcome"] == "broken"
+    jsonschema = pytest.importorskip("jsonschema", reason="the dev extra validates the entry")
+    defs = data.schema("results")["$defs"]
+    jsonschema.validate(case, {"$ref": "#/$defs/case", "$defs": defs})  # shaped like results.json
     # --json carries every candidate of the fix search with its outcome
     assert case["fix"]["best"]["remedies"] == ["move-annotation-mac"]
     assert {t["outcome"] for t in case["fix"]["tried"]} <= {"works", "broken"}

@@ -10,8 +10,8 @@ The results.json contract these types describe is DESIGN.md "Results file"; its 
 as package data (macmatrix/data/results.schema.json, checked against these names by tests).
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: TypedDict must see NotRequired[...] as a type (not
+# a string) to leave those keys out of __required_keys__ on Python 3.11.
 from enum import StrEnum
 from typing import Any, NotRequired, TypedDict
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import schema_check
 
 from macmatrix.backends.netns import backend as netns
 
@@ -107,6 +108,7 @@ def test_run_writes_results_markdown_and_junit(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     doc = json.loads((tmp_path / "results.json").read_text())
+    schema_check.results(doc)
     assert doc["complete"] is True and doc["stack"]["backend"] == "netns"
     assert doc["stack"]["cni_plugins"] not in ("", None)
     outcomes = {c["id"]: c["outcome"] for c in doc["cases"]}
@@ -149,6 +151,7 @@ def test_a_changed_expectation_fails_with_exit_1(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1, proc.stderr
     doc = json.loads((tmp_path / "o" / "results.json").read_text())
+    schema_check.results(doc)
     entries = {c["id"]: c for c in doc["cases"]}
     entry = entries[case_id]
     assert entry["as_expected"] is False and entry["expected"]["source"].startswith("baseline:")

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+import schema_check
 
 from macmatrix.backends.netns import backend as netns
 from macmatrix.backends.netns import runs
@@ -91,6 +92,7 @@ def test_a_hung_plugin_trips_the_breaker_and_ends_the_run_with_exit_3(
     took = time.monotonic() - start
     assert proc.returncode == 3, proc.stderr
     doc = json.loads((tmp_path / "o" / "results.json").read_text())
+    schema_check.results(doc)
     ran = [c for c in doc["cases"] if c["outcome"] != "unsupported"]
     assert len(ran) == 10 and all(c["outcome"] == "infra-error" for c in ran)
     timed_out = [c for c in ran if c["reason"].startswith("PluginTimeout")]
@@ -158,6 +160,7 @@ def test_a_signal_during_a_hang_unwinds_at_once(tmp_path: Path, hung: Path, sig:
     assert not mine[0].path().exists() and not Path(mine[0].tmpdir).exists()
     assert calls(hung).count("DEL") == 0  # no DEL waits on a hung plugin while stopping
     doc = json.loads((tmp_path / "o" / "results.json").read_text())
+    schema_check.results(doc)  # valid also when stopped: unfinished cases say so
     assert doc["complete"] is False
     children_gone(hung)
     assert os.path.exists(tmp_path / "o" / "results.json")
@@ -180,6 +183,7 @@ def test_repro_gives_up_on_a_hung_plugin_at_its_plugin_timeout(tmp_path: Path, h
     took = time.monotonic() - start
     assert proc.returncode == 3, proc.stderr
     (entry,) = json.loads(proc.stdout)["cases"]
+    schema_check.entry(entry, "repro --json")
     assert entry["outcome"] == "infra-error"
     assert "macvlan ADD gave no answer in 1 s" in entry["reason"], entry["reason"]
     assert calls(hung).count("ADD") == 1 and calls(hung).count("DEL") <= 1

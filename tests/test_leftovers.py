@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+import schema_check
 from pyroute2 import netns as pyroute2_netns
 
 from macmatrix.backends.netns import backend as netns
@@ -64,6 +65,7 @@ def test_run_without_the_capabilities_fails_once_with_one_line(tmp_path: Path) -
     assert "Operation not permitted" in lines[0] and "CAP_SYS_ADMIN" in lines[0]
     assert "setns" not in lines[0]  # the first error, not the one restoring the namespace
     doc = json.loads((tmp_path / "results.json").read_text())
+    schema_check.results(doc)
     tried = [c for c in doc["cases"] if c["outcome"] != "unsupported"]
     assert tried and all(c["reason"] == UNFINISHED for c in tried)  # none tried, none retried
 

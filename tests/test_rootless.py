@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import schema_check
 import unprivileged
 
 from macmatrix.backends.netns import rootless
@@ -79,7 +80,9 @@ def root_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("root-run")
     proc = _as_root("run", "--backend", "netns", "-q", "--no-baseline", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
-    return json.loads((out / "results.json").read_text())
+    doc = json.loads((out / "results.json").read_text())
+    schema_check.results(doc)
+    return doc
 
 
 def _run_listing() -> list[str]:
@@ -107,6 +110,7 @@ def test_unprivileged_run_matches_root_case_by_case(root_run: dict[str, Any], ho
     )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads((out / "results.json").read_text())
+    schema_check.results(doc)
     assert doc["stack"]["netns_mode"] == "rootless"
     assert root_run["stack"]["netns_mode"] == "root"
     mine, root = _by_id(doc), _by_id(root_run)
@@ -145,6 +149,7 @@ def test_unprivileged_pytest_plugin_matches_root(root_run: dict[str, Any], home:
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert " passed" in proc.stdout and "skipped" not in proc.stdout.split("\n")[-2]
     doc = json.loads((out / "results.json").read_text())
+    schema_check.results(doc)
     assert doc["stack"]["netns_mode"] == "rootless"
     mine, root = _by_id(doc), _by_id(root_run)
     assert mine and all(mine[cid] == root[cid] for cid in mine)
@@ -158,6 +163,8 @@ def test_unprivileged_repro_matches_root(home: Path) -> None:
     mine = unprivileged.run([PY, "-m", "macmatrix.cli", *args], home)
     assert root.returncode == mine.returncode == 0, mine.stderr
     [r], [m] = json.loads(root.stdout)["cases"], json.loads(mine.stdout)["cases"]
+    schema_check.entry(r, "repro --json as root")
+    schema_check.entry(m, "repro --json rootless")
     assert m["outcome"] == r["outcome"] == "works"
     assert _essence(m) == _essence(r)
     assert m["pods"][0]["interfaces"] == r["pods"][0]["interfaces"]  # the requested MAC, both

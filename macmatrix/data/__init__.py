@@ -29,6 +29,7 @@ import os
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from macmatrix.errors import BadInput, InfraError
 from macmatrix.files import atomic_write, cache_dir
@@ -90,6 +91,19 @@ def clusters() -> Path:
 def text(name: str) -> str:
     """A file that lives only in the package (the report's CSS and JS)."""
     return (packaged() / name).read_text(encoding="utf-8")
+
+
+SCHEMAS = Path("schema")
+
+
+def schema(name: str) -> dict[str, Any]:
+    """The JSON Schema (Draft 2020-12) of a file macmatrix writes: "results" (results.json and
+    `repro --json` entries) or "baseline" (e2e/baselines/*.json). Shipped so users' tools can
+    validate what they read; macmatrix's tests validate every file they make against them."""
+    found = json.loads(text(str(SCHEMAS / f"{name}.schema.json")))
+    if not isinstance(found, dict):
+        raise InfraError(f"{name}.schema.json: not a JSON object; reinstall macmatrix")
+    return found
 
 
 def lock_path() -> Path:

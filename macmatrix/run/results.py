@@ -34,7 +34,7 @@ from macmatrix.observe import CaseObservation
 from macmatrix.spec.cases import Case
 from macmatrix.types import CaseEntry, Outcome, PodEntry, outcome_of
 
-SCHEMA = 1
+SCHEMA = 1  # the contract's version; macmatrix/data/schema/results.schema.json says the same
 UNFINISHED = "unfinished: the run stopped before this case finished"
 
 
@@ -330,9 +330,15 @@ def load(path: str | Path) -> dict[str, Any]:
     doc = read_json(p, "results.json")
     if not isinstance(doc, dict) or "cases" not in doc or "schema" not in doc:
         raise BadInput(f"{p}: not a macmatrix results file (no `schema`/`cases`)")
-    if doc["schema"] != SCHEMA:
+    version = doc["schema"]
+    if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA:
         raise BadInput(
-            f"{p}: schema {doc['schema']!r} but this macmatrix reads schema {SCHEMA}; "
+            f"{p}: schema {version} is newer than this macmatrix reads ({SCHEMA}); "
+            "upgrade macmatrix to read it"
+        )
+    if version != SCHEMA:
+        raise BadInput(
+            f"{p}: schema {version!r} but this macmatrix reads schema {SCHEMA}; "
             "re-run or use the matching macmatrix version"
         )
     _check_shape(doc, p)
