@@ -146,7 +146,16 @@ def test_the_apiserver_tier_needs_go_or_the_cache(capsys: pytest.CaptureFixture[
     _rc, out = run(capsys, ["--backend", "netns"], no_go)
     assert "apiserver (real kube-apiserver + etcd on 127.0.0.1" in out
     assert "no (needs a Go toolchain to build Kubernetes v1." in out
-    assert "real Multus (thin, against the local apiserver" in out
-    assert "no (needs a Go toolchain to build multus v4." in out
+    assert "multus (--backend multus: real thin Multus + kube-apiserver" in out
+    assert "needs a Go toolchain to build multus v4." in out
     _rc, out = run(capsys, ["--backend", "netns"], probe())
     assert "the Kubernetes layer; no kubelet): yes (Kubernetes v1." in out
+
+
+def test_the_multus_tier_says_why_not(capsys: pytest.CaptureFixture[str]) -> None:
+    from macmatrix.workflows.doctor import multus_tier
+
+    line = multus_tier(probe(euid=lambda: 1000), netns_ready=False)
+    assert "multus (--backend multus" in line and ": no (" in line
+    assert "netns backend cannot run here" in line and "needs root" in line
+    assert "no kubelet): yes (multus v4." in multus_tier(probe(), netns_ready=True)

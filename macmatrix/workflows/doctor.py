@@ -348,7 +348,7 @@ def tiers(probe: Probe, ready: dict[str, bool]) -> list[str]:
             state = f"yes ({', '.join(builds)})"
         lines.append(f"netns, each stack's plugins (--plugins VERSION / --stack NAME): {state}")
     lines.append(apiserver_tier(probe))
-    lines.append(multus_tier(probe))
+    lines.append(multus_tier(probe, netns))
     if "kind" in ready:
         lines.append(
             "kind (cluster, Kube-OVN, Multus, pods): "
@@ -357,21 +357,48 @@ def tiers(probe: Probe, ready: dict[str, bool]) -> list[str]:
     return lines
 
 
-def multus_tier(probe: Probe) -> str:
-    """Real Multus thin against the local apiserver (e2e/test_real_multus.py)."""
-    from macmatrix.backends.gobuild import multus
+def multus_tier(probe: Probe, netns_ready: bool | None = None) -> str:
+    """The real-Multus tier (`--backend multus`, backends/multus): whether it runs here, why not.
+
+    It needs what netns needs, root (it runs etcd and kube-apiserver inside the run's node
+    namespace), and the newest stack's multus, kube-apiserver and CNI plugins built (or Go to
+    build them).
+    """
+    from macmatrix.backends.gobuild import cni_plugins, control_plane, multus
     from macmatrix.spec.stacks import get, newest
 
-    head = "real Multus (thin, against the local apiserver, beside the emulation)"
+    head = (
+        "multus (--backend multus: real thin Multus + kube-apiserver + the stack's plugins, "
+        "beside the emulation; no kubelet)"
+    )
     try:
-        version = get(newest()).multus
+        stack = get(newest())
     except Exception as e:  # a broken stacks.toml is reported, not raised, by doctor
         return f"{head}: no ({e})"
-    if probe.exists(multus.version_dir(version) / multus.MARKER):
-        return f"{head}: yes (multus {version} built in {multus.binary(version).parent})"
-    if _go(probe):
-        return f"{head}: yes after a build of multus {version} (~100 CPU-seconds)"
-    return f"{head}: no (needs a Go toolchain to build multus {version})"
+    why: list[str] = []
+    if netns_ready is False:
+        why.append("the netns backend cannot run here (see the netns FAIL lines)")
+    if probe.euid() != 0:
+        why.append("needs root (etcd and kube-apiserver run inside the run's node namespace)")
+    builds = (
+        (f"multus {stack.multus}", multus.version_dir(stack.multus) / multus.MARKER),
+        (
+            f"Kubernetes {stack.kubernetes}",
+            control_plane.version_dir(stack.kubernetes) / control_plane.MARKER,
+        ),
+        (
+            f"CNI plugins {stack.cni_plugins}",
+            cni_plugins.version_dir(stack.cni_plugins) / cni_plugins.MARKER,
+        ),
+    )
+    missing = [what for what, marker in builds if not probe.exists(marker)]
+    if missing and not _go(probe):
+        why.append(f"needs a Go toolchain to build {', '.join(missing)}")
+    if why:
+        return f"{head}: no ({'; '.join(why)})"
+    if missing:
+        return f"{head}: yes after a build of {', '.join(missing)} (~100 CPU-seconds for multus)"
+    return f"{head}: yes (multus {stack.multus} built in {multus.binary(stack.multus).parent})"
 
 
 def apiserver_tier(probe: Probe) -> str:

@@ -29,11 +29,16 @@ def multus_rejection(request: Request) -> str | None:
 
 
 def netns_unsupported(
-    request: Request, bin_dirs: Sequence[str], substitute_hint: bool = False
+    request: Request,
+    bin_dirs: Sequence[str],
+    substitute_hint: bool = False,
+    pod_has_eth0: bool = False,
 ) -> str | None:
     """Why the netns backend cannot run this input as written, or None.
 
     `substitute_hint`: the run had IPAM substitution switched off (--no-substitute); say so.
+    `pod_has_eth0`: the real-Multus tier, whose cluster network gives the pod an eth0 that a
+    `linkInContainer` master can use.
     """
     for b in request.bindings:
         for plugin in plugins_of(b.nad.config):
@@ -46,7 +51,7 @@ def netns_unsupported(
                     f"{b.network}: kube-ovn IPAM needs the kube-ovn daemon and its Subnet; "
                     f"use --backend kind{hint}"
                 )
-            if plugin.get("linkInContainer"):
+            if plugin.get("linkInContainer") and not pod_has_eth0:
                 return (
                     f"{b.network}: linkInContainer puts the master ({plugin.get('master')}) "
                     "inside the pod, which needs Kube-OVN's eth0; use --backend kind"

@@ -82,8 +82,8 @@ def kind_repro_support() -> Any | None:
 
 def pick_backend(choice: str) -> tuple[str, str]:
     """(backend, note). auto: kind when Docker answers and kind can run a repro, else netns."""
-    if choice == "netns":
-        return "netns", ""
+    if choice in ("netns", "multus"):
+        return choice, ""
     if choice == "kind":
         if kind_repro_support() is None:
             raise BadInput(
@@ -128,6 +128,37 @@ def _run_netns(
         if why:
             return None, stack, Status.UNSUPPORTED, f"netns backend: {why}", []
         return (*podrun.run_pod(nb, to_run, stack), subs)
+
+
+def _run_multus(
+    request: Request,
+    stack_name: str | None,
+    substitute: bool = True,
+    plugin_timeout: float | None = None,
+) -> tuple[PodObservation | None, dict[str, Any], Status, str, list[Substitution], list[str]]:
+    """(pod, stack, status, reason, substitutions, plugin dirs) through real Multus.
+
+    backends/multus: the pasted NADs and pod go to a real kube-apiserver and the stack's thin
+    Multus reads them from there, as in a cluster; IPAM substitution as on netns.
+    """
+    from macmatrix.backends.multus.backend import MultusBackend
+    from macmatrix.backends.netns.backend import DEFAULT_PLUGIN_TIMEOUT_S
+
+    timeout = DEFAULT_PLUGIN_TIMEOUT_S if plugin_timeout is None else plugin_timeout
+    with MultusBackend(stack_name, timeout=timeout) as mb:
+        stack, dirs = mb.stack(), [mb.plugins_dir]
+        subs: list[Substitution] = []
+        to_run = request
+        if substitute:
+            to_run, subs, refused = substitute_ipam(request)
+            if refused:
+                return None, stack, Status.UNSUPPORTED, f"multus backend: {refused}", [], dirs
+        why = podrun.netns_unsupported(
+            to_run, dirs, substitute_hint=not substitute, pod_has_eth0=True
+        )
+        if why:
+            return None, stack, Status.UNSUPPORTED, f"multus backend: {why}", [], dirs
+        return (*podrun.run_pod(mb, to_run, stack), subs, dirs)
 
 
 def _open_kind(stack_name: str | None) -> Any:
@@ -246,7 +277,9 @@ def build_entry(
             # netns only: IPAMs that ran as static, and what only the real IPAM decides
             "ipam_substituted": [s.to_json() for s in substitutions],
             # netns: state paths the config sets that the run kept in its temp folder instead
-            "state_confined": state_confined(request) if stack.get("backend") == "netns" else [],
+            "state_confined": state_confined(request)
+            if stack.get("backend") in ("netns", "multus")
+            else [],
             "not_judged": entry.get("not_judged", []),
             "input": {
                 "pod": request.pod_name,
@@ -311,6 +344,11 @@ def _run(
     try:
         if kind_backend is not None:
             pod, stack, status, reason = _run_kind(request, kind_backend)
+        elif backend == "multus":
+            # the fix search then verifies on netns with this stack's plugins release
+            pod, stack, status, reason, subs, bin_dirs = _run_multus(
+                request, stack_name, substitute, plugin_timeout
+            )
         else:
             pod, stack, status, reason, subs = _run_netns(
                 request, bin_dirs, substitute, plugin_timeout
@@ -324,7 +362,7 @@ def _run(
             Status.INFRA_ERROR,
             f"{type(e).__name__}: {e}",
         )
-    if stack_name and backend != "kind":
+    if stack_name and backend not in ("kind", "multus"):
         stack = {
             **stack,
             "stack_requested": f"{stack_name} (only the kind backend installs stacks)",
@@ -379,8 +417,15 @@ def main(argv: Sequence[str]) -> int:
         metavar="FILE|-",
         help="YAML/JSON with NAD(s) and a pod or a networks value; - reads stdin",
     )
-    parser.add_argument("--backend", choices=("auto", "netns", "kind"), default="auto")
-    parser.add_argument("--stack", metavar="NAME", help="stack from clusters/stacks.toml (kind)")
+    parser.add_argument(
+        "--backend",
+        choices=("auto", "netns", "kind", "multus"),
+        default="auto",
+        help="multus: through real Multus (thin) and a real kube-apiserver, the --stack's pins",
+    )
+    parser.add_argument(
+        "--stack", metavar="NAME", help="stack from clusters/stacks.toml (kind, multus)"
+    )
     parser.add_argument("--json", action="store_true", help='print {"cases": [entry]}')
     parser.add_argument(
         "--cni-bin-dir",
