@@ -22,6 +22,7 @@ import json
 from typing import Any
 
 from macmatrix.observe import parse_network_status
+from macmatrix.spec.netconf import plugins_of
 
 NETWORKS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
 NETWORK_STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
@@ -108,13 +109,8 @@ def macvlan_masters(configs: list[dict[str, Any]]) -> list[str]:
     """Node interfaces the configs name as master (macvlan/ipvlan, not linkInContainer)."""
     out: set[str] = set()
     for conf in configs:
-        plugins = conf.get("plugins") if "type" not in conf else [conf]
-        for p in plugins if isinstance(plugins, list) else []:
-            if (
-                isinstance(p, dict)
-                and p.get("type") in ("macvlan", "ipvlan")
-                and not p.get("linkInContainer")
-            ):
+        for p in plugins_of(conf):
+            if p.get("type") in ("macvlan", "ipvlan") and not p.get("linkInContainer"):
                 out.add(str(p.get("master") or "eth1"))
     return sorted(out)
 
@@ -123,13 +119,7 @@ def in_pod_masters(configs: list[dict[str, Any]]) -> list[str]:
     """`linkInContainer` masters other than eth0 (eth0 is the default network's interface)."""
     out: set[str] = set()
     for conf in configs:
-        plugins = conf.get("plugins") if "type" not in conf else [conf]
-        for p in plugins if isinstance(plugins, list) else []:
-            if (
-                isinstance(p, dict)
-                and p.get("linkInContainer")
-                and p.get("master")
-                and str(p["master"]) != "eth0"
-            ):
+        for p in plugins_of(conf):
+            if p.get("linkInContainer") and p.get("master") and str(p["master"]) != "eth0":
                 out.add(str(p["master"]))
     return sorted(out)
