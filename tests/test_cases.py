@@ -107,7 +107,7 @@ def test_missing_matrix_file() -> None:
 
 def test_select_uses_pytest_k_grammar() -> None:
     cs = cases.load(cases.default_matrix_path())
-    picked = cases.select(cs, "req-cni-args and tuning-static and not macvlan+capmac")
+    picked = cases.select(cs, "macvlan and req-cni-args and tuning-static and not macvlan+capmac")
     assert [c.id for c in picked] == [
         "macvlan/tuning-static/ipam-static/req-cni-args/cni-1.0.0/x1/eth0-auto"
     ]

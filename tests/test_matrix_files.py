@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-from macmatrix.spec import cases
+from macmatrix.spec import cases, plugins
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,13 +29,17 @@ def test_full_matrix_has_every_value_the_netns_backend_can_run() -> None:
     assert all(c.netns_unsupported() is None for c in full)
     covered = {a: {getattr(c, a) for c in full} for a in cases.AXES}
     assert covered == _runnable_values()
-    # a full product: the size is the product of the covered values (single has no tuning)
+    # a full product per main plugin: the product of the covered values (single has no tuning;
+    # a plugin varies only the masters it takes, spec/plugins)
     shapes = 1 + len(covered["tuning"])
-    rest = [len(covered[a]) for a in cases.AXES if a not in ("chain", "tuning")]
-    expected = shapes
-    for n in rest:
-        expected *= n
-    assert len(full) == expected == 3000
+    rest = [len(covered[a]) for a in cases.AXES if a not in ("chain", "tuning", "plugin", "master")]
+    expected = 0
+    for plugin in covered["plugin"]:
+        n = shapes * len(plugins.get_masters(plugin))
+        for k in rest:
+            n *= k
+        expected += n
+    assert len(full) == expected == 4500
 
 
 def test_bench_matrices_have_the_sizes_the_bench_prints() -> None:

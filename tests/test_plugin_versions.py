@@ -28,10 +28,12 @@ if WHY_NOT:
 # "debian" is /usr/lib/cni (v1.1.1); v0.8.6 is built from the Go module like the stacks' releases.
 RULES = {
     "macvlan sets the element MAC since v0.8.7": (
-        "single and ipam-static and x1 and (cni-0.3.1 or cni-0.4.0)",
+        "macvlan and single and ipam-static and x1 and (cni-0.3.1 or cni-0.4.0)",
         "v0.8.7",
         ["v0.8.6"],
     ),
+    # spec/plugins/bridge.py: CNI_ARGS MAC, args.cni.mac, runtimeConfig.mac since v1.0.0 (PR #636)
+    "bridge takes a MAC since v1.0.0": ("bridge and cni-0.4.0", "v1.0.0", ["v0.8.6"]),
     "cniVersion 1.0.0 needs plugins >= v1.0.0": (
         "single and ipam-static and req-networks and cni-1.0.0 and x1 and not eth0-in-pod",
         "v1.0.0",

@@ -39,6 +39,11 @@ def test_every_plugin_the_matrix_can_generate_is_on_every_stacks_nodes(name: str
     # what the harness copies is exactly what kind + Kube-OVN + Multus lack
     assert set(inv.installs) == set(needed) - set(inventory.shipped(stack))
     assert {"static", "tuning"} <= set(inv.installs)  # the default matrix's ipam and chain
+    # bridge (spec/plugins/bridge.py): kind's node image copies host-local, loopback, ptp,
+    # portmap (images/base/Dockerfile @ v0.32.0) and Kube-OVN loopback, portmap, macvlan
+    # [, ipvlan] (dist/images/Dockerfile.base @ each tag): the harness copies it into every node
+    assert "bridge" not in inventory.shipped(stack) and "bridge" in inv.installs
+    assert inv.plugins["bridge"] == inventory.HARNESS_SOURCE.format(tag=stack.cni_plugins)
 
 
 def test_the_matrix_types_come_from_the_generated_nads() -> None:
@@ -47,7 +52,7 @@ def test_the_matrix_types_come_from_the_generated_nads() -> None:
     for plugin, case_id in types.items():  # each names a case whose NAD really names it
         assert plugin in plugin_types(manifests.nad_config(by_id[case_id], "ns"))
     # the full product of the axes names exactly these (manifests._ipam, nad_config)
-    assert set(types) == {"macvlan", "static", "host-local", "kube-ovn", "tuning"}
+    assert set(types) == {"macvlan", "bridge", "static", "host-local", "kube-ovn", "tuning"}
 
 
 def _all_cases() -> list[Case]:
@@ -118,7 +123,7 @@ def test_plugins_are_copied_where_missing_from_the_hosts_arch_tarball(
 ) -> None:
     monkeypatch.setattr("platform.machine", lambda: machine)
     stack = stacks.get("kube-ovn-v1.14")
-    tgz = _tarball(tmp_path / "p.tgz", ["macvlan", "static", "tuning"])
+    tgz = _tarball(tmp_path / "p.tgz", ["bridge", "macvlan", "static", "tuning"])
     fetched: list[str] = []
     ran: list[list[str]] = []
 
@@ -139,12 +144,18 @@ def test_plugins_are_copied_where_missing_from_the_hosts_arch_tarball(
         tmp_path,
         log=io.StringIO(),
     )
-    assert inst.plugins(["cp", "w"]) == ["static", "tuning"]
+    assert inst.plugins(["cp", "w"]) == ["bridge", "static", "tuning"]
     url = f"/{stack.cni_plugins}/cni-plugins-linux-{arch}-{stack.cni_plugins}.tgz"
     assert len(fetched) == 1 and fetched[0].endswith(url)
     assert stack.cni_plugins_url() in stack.downloads()  # downloads() uses the same arch
     copies = [a[3] for a in ran if a[:2] == ["docker", "cp"]]
-    assert copies == ["cp:/opt/cni/bin/static", "cp:/opt/cni/bin/tuning", "w:/opt/cni/bin/static"]
+    assert copies == [
+        "cp:/opt/cni/bin/bridge",
+        "cp:/opt/cni/bin/static",
+        "cp:/opt/cni/bin/tuning",
+        "w:/opt/cni/bin/bridge",
+        "w:/opt/cni/bin/static",
+    ]
     assert (tmp_path / "cni-v1.9.0" / "static").read_bytes() == b"binary static"
     # nothing missing anywhere: no download at all
     fetched.clear()

@@ -59,16 +59,17 @@ def test_plan_for_every_stack(name: str, no_side_effects: Path, tmp_path: Path) 
     assert positions == sorted(positions)
     assert f"--image={s.node_image}" in text
     assert "KUBECONFIG=" in text and "success = readiness, not the exit code" in text
-    # static and tuning (stack/inventory.py: neither kind nor Kube-OVN ship them), both nodes
+    # bridge, static and tuning (stack/inventory.py: neither kind nor Kube-OVN ship them)
     for node in (f"{s.cluster_name()}-control-plane", f"{s.cluster_name()}-worker"):
-        for plugin in ("static", "tuning"):
+        for plugin in ("bridge", "static", "tuning"):
             assert f"{node}:/opt/cni/bin/{plugin}" in text
-    assert text.count("docker cp ") == 4
+    assert text.count("docker cp ") == 6
     # Done-when of issue 9: node image + its Kubernetes per the upstream line, each node's
     # plugins, and how each download is verified (stack/node_images.py, inventory.py, checksums.py)
     assert f"# node image {s.node_image}: Kubernetes {s.kubernetes}" in text
     assert f"what Kube-OVN {s.kube_ovn} tests on kind" in text
     assert "static       copied by macmatrix" in text and "tuning       copied by macmatrix" in text
+    assert "bridge       copied by macmatrix" in text
     for url in (s.kind_url(), s.kubectl_url(), s.cni_plugins_url()):
         assert f"GET {url}.sha256" in text  # .sha256sum for kind
 

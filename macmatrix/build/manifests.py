@@ -10,11 +10,12 @@ import hashlib
 import json
 from typing import Any
 
-from macmatrix import macs
+from macmatrix.spec import plugins, requests
 from macmatrix.spec.cases import Case
 from macmatrix.spec.netconf import OVN_MAC, annotation_key, implicit_provider
+from macmatrix.spec.plugins import tuning
 
-NETWORKS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
+NETWORKS_ANNOTATION = requests.NETWORKS_ANNOTATION
 NETWORK_STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
 OVN_MAC_ANNOTATION = OVN_MAC
 KUBEOVN_SOCKET = "/run/openvswitch/kube-ovn-daemon.sock"
@@ -63,7 +64,7 @@ def replica_ip(case: Case, replica: int) -> str:
 
 def static_mac(case: Case) -> str:
     """The MAC a `tuning: static` NAD carries: every pod on the NAD gets this one."""
-    return macs.derive(f"{case.id}#static")
+    return tuning.static_mac(case)
 
 
 def _ipam(case: Case, namespace: str) -> dict[str, Any]:
@@ -80,28 +81,16 @@ def _ipam(case: Case, namespace: str) -> dict[str, Any]:
 
 
 def nad_config(case: Case, namespace: str) -> dict[str, Any]:
-    """The NAD's spec.config as a dict. `name` is left out on purpose: Multus fills it in."""
-    macvlan: dict[str, Any] = {"type": "macvlan", "mode": "bridge"}
-    if case.master == "eth0-in-pod":
-        macvlan.update(master="eth0", linkInContainer=True)
-    else:
-        macvlan["master"] = case.master
-    if case.macvlan_capmac == "on":
-        macvlan["capabilities"] = {"mac": True}
-    macvlan["ipam"] = _ipam(case, namespace)
+    """The NAD's spec.config as a dict. `name` is left out on purpose: Multus fills it in.
+
+    Each plugin entry comes from its module in spec/plugins (the main plugin gets the IPAM)."""
+    entries = [conf for _plugin, conf in plugins.chain(case, _ipam(case, namespace))]
     head: dict[str, Any] = {}
     if case.cni_version != "missing":
         head["cniVersion"] = case.cni_version
     if case.chain == "single":
-        return {**head, **macvlan}
-    plugins: list[dict[str, Any]] = [macvlan]
-    if case.tuning == "capmac":
-        plugins.append({"type": "tuning", "capabilities": {"mac": True}})
-    elif case.tuning == "static":
-        plugins.append({"type": "tuning", "mac": static_mac(case)})
-    elif case.tuning == "plain":
-        plugins.append({"type": "tuning"})
-    return {**head, "plugins": plugins}
+        return {**head, **entries[0]}
+    return {**head, "plugins": entries}
 
 
 def nad(case: Case, namespace: str) -> dict[str, Any]:
@@ -141,10 +130,8 @@ def networks_element(case: Case, namespace: str, replica: int) -> dict[str, Any]
     """The pod's networks-annotation element; no `interface`, so Multus names it net1."""
     element: dict[str, Any] = {"name": nad_name(case), "namespace": namespace}
     mac = case.requested_mac(replica)
-    if case.asks_element_mac:
-        element["mac"] = mac
-    if case.request == "cni-args":
-        element["cni-args"] = {"mac": mac}
+    for route in requests.routes(case.request):
+        element.update(route.element_fields(mac))
     if case.ipam == "static":
         element["ips"] = [replica_ip(case, replica)]
     return element
@@ -155,11 +142,13 @@ def pod_annotations(case: Case, namespace: str, replica: int) -> dict[str, str]:
         CASE_ID_ANNOTATION: case.id,
         NETWORKS_ANNOTATION: json.dumps([networks_element(case, namespace, replica)]),
     }
-    if case.asks_annotation_mac:
-        ann[attachment_mac_annotation(case, namespace)] = case.requested_mac(replica) or ""
+    for route in requests.routes(case.request):
+        key = route.annotation_key(provider(case, namespace))
+        if key:
+            ann[key] = case.requested_mac(replica) or ""
     primary = case.requested_primary_mac(replica)
     if primary:
-        ann[OVN_MAC_ANNOTATION] = primary
+        ann[OVN_MAC_ANNOTATION] = primary  # the primary route of spec/requests.py
     return ann
 
 

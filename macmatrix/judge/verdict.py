@@ -14,8 +14,12 @@ from typing import Any
 
 from macmatrix import macs, versions
 from macmatrix.observe import CaseObservation, PodObservation, status_mac
+from macmatrix.spec import plugins as plugin_registry
+from macmatrix.spec import requests
 from macmatrix.spec.cases import Case
 from macmatrix.spec.netconf import OVN_PROVIDER, key_provider
+from macmatrix.spec.plugins import chain
+from macmatrix.spec.plugins.base import CONFIG, capmac
 from macmatrix.types import Check, CheckEntry, ExpectationEntry, Outcome, Status
 
 SECONDARY = "net1"  # Multus names the first secondary interface net1 (UPSTREAM.md)
@@ -210,35 +214,36 @@ def _short(value: Any) -> str:
 
 
 def _mac_source(case: Case, plugins: str | None) -> tuple[str, list[str]]:
-    """Which request ends up as net1's kernel MAC: 'requested', 'static' or 'random'."""
+    """Which request ends up as net1's kernel MAC: 'requested', 'static' or 'random'.
+
+    Every plugin of the chain (spec/plugins: main, then tuning) takes the MAC from the channels
+    the request reaches it on (spec/requests: the element `mac` as CNI_ARGS MAC, and as
+    runtimeConfig.mac for plugins declaring capabilities.mac; `cni-args` as args.cni.mac) if it
+    reads them at this plugins release, else from a static `mac` in its own entry; the last
+    plugin that sets one wins. The annotation route reaches no plugin.
+    """
     why: list[str] = []
-    # Multus passes the element `mac` as CNI_ARGS MAC= to every plugin, and as runtimeConfig.mac
-    # only to plugins with capabilities.mac (multus pkg/types, libcni injectRuntimeConfig).
-    element = case.asks_element_mac
-    # macvlan: config mac < CNI_ARGS MAC < runtimeConfig.mac, since plugins v0.8.7 (PR #480).
-    macvlan_reads_args = versions.at_least(plugins, "0.8.7")
-    source = "requested" if element and macvlan_reads_args else "random"
-    if element:
+    source = "random"
+    for plugin, entry in chain(case, None):
+        offered = requests.channels(case.request, capmac(entry))
+        read = [
+            r.channel
+            for r in plugin.routes
+            if r.channel in offered and (r.since is None or versions.at_least(plugins, r.since))
+        ]
+        if read:
+            why.append(f"{plugin.name} sets the requested MAC from {' and '.join(read)}")
+            source = "requested"
+            continue
+        ignored = sorted(offered - set(read))
+        if ignored:
+            why.append(f"{plugin.name} ({plugins}) does not read {', '.join(ignored)}")
+        if CONFIG in plugin.channels() and entry.get("mac"):
+            why.append(f"{plugin.name} applies the NAD's static mac to every pod")
+            source = "static"
+    if case.asks_annotation_mac and source != "requested":
         why.append(
-            "macvlan sets the element mac from CNI_ARGS MAC"
-            + (" and runtimeConfig.mac" if case.macvlan_capmac == "on" else "")
-        )
-    if case.has_tuning:
-        # tuning: mac < CNI_ARGS MAC < runtimeConfig.mac < args.cni.mac (plugins/meta/tuning).
-        if case.request == "cni-args":
-            why.append("tuning applies args.cni.mac (from the element's cni-args)")
-            return "requested", why
-        if element:
-            why.append("tuning re-applies the element mac")
-            return "requested", why
-        if case.tuning == "static":
-            why.append("tuning applies the NAD's static mac to every pod")
-            return "static", why
-    elif case.request == "cni-args":
-        why.append("only tuning reads args.cni; macvlan ignores cni-args")
-    if case.asks_annotation_mac and not element:
-        why.append(
-            "nothing sets a macvlan MAC from <provider>.kubernetes.io/mac_address "
+            "nothing sets a CNI plugin's MAC from <provider>.kubernetes.io/mac_address "
             "(Kube-OVN only reads it for its own attachments)"
         )
     return source, why
@@ -271,15 +276,19 @@ def model(case: Case, stack: dict[str, Any]) -> Expectation:
             {Check.SANDBOX_CREATED: False},
             [f"plugins {plugins} do not support cniVersion {case.cni_version}; it needs {needs}+"],
         )
-    # linkInContainer (master inside the pod netns) needs plugins >= v1.3.0.
-    if case.master == "eth0-in-pod" and not versions.at_least(plugins, "1.3.0"):
-        return Expectation(
-            Outcome.BROKEN,
-            {Check.SANDBOX_CREATED: False},
-            [f"linkInContainer needs plugins v1.3.0+ ({plugins})"],
-        )
+    # A plugin feature newer than the release (macvlan's linkInContainer: v1.3.0).
+    for plugin, _entry in chain(case, None):
+        need = plugin.requires(case)
+        if need and not versions.at_least(plugins, need[0]):
+            return Expectation(
+                Outcome.BROKEN,
+                {Check.SANDBOX_CREATED: False},
+                [f"{need[1]} needs plugins {need[0]}+ ({plugins})"],
+            )
     source, why = _mac_source(case, plugins)
-    if source == "static" and case.n_replicas > 1:
+    main = plugin_registry.get(case.plugin)
+    duplicate = source == "static" and case.n_replicas > 1
+    if duplicate and main is not None and main.duplicate_mac_fails:
         # Pods of one case share a node (podAffinity, manifests._same_node) and so the lower device;
         # the kernel refuses a second macvlan with a MAC already in use there (drivers/net/
         # macvlan.c, macvlan_addr_busy -> EADDRINUSE), so the second pod's sandbox fails.
@@ -304,7 +313,10 @@ def model(case: Case, stack: dict[str, Any]) -> Expectation:
             case, stack.get("kube_ovn"), source, why
         )
     if case.n_replicas > 1:
-        checks[Check.UNIQUE_ACROSS_REPLICAS] = True
+        # A duplicate MAC the main plugin accepts (bridge: separate veths) reaches every pod.
+        checks[Check.UNIQUE_ACROSS_REPLICAS] = not duplicate
+        if duplicate:
+            why.append(f"{case.plugin} gives every pod the NAD's static MAC: not unique")
     outcome = Outcome.WORKS if all(checks.values()) else Outcome.BROKEN
     return Expectation(outcome, checks, why)
 

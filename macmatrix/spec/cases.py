@@ -17,25 +17,32 @@ import yaml
 
 from macmatrix import limits, macs
 from macmatrix.errors import BadInput
+from macmatrix.spec import plugins, requests
+from macmatrix.spec.plugins import tuning
 
 # Axis -> allowed values, in display order. Values are strings so YAML's on/no booleans and
 # ids read the same everywhere.
 AXES: dict[str, tuple[str, ...]] = {
     # single macvlan conf, or a conflist (with tuning unless tuning == none)
     "chain": ("single", "conflist"),
-    # "capabilities": {"mac": true} on the macvlan plugin's own config
+    # "capabilities": {"mac": true} on the main plugin's own config (the name is from the days
+    # when macvlan was the only main plugin; ids and results keep it)
     "macvlan_capmac": ("on", "off"),
     # tuning in the conflist: with capabilities.mac, with a static "mac", with no MAC setting
-    "tuning": ("none", "capmac", "static", "plain"),
-    # how the pod asks for the net1 MAC
-    "request": ("none", "networks", "cni-args", "annotation", "networks+annotation"),
+    "tuning": tuning.VARIANTS,
+    # how the pod asks for the net1 MAC: routes of spec/requests.py
+    "request": requests.REQUESTS,
     "ipam": ("static", "host-local", "kube-ovn"),
     "cni_version": ("0.3.1", "0.4.0", "1.0.0", "1.1.0", "missing"),
     "replicas": ("1", "2"),
     # ovn.kubernetes.io/mac_address on the pod (Kube-OVN primary interface)
     "primary_mac": ("no", "yes"),
     # macvlan master: a second node NIC, or Kube-OVN e2e's eth0 with linkInContainer
-    "master": ("eth1", "eth0-in-pod"),
+    "master": tuple(
+        dict.fromkeys(m for n in plugins.main_plugins() for m in plugins.get_masters(n))
+    ),
+    # the main plugin, which makes net1: a module of spec/plugins/ (macvlan, bridge, ...)
+    "plugin": plugins.main_plugins(),
 }
 
 DEFAULTS: dict[str, str] = {
@@ -48,6 +55,7 @@ DEFAULTS: dict[str, str] = {
     "replicas": "1",
     "primary_mac": "no",
     "master": "eth1",
+    "plugin": "macvlan",
 }
 
 _BOOL_WORDS = {
@@ -69,6 +77,8 @@ class Case:
     replicas: str
     primary_mac: str
     master: str
+    # Last and defaulted, so axes recorded before the plugin axis existed still make a Case.
+    plugin: str = "macvlan"
     # Optional leading octets of every requested MAC (the rest is derived from the id, so
     # concurrent cases never collide); not an axis, so not in the id.
     mac_prefix: str = field(default="", compare=False)
@@ -79,7 +89,7 @@ class Case:
     @property
     def id(self) -> str:
         """Readable, stable id, e.g. `macvlan+capmac/tuning-capmac/ipam-static/req-networks/...`."""
-        plugin = "macvlan+capmac" if self.macvlan_capmac == "on" else "macvlan"
+        plugin = f"{self.plugin}+capmac" if self.macvlan_capmac == "on" else self.plugin
         if self.chain == "single":
             chain = "single"
         else:
@@ -111,15 +121,15 @@ class Case:
 
     @property
     def asks_element_mac(self) -> bool:
-        return self.request in ("networks", "networks+annotation")
+        return requests.uses(self.request, "networks")
 
     @property
     def asks_annotation_mac(self) -> bool:
-        return self.request in ("annotation", "networks+annotation")
+        return requests.uses(self.request, "annotation")
 
     @property
     def asks_secondary_mac(self) -> bool:
-        return self.request != "none"
+        return bool(requests.routes(self.request))
 
     def requested_mac(self, replica: int) -> str | None:
         """The MAC replica `replica` asks for on net1 (same value on every route it uses)."""
@@ -198,7 +208,12 @@ def _canon(axis: str, value: Any, where: str) -> str:
 def _valid(axes: Mapping[str, str]) -> bool:
     """Built-in constraints: combinations that cannot be expressed at all."""
     # A single conf has exactly one plugin, so there is no tuning variant to choose.
-    return not (axes["chain"] == "single" and axes["tuning"] != "none")
+    if axes["chain"] == "single" and axes["tuning"] != "none":
+        return False
+    # Only plugins that take a master can vary it (spec/plugins: Plugin.masters).
+    return axes.get("master", DEFAULTS["master"]) in plugins.get_masters(
+        axes.get("plugin", DEFAULTS["plugin"])
+    )
 
 
 def _matches(axes: Mapping[str, str], rule: Mapping[str, list[str]]) -> bool:

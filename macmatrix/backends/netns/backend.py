@@ -1,7 +1,8 @@
 """The netns backend: real CNI plugin binaries in real network namespaces, no cluster.
 
 Per run there is one "node" namespace holding the macvlan masters (veths whose peers live in a
-"lan" namespace of the run) and one namespace per pod. Plugins execute inside the node namespace
+"lan" namespace of the run; which links a plugin needs comes from spec/plugins) and any bridge a
+bridge plugin makes, and one namespace per pod. Plugins execute inside the node namespace
 through nsenter, so the host's own interfaces are never looked up or touched. All replicas of a
 case exist at once on the same masters, like pods on one kind worker. Everything is removed in
 close(), which the context manager, the CLI and the pytest fixture call also on errors and signals.
@@ -52,6 +53,7 @@ from macmatrix.errors import BadInput, InfraError
 from macmatrix.observe import CaseObservation, PodObservation, network_status_entries
 from macmatrix.spec.cases import Case
 from macmatrix.spec.netconf import is_reported_key, plugin_types, plugins_of
+from macmatrix.spec.plugins import node_links
 from macmatrix.types import Status
 
 NETNS_DIR = Path("/run/netns")
@@ -512,12 +514,10 @@ class NetnsBackend:
         self, pods: Sequence[tuple[str, str, list[Attachment], dict[str, str]]]
     ) -> list[PodObservation]:
         """ADD every pod (they coexist on the masters), read them all, then DEL them all."""
+        # Each plugin says which links its entry needs on the node (spec/plugins: macvlan and
+        # ipvlan a master; bridge makes its bridge itself, in the node namespace it runs in).
         masters = {
-            str(p.get("master", "eth1"))
-            for _n, _ns, atts, _a in pods
-            for att in atts
-            for p in plugins_of(att.config)
-            if p.get("type") in ("macvlan", "ipvlan") and not p.get("linkInContainer")
+            name for _n, _ns, atts, _a in pods for att in atts for name in node_links(att.config)
         }
         self.ensure_masters(sorted(masters))
         states: list[_PodState] = []
