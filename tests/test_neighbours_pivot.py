@@ -61,3 +61,24 @@ def test_several_stacks_mark_changed_cells(docs: list[dict[str, Any]]) -> None:
     md = report.render_markdown(docs)
     assert md.count("### Truth table:") == 3 and "✓ works Δ" in md
     assert "Cells are the cases with ipam=static" in md
+
+
+def test_pivot_reads_files_recorded_before_the_plugin_axis(docs: list[dict[str, Any]]) -> None:
+    """A results file from before spec/plugins has no `plugin` axis: its cases were macvlan."""
+    new = pivot.build(docs[0])
+    old_doc = {
+        **docs[0],
+        "cases": [
+            {**e, "axes": {a: v for a, v in e["axes"].items() if a != "plugin"}}
+            for e in docs[0]["cases"]
+        ],
+    }
+    assert all("plugin" not in e["axes"] for e in old_doc["cases"])
+    old = pivot.build(old_doc)
+    assert old.rows == new.rows and old.cols == new.cols and old.cells.keys() == new.cells.keys()
+    # a bridge case is not a cell of the (macvlan) pivot
+    bridge_doc = {
+        **docs[0],
+        "cases": [{**e, "axes": {**e["axes"], "plugin": "bridge"}} for e in docs[0]["cases"]],
+    }
+    assert pivot.build(bridge_doc).cells == {}

@@ -43,7 +43,10 @@ def build(doc: dict[str, Any]) -> Pivot:
     cells: dict[tuple[tuple[str, ...], str], dict[str, Any]] = {}
     for e in doc.get("cases", []):
         axes = e.get("axes")
-        if not isinstance(axes, dict) or any(axes.get(a) != DEFAULTS[a] for a in FIXED):
+        # an axis a file lacks was recorded before it existed (`plugin`): it had the default
+        if not isinstance(axes, dict) or any(
+            axes.get(a, DEFAULTS[a]) != DEFAULTS[a] for a in FIXED
+        ):
             continue
         if not all(a in axes for a in (*ROW_AXES, COL_AXIS)):
             continue
