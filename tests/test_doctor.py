@@ -79,7 +79,7 @@ def test_netns_needs_root_and_plugins(capsys: pytest.CaptureFixture[str]) -> Non
     assert "fix: enable unprivileged user namespaces as said above, or run as root" in out
     assert "FAIL CNI plugin tuning: not in /opt/cni/bin, /usr/lib/cni" in out
     assert "apt-get install containernetworking-plugins" in out
-    assert "ok   CNI plugin macvlan" in out
+    assert "ok   CNI plugin macvlan" in out and "ok   CNI plugin bridge" in out
 
 
 def test_auto_reports_both_and_the_pick(capsys: pytest.CaptureFixture[str]) -> None:

@@ -17,11 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from macmatrix.build.cni import DEFAULT_BIN_DIRS
+from macmatrix.spec import plugins
 
 # kind's known-issues page: too few inotify watches/instances make kubelet or pods fail.
 INOTIFY_MIN = {"max_user_watches": 524288, "max_user_instances": 512}
 KIND_DISK_MIN_GB = 20.0  # two kind nodes + Kube-OVN, Multus images, with room to spare
-NETNS_PLUGINS = ("macvlan", "tuning", "static", "host-local")
+# what the matrix's NADs exec: every main and meta plugin of the registry (spec/plugins), and
+# the IPAM plugins the netns backend runs (kube-ovn IPAM runs as static there)
+NETNS_PLUGINS = (
+    *plugins.main_plugins(),
+    *(p.name for p in plugins.meta_plugins()),
+    "static",
+    "host-local",
+)
 HOSTS = ("github.com", "dl.k8s.io", "raw.githubusercontent.com")
 
 
