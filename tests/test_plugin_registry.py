@@ -146,3 +146,12 @@ def test_a_new_plugin_module_is_found_without_editing_the_registry(
         monkeypatch.undo()
         plugins.registry.cache_clear()
     assert plugins.get("dummyplug") is None
+
+
+def test_go_built_releases_build_every_registered_plugin() -> None:
+    from macmatrix.backends.gobuild import cni_plugins
+
+    for plugin in plugins.registry().values():
+        assert plugin.package in cni_plugins.PACKAGES
+        assert plugin.name in cni_plugins.binaries()
+    assert plugins.registry()["bridge"].package == "main/bridge"

@@ -25,16 +25,14 @@ from pathlib import Path
 
 from macmatrix.backends.gobuild import toolchain
 from macmatrix.errors import BadInput, InfraError
+from macmatrix.spec import plugins
 
 MODULE = "github.com/containernetworking/plugins"
-# What the matrix and `repro` run: macvlan (+ ipvlan, bridge for pasted NADs), tuning in the
-# chain, static and host-local IPAM. Paths as in the module at v1.1.1 .. v1.9.1 (plugins/main,
-# plugins/meta, plugins/ipam).
+# What the matrix and `repro` run: every plugin of the registry (spec/plugins: macvlan, ipvlan,
+# bridge, tuning), static and host-local IPAM. Paths as in the module at v1.1.1 .. v1.9.1
+# (plugins/main, plugins/meta, plugins/ipam).
 PACKAGES = (
-    "main/macvlan",
-    "main/ipvlan",
-    "main/bridge",
-    "meta/tuning",
+    *(p.package for p in plugins.registry().values()),
     "ipam/static",
     "ipam/host-local",
 )

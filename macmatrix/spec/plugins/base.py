@@ -91,6 +91,13 @@ class Plugin:
     matrix: bool = True
     notes: tuple[str, ...] = field(default=())
 
+    @property
+    def package(self) -> str:
+        """Its Go package under containernetworking/plugins' plugins/ (`main/bridge`), read off
+        `source`; the Go-built releases (backends/gobuild/cni_plugins.py) build these."""
+        path = self.source.split()[1]  # "plugins/main/bridge/bridge.go"
+        return "/".join(path.split("/")[1:3])
+
     def channels(self) -> tuple[str, ...]:
         return tuple(r.channel for r in self.routes)
 
