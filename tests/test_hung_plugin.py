@@ -29,7 +29,7 @@ if WHY_NOT:
     pytest.skip(f"netns backend unavailable: {WHY_NOT}", allow_module_level=True)
 
 REPO = Path(__file__).resolve().parents[1]
-SELECT = "single and ipam-static and x1 and cni-1.0.0 and not eth0-in-pod"  # 10 macvlan cases
+SELECT = "macvlan and single and ipam-static and x1 and cni-1.0.0 and not eth0-in-pod"  # 10 cases
 REAL = [d for d in netns.DEFAULT_BIN_DIRS if (Path(d) / "macvlan").exists()]
 
 

@@ -101,8 +101,8 @@ def test_dry_run_prints_the_whole_in_place_check(
     if not up.multus.changed:
         assert f"pin unchanged ({b.multus}): not touched" in text
     replaced = text.count("# replaces the old release's copy")
-    # docker cp + chmod of static and tuning on 2 nodes
-    assert replaced == (8 if up.cni_plugins.changed else 0)
+    # docker cp + chmod of bridge, static and tuning on 2 nodes
+    assert replaced == (12 if up.cni_plugins.changed else 0)
     for case in CASES:  # every manifest of the matrix is shown
         assert f"### {case.id}\n" in text
 
