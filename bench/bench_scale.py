@@ -37,11 +37,12 @@ def child(matrix: str, out: str, workers: int) -> None:
     from macmatrix.backends.netns.backend import NetnsBackend
     from macmatrix.run.runner import execute
     from macmatrix.spec import cases
+    from macmatrix.views.report import results_md
 
     cs = cases.load(matrix)
     with NetnsBackend(workers=workers) as nb:
         start = time.perf_counter()
-        execute(nb, cs, Path(out), matrix, None, 2, use_committed_baseline=False)
+        execute(nb, cs, Path(out), matrix, None, 2, on_finish=results_md(Path(out)))
         wall = time.perf_counter() - start
         prefix = nb.prefix
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -53,9 +53,7 @@ def _run(tmp_path: Path, spec: dict[str, Any]) -> dict[str, Any]:
     path = tmp_path / "matrix.yaml"
     path.write_text(yaml.safe_dump(spec))
     with NetnsBackend(workers=2) as backend:
-        return execute(
-            backend, cases.load(path), tmp_path / "out", str(path), use_committed_baseline=False
-        )
+        return execute(backend, cases.load(path), tmp_path / "out", str(path))
 
 
 def test_kube_ovn_cases_stay_unsupported_unless_the_matrix_asks(tmp_path: Path) -> None:

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from macmatrix.backends.kind.stack.lock import Lock
+from macmatrix.cli import run
 from macmatrix.errors import BadInput
 from macmatrix.observe import CaseObservation, PodObservation
-from macmatrix.run import runner as run
 from macmatrix.spec import stacks
 from macmatrix.spec.cases import Case
 from macmatrix.views import baseline
@@ -66,7 +66,7 @@ def test_a_committed_kind_baseline_is_the_expectation(root: Path, tmp_path: Path
 
 
 def test_the_gate_and_macmatrix_run_name_the_same_baseline_file() -> None:
-    """`expect` looks where `macmatrix run` itself looks (run.committed_baseline)."""
+    """`expect` looks where `macmatrix run` itself looks (baseline.committed_baseline)."""
     for name in stacks.stack_names():
         ex = ci_gate.expect(name, REPO)
         path = baseline.baseline_path(stacks.get(name).as_stack_dict())

@@ -15,6 +15,7 @@ import pytest
 from test_repro_unit import StandInNetns, observed, request_for, stand_in  # noqa: F401
 
 from macmatrix.build import ipam_substitute
+from macmatrix.cli import repro as repro_cli
 from macmatrix.spec.userinput import parse_text, resolve
 from macmatrix.workflows import podrun, repro
 from macmatrix.workflows.repro_report import render_markdown
@@ -148,7 +149,7 @@ def test_no_substitute_flag_keeps_unsupported(
 ) -> None:
     monkeypatch.setattr(podrun, "netns_unsupported", REAL_UNSUPPORTED)
     path = "tests/data/corpus/issue-4834.yaml"
-    assert repro.main([path, "--backend", "netns", "--json", "--no-substitute"]) == 3
+    assert repro_cli.main([path, "--backend", "netns", "--json", "--no-substitute"]) == 3
     (case,) = json.loads(capsys.readouterr().out)["cases"]
     assert case["outcome"] == "unsupported" and "drop --no-substitute" in case["reason"]
     assert case["ipam_substituted"] == [] and stand_in.calls == []

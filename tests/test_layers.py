@@ -58,10 +58,6 @@ KNOWN: dict[str, str] = {
     "macmatrix.backends.kind.stack.upgrade -> macmatrix.views.compare": "upgrade diffs via compare",
     # helper "cli" (item 10: the caller writes results.md/junit.xml; backend opening moves down)
     "macmatrix.pytest_plugin.matrix -> macmatrix.cli": "opens backends via cli.open_backend",
-    "macmatrix.run.runner -> macmatrix.cli": "opens backends via cli.open_backend",
-    "macmatrix.run.runner -> macmatrix.views.baseline": "run applies a baseline expectation",
-    "macmatrix.run.runner -> macmatrix.views.junit": "run writes junit.xml",
-    "macmatrix.run.runner -> macmatrix.views.report": "run writes results.md",
     "macmatrix.workflows.repro -> macmatrix.cli": "opens backends via cli helpers",
 }
 

@@ -70,9 +70,9 @@ def test_installed_reads_come_from_the_package(installed: Path) -> None:
     assert cases.default_matrix_path() == pkg / "e2e" / "matrix.yaml"
     assert cases.load(cases.default_matrix_path()) == cases.load(REPO / "e2e" / "matrix.yaml")
     assert stacks.load() == stacks.load(REPO / "clusters" / "stacks.toml")
-    from macmatrix.run import runner as run
+    from macmatrix.views import baseline
 
-    doc = run.committed_baseline({"backend": "netns", "cni_plugins": "v1.1.1"})
+    doc = baseline.committed_baseline({"backend": "netns", "cni_plugins": "v1.1.1"})
     assert doc is not None and doc["path"] == "e2e/baselines/netns-netns.json"
 
 

@@ -34,7 +34,7 @@ def test_interrupted_run_keeps_the_cases_that_finished(tmp_path: Path) -> None:
             raise KeyboardInterrupt
 
     with NetnsBackend(workers=1) as nb, pytest.raises(KeyboardInterrupt):
-        execute(nb, selected, tmp_path, "m.yaml", None, 0, progress, use_committed_baseline=False)
+        execute(nb, selected, tmp_path, "m.yaml", None, 0, progress)
     doc = json.loads((tmp_path / "results.json").read_text())
     finished = [c for c in doc["cases"] if c["finished"]]
     # The first two finished before the interrupt; the third was interrupted. (A fourth may have

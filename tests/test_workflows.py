@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from macmatrix import cli
-from macmatrix.run import runner as run
+from macmatrix.cli import run
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = REPO / ".github" / "workflows"

@@ -14,11 +14,11 @@ from macmatrix.errors import BadInput, InfraError
 
 SUBCOMMANDS = {
     "run": (
-        "macmatrix.run.runner",
+        "macmatrix.cli.run",
         "run the MAC matrix and write results.json, results.md, junit.xml",
     ),
     "repro": (
-        "macmatrix.workflows.repro",
+        "macmatrix.cli.repro",
         "run a pasted NAD + pod exactly as Multus would, and explain",
     ),
     "compare": ("macmatrix.cli.compare", "compare two results.json files (regressions exit 1)"),

@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 from macmatrix.errors import BadInput
 
-BACKENDS = ("auto", "netns", "kind")
+BACKENDS = ("auto", "netns", "kind", "multus")
 
 
 @dataclass(frozen=True)

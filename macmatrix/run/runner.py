@@ -5,9 +5,7 @@ Backend-agnostic: the backend is opened by cli.open_backend (the one place that 
 
 from __future__ import annotations
 
-import argparse
 import json
-import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -23,58 +21,12 @@ from macmatrix.run.results import ResultsWriter, case_entry
 from macmatrix.spec import cases as cases_mod
 from macmatrix.spec.cases import Case
 from macmatrix.types import CaseEntry, Outcome
-from macmatrix.views import junit
 
 BACKENDS = ("auto", "netns", "kind", "multus")
 
-
-def add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        default="auto",
-        help="multus: real Multus (thin) + kube-apiserver + the --stack's plugins, no kubelet",
-    )
-    p.add_argument(
-        "--stack",
-        default=None,
-        help="stack name from clusters/stacks.toml (kind; netns: that stack's CNI plugins)",
-    )
-    p.add_argument(
-        "--plugins",
-        default=None,
-        metavar="VERSION|debian",
-        help="netns: CNI plugins release to build and run (e.g. v1.6.2), or debian (/usr/lib/cni)",
-    )
-    p.add_argument("--matrix", default=None, help="matrix YAML (default: e2e/matrix.yaml)")
-    p.add_argument("-k", dest="keyword", default=None, help="select cases like pytest -k")
-    p.add_argument("--out", default="results", help="output folder (default: ./results)")
-    p.add_argument(
-        "--baseline",
-        default=None,
-        help="results or baseline file as expectation (default: the committed one, if any)",
-    )
-    p.add_argument("--no-baseline", action="store_true", help="judge against the model only")
-    p.add_argument("--dry-run", action="store_true", help="print the plan, touch nothing")
-    p.add_argument("--keep-cluster", action="store_true", help="kind: keep the cluster")
-    p.add_argument("--kubeconfig", default=None, help="run on an existing cluster")
-    p.add_argument("--cni-bin-dir", action="append", default=None, help="netns: plugin dir")
-    p.add_argument("--workers", type=int, default=None, help="netns: concurrent cases")
-    add_plugin_timeout(p, "; a plugin that hangs on 3 cases is not called again in the run")
-    p.add_argument("--retries", type=int, default=2, help="re-runs of infra-error cases")
-    p.add_argument("--require-lock", action="store_true", help="kind: refuse unhashed downloads")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress, no table")
-
-
-def add_plugin_timeout(p: argparse.ArgumentParser, more: str = "") -> None:
-    """--plugin-timeout, the same for `run` and `repro` (netns.check_plugin_timeout validates)."""
-    p.add_argument(
-        "--plugin-timeout",
-        type=float,
-        default=30.0,
-        metavar="S",
-        help=f"netns: seconds one plugin call may take (default 30){more}",
-    )
+# What a case is expected to do: given the run's stack, a lookup by case (None: the model only).
+CaseExpectation = Callable[[Case], Expectation | None]
+ExpectFor = Callable[[dict[str, Any]], CaseExpectation | None]
 
 
 def load_cases(matrix: str | None, keyword: str | None) -> tuple[str, list[Case]]:
@@ -87,48 +39,13 @@ def load_cases(matrix: str | None, keyword: str | None) -> tuple[str, list[Case]
     return str(path), selected
 
 
-def load_baseline(path: str | None) -> dict[str, Any] | None:
-    """A baseline (or results.json) given with --baseline; validated, one-line errors."""
-    if not path:
-        return None
-    from macmatrix.views import baseline
-
-    return baseline.load(path)
-
-
-def committed_baseline(stack: dict[str, Any]) -> dict[str, Any] | None:
-    """e2e/baselines/<stack>-<backend>.json when the repository has one for this stack.
-
-    A baseline records one plugins release's behaviour: when it names another `cni_plugins`
-    than the run's (another distribution's /usr/lib/cni, say), the version-aware model judges.
-    """
-    from macmatrix import versions
-    from macmatrix.views import baseline
-
-    try:
-        path = baseline.baseline_path(stack)
-    except BadInput:
-        return None
-    if not path.exists():
-        return None
-    doc = baseline.load(path)
-    recorded = (doc.get("stack") or {}).get("cni_plugins")
-    if recorded and versions.parse(recorded) != versions.parse(stack.get("cni_plugins")):
-        return None
-    return doc
-
-
 def expectation_for(
-    case: Case, stack: dict[str, Any], baseline: dict[str, Any] | None
+    case: Case, stack: dict[str, Any], lookup: CaseExpectation | None
 ) -> Expectation:
-    """The baseline's word for a case when it has one, else the model of upstream behaviour."""
-    if baseline:
-        from macmatrix.views.baseline import expectation_from_baseline
-
-        found = expectation_from_baseline(baseline, case.id)
-        if found is not None:
-            return found
-    return model(case, stack)
+    """The baseline's word for a case when it has one (`lookup`), else the model of upstream
+    behaviour."""
+    found = lookup(case) if lookup else None
+    return found if found is not None else model(case, stack)
 
 
 def _settle(
@@ -158,10 +75,10 @@ def _entry(
     case: Case,
     obs: CaseObservation,
     stack: dict[str, Any],
-    baseline: dict[str, Any] | None,
+    lookup: CaseExpectation | None,
     tries: list[dict[str, Any]] | None = None,
 ) -> CaseEntry:
-    entry = case_entry(case, obs, judge(case, obs), expectation_for(case, stack, baseline))
+    entry = case_entry(case, obs, judge(case, obs), expectation_for(case, stack, lookup))
     if tries and len(tries) > 1:
         entry["tries"] = tries
     return entry
@@ -172,16 +89,20 @@ def execute(
     cases: Sequence[Case],
     out: Path,
     matrix: str,
-    baseline: dict[str, Any] | None = None,
+    expect: ExpectFor | None = None,
     retries: int = 2,
     progress: Progress | None = None,
     on_entry: Callable[[dict[str, Any]], None] | None = None,
-    use_committed_baseline: bool = True,
+    on_finish: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Run, judge and write results.json (+ results.md); shared by the CLI and the pytest plugin."""
+    """Run, judge and write results.json; shared by the CLI and the pytest plugin.
+
+    `expect(stack)` says what each case is expected to do on this stack (a baseline; None or
+    no answer: the model). `on_finish(doc)` gets the final document, also after a crash or
+    Ctrl-C (the callers write results.md with it: views are theirs, not the run's).
+    """
     stack = backend.stack()
-    if baseline is None and use_committed_baseline:
-        baseline = committed_baseline(stack)
+    lookup = expect(stack) if expect else None
     writer = ResultsWriter(out / "results.json", stack, matrix, list(cases))
     by_id = {c.id: c for c in cases}
 
@@ -191,7 +112,7 @@ def execute(
             return
         if writer.finished(obs.case_id) and not any(p.invocations for p in obs.pods):
             return  # sent again only to flip `retryable`, which results.json does not hold
-        writer.record(_entry(by_id[obs.case_id], obs, stack, baseline, tries))
+        writer.record(_entry(by_id[obs.case_id], obs, stack, lookup, tries))
         # On disk now; the backend and retry keep the observation until the run ends, so let
         # its plugin invocations (most of its size) go: memory stays flat with the case count.
         for pod in obs.pods:
@@ -210,7 +131,7 @@ def execute(
         # Cases the sink never saw (the backend returned nothing for them) are recorded now.
         writer.record_many(
             [
-                _entry(case, observations[case.id], stack, baseline, tries.get(case.id))
+                _entry(case, observations[case.id], stack, lookup, tries.get(case.id))
                 for case in cases
                 if case.id in observations and not writer.finished(case.id)
             ]
@@ -222,15 +143,9 @@ def execute(
         complete = True
     finally:
         doc = writer.finish(complete)
-        _write_markdown(doc, out / "results.md")
+        if on_finish:
+            on_finish(doc)
     return doc
-
-
-def _write_markdown(doc: dict[str, Any], path: Path) -> None:
-    from macmatrix.run.results import atomic_write
-    from macmatrix.views.report import render_markdown
-
-    atomic_write(path, render_markdown([doc]))
 
 
 def exit_code(doc: dict[str, Any]) -> int:
@@ -285,61 +200,3 @@ def dry_run_netns(cases: Sequence[Case]) -> str:
             lines.append(f"pod {manifests.pod_name(case, r)} annotations: {json.dumps(ann)}")
         lines.append("")
     return "\n".join(lines)
-
-
-def main(argv: Sequence[str]) -> int:
-    from macmatrix.cli import default_stack, open_backend, resolve_backend
-
-    p = argparse.ArgumentParser(prog="macmatrix run", description=__doc__)
-    add_run_options(p)
-    try:
-        args = p.parse_args(list(argv))
-    except SystemExit as e:
-        return 0 if e.code == 0 else 2
-    if args.baseline and args.no_baseline:
-        raise BadInput("--no-baseline: cannot be combined with --baseline FILE; pass one of them")
-    matrix, selected = load_cases(args.matrix, args.keyword)
-    baseline = load_baseline(args.baseline)
-    name = resolve_backend(args.backend, announce=not args.quiet)
-    args.stack = default_stack(name, args.stack, announce=not args.quiet)
-    if args.dry_run:
-        if name == "kind":
-            from macmatrix.backends.kind.backend import dry_run
-
-            print(dry_run(selected, args.stack or "", args.kubeconfig))
-        elif name == "multus":
-            from macmatrix.backends.multus.backend import dry_run as multus_plan
-
-            print(multus_plan(selected, args.stack))
-        else:
-            print(dry_run_netns(selected))
-        return 0
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise BadInput(f"--out: {out} is a file; pass a folder (results.json, results.md go in it)")
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        with open_backend(name, args) as backend:
-            doc = execute(
-                backend,
-                selected,
-                out,
-                matrix,
-                baseline,
-                args.retries,
-                TerminalProgress(args.quiet),
-                use_committed_baseline=not args.no_baseline,
-            )
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    junit.write(doc, out / "junit.xml")
-    if not args.quiet:
-        from macmatrix.views.report import render_terminal
-
-        print(render_terminal(doc))
-        print(f"wrote {out / 'results.json'}, {out / 'results.md'}, {out / 'junit.xml'}")
-    return exit_code(doc)
-
-
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")

@@ -23,15 +23,16 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from macmatrix import data
+from macmatrix import data, versions
 from macmatrix.errors import BadInput
 from macmatrix.judge.verdict import Expectation
 from macmatrix.run import results
+from macmatrix.spec.cases import Case
 from macmatrix.types import Outcome, outcome_of
 from macmatrix.views import compare
 
@@ -171,6 +172,40 @@ def load_side(path: str | Path) -> tuple[dict[str, Any], dict[str, compare.Behav
         return doc, behaviours(doc), f"baseline {doc[PATH_KEY]}"
     doc, found = compare.load_results(path)
     return doc, found, str(path)
+
+
+def committed_baseline(stack: Mapping[str, Any]) -> dict[str, Any] | None:
+    """e2e/baselines/<stack>-<backend>.json when the repository has one for this stack.
+
+    A baseline records one plugins release's behaviour: when it names another `cni_plugins`
+    than the run's (another distribution's /usr/lib/cni, say), the version-aware model judges.
+    """
+    try:
+        path = baseline_path(stack)
+    except BadInput:
+        return None
+    if not path.exists():
+        return None
+    doc = load(path)
+    recorded = (doc.get("stack") or {}).get("cni_plugins")
+    if recorded and versions.parse(recorded) != versions.parse(stack.get("cni_plugins")):
+        return None
+    return doc
+
+
+def expectations(
+    given: Mapping[str, Any] | None, use_committed: bool = True
+) -> Callable[[Mapping[str, Any]], Callable[[Case], Expectation | None] | None]:
+    """The `expect` of run.runner.execute: the baseline given (--baseline), else the committed
+    one of the run's stack (unless --no-baseline), else none (the model judges every case)."""
+
+    def for_stack(stack: Mapping[str, Any]) -> Callable[[Case], Expectation | None] | None:
+        doc = given if given is not None else (committed_baseline(stack) if use_committed else None)
+        if not doc:
+            return None
+        return lambda case: expectation_from_baseline(doc, case.id)
+
+    return for_stack
 
 
 def expectation_from_baseline(doc: Mapping[str, Any], case_id: str) -> Expectation | None:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import html
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from macmatrix import data as package_data
+from macmatrix.files import atomic_write
 from macmatrix.types import Outcome
 from macmatrix.views import mdtext, neighbours, pivot
 
@@ -596,3 +598,8 @@ checks: expected vs observed, the model's prediction and why.</p></aside>
 </body>
 </html>
 """
+
+
+def results_md(folder: Path) -> Callable[[dict[str, Any]], None]:
+    """The `on_finish` of run.runner.execute that writes results.md beside results.json."""
+    return lambda doc: atomic_write(folder / "results.md", render_markdown([doc]))

@@ -10,12 +10,9 @@ matrix's judge (judge/pasted.py -> verdict.judge_pods) and written by its entry 
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import importlib.util
-import json
 import platform
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,7 +27,7 @@ from macmatrix.judge import pasted
 from macmatrix.judge.verdict import judge_pods
 from macmatrix.observe import CaseObservation, PodObservation
 from macmatrix.run import results
-from macmatrix.spec.userinput import NETWORKS, Request, load_paths, resolve
+from macmatrix.spec.userinput import NETWORKS, Request
 from macmatrix.types import Outcome, Status
 from macmatrix.workflows import fixsearch, podrun
 from macmatrix.workflows.lint import Finding, lint
@@ -404,79 +401,3 @@ def _plugins_version(stack: dict[str, Any]) -> str | None:
 
 
 EXIT = {Outcome.WORKS: 0, Outcome.BROKEN: 1, Outcome.INFRA_ERROR: 3, Outcome.UNSUPPORTED: 3}
-
-
-def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="macmatrix repro",
-        description="Run a pasted NAD + pod as Multus would; report every MAC and why. "
-        "Exit 0 works, 1 broken, 2 bad input, 3 infra/unsupported.",
-    )
-    parser.add_argument(
-        "file",
-        metavar="FILE|-",
-        help="YAML/JSON with NAD(s) and a pod or a networks value; - reads stdin",
-    )
-    parser.add_argument(
-        "--backend",
-        choices=("auto", "netns", "kind", "multus"),
-        default="auto",
-        help="multus: through real Multus (thin) and a real kube-apiserver, the --stack's pins",
-    )
-    parser.add_argument(
-        "--stack", metavar="NAME", help="stack from clusters/stacks.toml (kind, multus)"
-    )
-    parser.add_argument("--json", action="store_true", help='print {"cases": [entry]}')
-    parser.add_argument(
-        "--cni-bin-dir",
-        action="append",
-        metavar="DIR",
-        help="netns: plugin directory (repeatable; default /opt/cni/bin, /usr/lib/cni)",
-    )
-    parser.add_argument(
-        "--no-substitute",
-        action="store_true",
-        help="netns: do not run kube-ovn/whereabouts/dhcp IPAM as static; report unsupported",
-    )
-    parser.add_argument(
-        "--no-fix",
-        action="store_true",
-        help="do not search for a verified fix when the report does not work",
-    )
-    from macmatrix.backends.netns.backend import check_plugin_timeout
-    from macmatrix.run.runner import (
-        add_plugin_timeout,  # the option as `run` has it, one definition
-    )
-
-    add_plugin_timeout(parser)
-    try:
-        args = parser.parse_args(list(argv))
-    except SystemExit as e:
-        return int(e.code or 0)
-    check_plugin_timeout(args.plugin_timeout)  # 0 or less: one line, exit 2, before any work
-    if args.stack:
-        from macmatrix.spec import stacks
-
-        stacks.get(args.stack)  # unknown name: BadInput listing the known ones
-    request = resolve(load_paths([args.file]))
-    backend, note = pick_backend(args.backend)
-    if note:
-        print(f"macmatrix repro: backend {backend} ({note})", file=sys.stderr)
-    entry = run(
-        request,
-        backend,
-        note,
-        args.stack,
-        args.cni_bin_dir,
-        substitute=not args.no_substitute,
-        fix=not args.no_fix,
-        plugin_timeout=args.plugin_timeout,
-    )
-    if args.json:
-        json.dump({"cases": [entry]}, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        from macmatrix.workflows.repro_report import render_markdown
-
-        sys.stdout.write(render_markdown(entry))
-    return EXIT.get(entry["outcome"], 3)

@@ -21,6 +21,7 @@ from macmatrix.backends.kind.stack import upgrade
 from macmatrix.run.results import atomic_write
 from macmatrix.spec.cases import Case
 from macmatrix.views import compare
+from macmatrix.views.report import results_md
 
 
 class UpgradableBackend(Backend, Protocol):
@@ -85,13 +86,20 @@ def run_check(
     namespace), so exactly one set of pods is kept; infra errors there show in the comparison.
     """
     from macmatrix.run.runner import (
-        execute,  # run.py is the shared run path (results.json, results.md)
+        execute,  # the shared run path (results.json; results.md by on_finish)
     )
 
     backend.keep_pods = True
     try:
         first = execute(
-            backend, cases, out / "before", matrix, None, 0, progress, use_committed_baseline=False
+            backend,
+            cases,
+            out / "before",
+            matrix,
+            None,
+            0,
+            progress,
+            on_finish=results_md(out / "before"),
         )
         before = backend.kept_snapshot()
         backend.upgrade()
@@ -100,7 +108,14 @@ def run_check(
         backend.keep_pods = False
     backend.release_kept()
     second = execute(
-        backend, cases, out / "after", matrix, None, retries, progress, use_committed_baseline=False
+        backend,
+        cases,
+        out / "after",
+        matrix,
+        None,
+        retries,
+        progress,
+        on_finish=results_md(out / "after"),
     )
     drifts, unchecked = snapshot.drift(before, after)
     outcome = UpgradeOutcome(

@@ -1,0 +1,101 @@
+"""`macmatrix run`: parse the options, open the backend, run (run/runner.execute), then write
+what people read: results.md, junit.xml and the terminal table (views/)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+from collections.abc import Sequence
+from pathlib import Path
+
+from macmatrix.cli import options
+from macmatrix.errors import BadInput
+from macmatrix.run import runner
+from macmatrix.run.runner import TerminalProgress, dry_run_netns, execute, exit_code, load_cases
+from macmatrix.views import baseline, junit, report
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    options.add(
+        p,
+        "backend",
+        help="multus: real Multus (thin) + kube-apiserver + the --stack's plugins, no kubelet",
+    )
+    options.add(p, "stack")
+    options.add(p, "plugins")
+    options.add(p, "matrix")
+    options.add(p, "keyword")
+    options.add(p, "out")
+    options.add(p, "baseline")
+    p.add_argument("--no-baseline", action="store_true", help="judge against the model only")
+    options.add(p, "dry-run", help="print the plan, touch nothing")
+    p.add_argument("--keep-cluster", action="store_true", help="kind: keep the cluster")
+    p.add_argument("--kubeconfig", default=None, help="run on an existing cluster")
+    options.add(p, "cni-bin-dir")
+    options.add(p, "workers")
+    options.add(
+        p,
+        "plugin-timeout",
+        help=options.OPTIONS["plugin-timeout"].kwargs["help"]
+        + "; a plugin that hangs on 3 cases is not called again in the run",
+    )
+    p.add_argument("--retries", type=int, default=2, help="re-runs of infra-error cases")
+    p.add_argument("--require-lock", action="store_true", help="kind: refuse unhashed downloads")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress, no table")
+
+
+def main(argv: Sequence[str]) -> int:
+    # Looked up at call time: tests stand a backend in for cli.open_backend.
+    from macmatrix.cli import default_stack, open_backend, resolve_backend
+
+    p = argparse.ArgumentParser(prog="macmatrix run", description=runner.__doc__)
+    add_run_options(p)
+    try:
+        args = p.parse_args(list(argv))
+    except SystemExit as e:
+        return 0 if e.code == 0 else 2
+    if args.baseline and args.no_baseline:
+        raise BadInput("--no-baseline: cannot be combined with --baseline FILE; pass one of them")
+    matrix, selected = load_cases(args.matrix, args.keyword)
+    given = baseline.load(args.baseline) if args.baseline else None
+    name = resolve_backend(args.backend, announce=not args.quiet)
+    args.stack = default_stack(name, args.stack, announce=not args.quiet)
+    if args.dry_run:
+        if name == "kind":
+            from macmatrix.backends.kind.backend import dry_run
+
+            print(dry_run(selected, args.stack or "", args.kubeconfig))
+        elif name == "multus":
+            from macmatrix.backends.multus.backend import dry_run as multus_plan
+
+            print(multus_plan(selected, args.stack))
+        else:
+            print(dry_run_netns(selected))
+        return 0
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"--out: {out} is a file; pass a folder (results.json, results.md go in it)")
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        with open_backend(name, args) as backend:
+            doc = execute(
+                backend,
+                selected,
+                out,
+                matrix,
+                baseline.expectations(given, use_committed=not args.no_baseline),
+                args.retries,
+                TerminalProgress(args.quiet),
+                on_finish=report.results_md(out),
+            )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    junit.write(doc, out / "junit.xml")
+    if not args.quiet:
+        print(report.render_terminal(doc))
+        print(f"wrote {out / 'results.json'}, {out / 'results.md'}, {out / 'junit.xml'}")
+    return exit_code(doc)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
