@@ -10,9 +10,13 @@ from pathlib import Path
 
 from macmatrix.cli import options
 from macmatrix.errors import BadInput
-from macmatrix.run import runner
 from macmatrix.run.runner import TerminalProgress, dry_run_netns, execute, exit_code, load_cases
 from macmatrix.views import baseline, junit, report
+
+DESCRIPTION = """`macmatrix run`: the same run as `pytest e2e/`, sharing its code path (execute()).
+
+Backend-agnostic: the backend is opened by cli.open_backend (the one place that knows both).
+"""
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
@@ -48,7 +52,7 @@ def main(argv: Sequence[str]) -> int:
     # Looked up at call time: tests stand a backend in for cli.open_backend.
     from macmatrix.cli import default_stack, open_backend, resolve_backend
 
-    p = argparse.ArgumentParser(prog="macmatrix run", description=runner.__doc__)
+    p = argparse.ArgumentParser(prog="macmatrix run", description=DESCRIPTION)
     add_run_options(p)
     try:
         args = p.parse_args(list(argv))

@@ -1,6 +1,7 @@
-"""`macmatrix run`: the same run as `pytest e2e/`, sharing its code path (execute()).
+"""The run of a selection, shared by `macmatrix run` and `pytest e2e/` (execute()).
 
-Backend-agnostic: the backend is opened by cli.open_backend (the one place that knows both).
+Backend-agnostic: the caller opens the backend. The run writes results.json; what people read
+from it (results.md, junit.xml, the terminal table) is the caller's, through views/.
 """
 
 from __future__ import annotations
