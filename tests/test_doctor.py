@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from macmatrix.cli import doctor as doctor_cli
 from macmatrix.workflows import doctor
 
 
@@ -28,7 +29,7 @@ def probe(**overrides: object) -> doctor.Probe:
 
 
 def run(capsys: pytest.CaptureFixture[str], argv: list[str], p: doctor.Probe) -> tuple[int, str]:
-    rc = doctor.main(argv, probe=p)
+    rc = doctor_cli.main(argv, probe=p)
     return rc, capsys.readouterr().out
 
 
@@ -89,11 +90,11 @@ def test_auto_reports_both_and_the_pick(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_bad_usage_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    assert doctor.main(["--backend", "qemu"], probe=probe()) == 2
+    assert doctor_cli.main(["--backend", "qemu"], probe=probe()) == 2
 
 
 def test_the_real_machine_does_not_crash(capsys: pytest.CaptureFixture[str]) -> None:
-    rc = doctor.main(["--backend", "netns"])
+    rc = doctor_cli.main(["--backend", "netns"])
     assert rc in (0, 3) and "netns backend:" in capsys.readouterr().out
 
 

@@ -24,7 +24,7 @@ SUBCOMMANDS = {
     "compare": ("macmatrix.cli.compare", "compare two results.json files (regressions exit 1)"),
     "report": ("macmatrix.cli.report", "render results.json files as Markdown or HTML"),
     "lint": ("macmatrix.cli.lint", "static findings for NADs and pods"),
-    "doctor": ("macmatrix.workflows.doctor", "check that this machine can run a backend"),
+    "doctor": ("macmatrix.cli.doctor", "check that this machine can run a backend"),
     "baseline": ("macmatrix.cli.baseline", "write or check committed baselines"),
     "cleanup": ("macmatrix.cli.cleanup", "remove what killed netns runs left behind"),
 }

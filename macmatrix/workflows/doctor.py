@@ -7,10 +7,8 @@ missing (an infrastructure problem, not a finding), 2 for bad usage.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -459,16 +457,10 @@ def usable(checks: Sequence[Check]) -> bool:
     return all(c.ok or not c.required for c in checks)
 
 
-def main(argv: Sequence[str], probe: Probe | None = None) -> int:
-    p = argparse.ArgumentParser(prog="macmatrix doctor", description=__doc__)
-    p.add_argument("--backend", choices=("auto", "kind", "netns"), default="auto")
-    try:
-        args = p.parse_args(list(argv))
-    except SystemExit as e:
-        return 0 if e.code == 0 else 2
-    probe = probe or Probe()
+def report(choice: str, probe: Probe) -> int:
+    """Print the checks of backend `choice` (auto: every one) and the tiers; the exit code."""
     verdicts: dict[str, bool] = {}
-    for backend in ("kind", "netns") if args.backend == "auto" else (args.backend,):
+    for backend in ("kind", "netns") if choice == "auto" else (choice,):
         checks = (
             kind_checks(probe)
             if backend == "kind"
@@ -482,13 +474,9 @@ def main(argv: Sequence[str], probe: Probe | None = None) -> int:
     print("tiers this machine can run:")
     for line in tiers(probe, verdicts):
         print("  " + line)
-    if args.backend == "auto":
+    if choice == "auto":
         engine = (probe.engine or _engine)() if probe.which("docker") else False
         picked = "kind" if engine else "netns"
         print(f"--backend auto would pick {picked}")
         return 0 if verdicts[picked] else 3
     return 0 if all(verdicts.values()) else 3
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main(sys.argv[1:]))

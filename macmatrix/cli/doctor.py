@@ -1,0 +1,19 @@
+"""`macmatrix doctor [--backend kind|netns|auto]`: the command line of workflows/doctor.py."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from macmatrix.cli import options
+from macmatrix.workflows import doctor
+
+
+def main(argv: Sequence[str], probe: doctor.Probe | None = None) -> int:
+    p = argparse.ArgumentParser(prog="macmatrix doctor", description=doctor.__doc__)
+    options.add(p, "backend", choices=("auto", "kind", "netns"))
+    try:
+        args = p.parse_args(list(argv))
+    except SystemExit as e:
+        return 0 if e.code == 0 else 2
+    return doctor.report(args.backend, probe or doctor.Probe())
