@@ -203,3 +203,53 @@ def test_repro_through_real_multus_agrees_with_netns(name: str) -> None:
     multus_calls = [i for p in real["pods"] for i in p["invocations"] if i["plugin"] == "multus"]
     assert [i["command"] for i in multus_calls][:1] == ["ADD"]
     assert "K8S_POD_UID=" in multus_calls[0]["cni_args"]
+
+
+_KILLED_CHILD = """
+import json, sys, time
+from macmatrix.backends.multus.backend import MultusBackend
+mb = MultusBackend(sys.argv[1])
+print(json.dumps({"run_id": mb.run_id, "prefix": mb.prefix, "tmpdir": str(mb.tmpdir),
+                  "pids": [p.pid for p in mb.cp._procs]}), flush=True)
+time.sleep(600)
+"""
+
+
+def test_sigkill_leaves_only_what_cleanup_removes() -> None:
+    """A run killed with SIGKILL cannot clean up: etcd and kube-apiserver die with it
+    (PR_SET_PDEATHSIG), and its namespaces and temp folder (the control plane's inside) are
+    a recorded leftover that `macmatrix cleanup` removes."""
+    _needed()
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    from macmatrix.backends.kind.kube.wait import wait_for
+    from macmatrix.backends.netns import runs
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_CHILD, STACK_NAME],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    try:
+        assert child.stdout is not None
+        info = json.loads(child.stdout.readline())
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    # the kernel delivers PDEATHSIG at once; this only waits for the processes to exit
+    alive = wait_for(
+        lambda: [p for p in info["pids"] if not _gone(p)],
+        lambda left: not left,
+        30,
+        "etcd and kube-apiserver of the killed run to exit",
+        interval_s=0.2,
+    )
+    assert alive == []
+    mine = [left for left in runs.leftovers() if left.record.run_id == info["run_id"]]
+    assert len(mine) == 1 and mine[0].namespaces and mine[0].tmpdir
+    runs.remove(mine[0])
+    assert _own_leftovers(info["prefix"], [Path(info["tmpdir"])], info["pids"]) == []

@@ -151,13 +151,16 @@ class LocalControlPlane:
 
     bin_dir: Path
     ready_timeout_s: float = READY_TIMEOUT_S
+    # where the temp folder goes (default: the system's); a run that records its own temp folder
+    # for `macmatrix cleanup` (backends/multus) puts it inside, so a SIGKILL leaves one folder
+    parent: Path | None = None
     workdir: Path = field(init=False)
     kubeconfig: Path = field(init=False)
     url: str = field(init=False, default="")
     _procs: list[subprocess.Popen[bytes]] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
-        self.workdir = Path(tempfile.mkdtemp(prefix="macmatrix-apiserver-"))
+        self.workdir = Path(tempfile.mkdtemp(prefix="macmatrix-apiserver-", dir=self.parent))
         self.kubeconfig = self.workdir / "kubeconfig"
 
     def __enter__(self) -> LocalControlPlane:

@@ -181,7 +181,7 @@ class MultusBackend:
         with in_netns(self.node), IPRoute() as ip:
             ip.link("set", index=ip.link_lookup(ifname="lo")[0], state="up")
         with in_netns(self.node):
-            self.cp = LocalControlPlane(self.cp_bin)
+            self.cp = LocalControlPlane(self.cp_bin, parent=self.tmpdir)
             self.cp.start()
             api = config.new_client_from_config(config_file=str(self.cp.kubeconfig))
             self.core = client.CoreV1Api(api)
