@@ -62,6 +62,16 @@ def test_without_subnet_a_host_prefix_and_said_so() -> None:
     assert sub.address == "10.9.3.4/32" and "no Subnet" in sub.address_from
 
 
+def test_without_a_provider_the_controllers_annotation_is_read() -> None:
+    """No ipam.provider: kube-ovn-controller still annotates under `<nad>.<ns>`
+    (spec/netconf.implicit_provider), so that is where the asked address is."""
+    unnamed = {k: v for k, v in KOVN.items() if k != "provider"}
+    req = _request(unnamed, extra="    m.ns.kubernetes.io/ip_address: 10.9.3.5\n")
+    _, (sub,), _ = ipam_substitute.apply(req)
+    assert sub.address == "10.9.3.5/32"
+    assert sub.address_from.startswith("m.ns.kubernetes.io/ip_address")
+
+
 def test_kube_ovn_free_address_skips_gateway_and_excludes() -> None:
     subnet = (
         "---\napiVersion: kubeovn.io/v1\nkind: Subnet\nmetadata: {name: sn}\n"

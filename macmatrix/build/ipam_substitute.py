@@ -38,7 +38,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from macmatrix.errors import BadInput
-from macmatrix.spec.netconf import is_conflist, is_ovn_provider, plugins_of
+from macmatrix.spec.netconf import (
+    annotation_key,
+    implicit_provider,
+    is_conflist,
+    is_ovn_provider,
+    plugins_of,
+)
 from macmatrix.spec.userinput import Binding, Request
 
 # IPAM type -> (why it cannot run on the netns backend, source). Data, one entry an IPAM.
@@ -223,13 +229,16 @@ def _address(
             "the networks element's ips, passed by Multus as CNI_ARGS IP=",
         )
     if kind == "kube-ovn":
-        provider = str(ipam.get("provider") or "")
-        asked = request.annotations.get(f"{provider}.kubernetes.io/ip_address")
+        # the provider the IPAM names, else the one kube-ovn-controller annotates under
+        ns, _, name = b.network.partition("/")
+        provider = str(ipam.get("provider") or "") or implicit_provider(name, ns)
+        key = annotation_key(provider, "ip_address")
+        asked = request.annotations.get(key)
         subnet = _subnet_for(request, provider)
         if asked:
             cidrs = str(subnet.get("cidrBlock")) if subnet else ""
             addrs = [_with_prefix(ip.strip(), cidrs) for ip in asked.split(",") if ip.strip()]
-            where = f"{provider}.kubernetes.io/ip_address"
+            where = key
             where += (
                 f", prefix from Subnet {subnet.get('_name')}"
                 if subnet

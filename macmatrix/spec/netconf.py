@@ -73,14 +73,26 @@ def explicit_provider(conf: Mapping[str, Any]) -> str | None:
 
 def provider_of(conf: Mapping[str, Any], network: str) -> str:
     """The provider of the attachment to `network` (`namespace/name`): the one the config sets,
-    else the implicit one (implicit_provider)."""
+    else the implicit one (implicit_provider).
+
+    Two sides name it: kube-ovn-controller always uses the implicit name (getPodAttachmentNet);
+    the CNI and daemon use the config's `ipam.provider` (IPAM-only) or `provider` (kube-ovn),
+    defaulting to `ovn` (cmd/cni/cni.go loadNetConf, v1.16.2). They must agree, which lint
+    checks (kubeovn-provider); where they do not, the config's is what the pod's ADD asks for.
+    """
     ns, _, name = network.partition("/")
     return explicit_provider(conf) or implicit_provider(name, ns, ovn=is_ovn_attachment(conf))
 
 
+def annotation_prefix(provider: str) -> str:
+    """`<provider>.kubernetes.io/`, the start of every Kube-OVN annotation of a provider (`""`:
+    the part every provider's keys share)."""
+    return f"{provider}.kubernetes.io/"
+
+
 def annotation_key(provider: str, field: str = MAC_ADDRESS) -> str:
     """`<provider>.kubernetes.io/<field>` (kube-ovn pkg/util/const.go *AnnotationTemplate)."""
-    return f"{provider}.kubernetes.io/{field}"
+    return annotation_prefix(provider) + field
 
 
 def key_provider(key: str, field: str = MAC_ADDRESS) -> str | None:
@@ -92,7 +104,7 @@ def key_provider(key: str, field: str = MAC_ADDRESS) -> str | None:
 def is_reported_key(key: str) -> bool:
     """An annotation the backends report: any `ovn.kubernetes.io/*` (the primary's) and every
     attachment's `<provider>.kubernetes.io/mac_address`."""
-    return key.startswith(f"{OVN_PROVIDER}.kubernetes.io/") or key_provider(key) is not None
+    return key.startswith(annotation_prefix(OVN_PROVIDER)) or key_provider(key) is not None
 
 
 def is_ovn_provider(provider: str) -> bool:

@@ -23,14 +23,12 @@ from macmatrix.backends.netns.backend import Attachment
 from macmatrix.errors import BadInput, InfraError
 from macmatrix.judge import pasted
 from macmatrix.observe import PodObservation
-from macmatrix.spec.netconf import explicit_provider, provider_of
+from macmatrix.spec.netconf import annotation_prefix, explicit_provider, provider_of
 from macmatrix.spec.userinput import Request
 from macmatrix.types import Outcome
 from macmatrix.workflows import podrun
 from macmatrix.workflows.candidates import Tried, apply, requested
 from macmatrix.workflows.remedies import Candidate
-
-ANNOTATION_SUFFIX = ".kubernetes.io/"
 
 
 @dataclass
@@ -60,7 +58,7 @@ def place(changed: Request, index: int, namespace: str) -> Placed:
             old_p = provider_of(b.nad.config, b.network)
             new_p = provider_of(b.nad.config, f"{namespace}/{new}")
             back[new_p] = old_p
-            for key in [k for k in annotations if k.startswith(old_p + ANNOTATION_SUFFIX)]:
+            for key in [k for k in annotations if k.startswith(annotation_prefix(old_p))]:
                 annotations[new_p + key[len(old_p) :]] = annotations.pop(key)
         element = {**b.element, "name": new, "namespace": namespace}
         attachments.append(Attachment(f"{namespace}/{new}", b.nad.config, element))

@@ -11,9 +11,9 @@ from typing import Any
 
 from macmatrix.build.manifests import NETWORK_STATUS_ANNOTATION
 from macmatrix.observe import parse_network_status
-from macmatrix.spec.netconf import OVN_PROVIDER  # the primary network's provider
+from macmatrix.spec.netconf import OVN_PROVIDER, annotation_prefix
 
-OVN_PREFIX = "ovn.kubernetes.io/"
+OVN_PREFIX = annotation_prefix(OVN_PROVIDER)  # the primary network's
 
 
 def network_status(annotations: dict[str, str]) -> list[dict[str, Any]]:
@@ -27,7 +27,7 @@ def network_status(annotations: dict[str, str]) -> list[dict[str, Any]]:
 
 def kube_ovn_annotations(annotations: dict[str, str], providers: list[str]) -> dict[str, str]:
     """`ovn.kubernetes.io/*` and `<provider>.kubernetes.io/*` annotations, as written."""
-    prefixes = [OVN_PREFIX] + [f"{p}.kubernetes.io/" for p in providers if p != OVN_PROVIDER]
+    prefixes = [OVN_PREFIX] + [annotation_prefix(p) for p in providers if p != OVN_PROVIDER]
     return {k: v for k, v in sorted(annotations.items()) if any(k.startswith(p) for p in prefixes)}
 
 

@@ -20,6 +20,7 @@ from macmatrix.backends.kind.kube.annotations import OVN_PREFIX
 from macmatrix.backends.kind.kube.client import CallStats, ExecResult, call
 from macmatrix.backends.kind.kube.matrix import INTERFACES, to_dict
 from macmatrix.build.manifests import CASE_ID_ANNOTATION, MANAGED_BY, NETWORK_STATUS_ANNOTATION
+from macmatrix.spec.netconf import annotation_prefix
 
 EXEC_WORKERS = 8
 SELECTOR = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
@@ -55,7 +56,7 @@ def reporter_annotations(annotations: Mapping[str, str]) -> dict[str, str]:
         for k, v in sorted(annotations.items())
         if k == NETWORK_STATUS_ANNOTATION
         or k.startswith(OVN_PREFIX)
-        or (".kubernetes.io/" in k and not k.startswith("kubectl.kubernetes.io/"))
+        or (annotation_prefix("") in k and not k.startswith(annotation_prefix("kubectl")))
     }
 
 
