@@ -15,7 +15,7 @@ from typing import Any
 
 from macmatrix import macs
 from macmatrix.build.cni import build_plugin_conf, delegate_conf, is_conflist, multus_runtime_conf
-from macmatrix.judge.verdict import CheckResult, Want, judge_pods
+from macmatrix.judge.verdict import CheckResult, Verdict, Want, judge_pods
 from macmatrix.observe import CaseObservation, PodObservation, status_mac
 from macmatrix.spec.netconf import (
     OVN_MAC,
@@ -158,9 +158,18 @@ def judge(
         "" if pod else "not run",
         [pod] if pod else [],
     )
-    verdict = judge_pods(obs, [wants_of(request, substituted)], per_interface=True)
-    rows = interface_rows(request, pod, verdict.checks, substituted)
+    verdict, rows = judge_observed(request, obs, substituted)
     return rows, verdict.checks, verdict.outcome, verdict.reason
+
+
+def judge_observed(
+    request: Request, obs: CaseObservation, substituted: Sequence[str] = ()
+) -> tuple[Verdict, list[Row]]:
+    """The verdict of the request's pod as `obs` holds it (one pod, or none with the backend's
+    status and reason), and the report's rows for it."""
+    verdict = judge_pods(obs, [wants_of(request, substituted)], per_interface=True)
+    pod = obs.pods[0] if obs.pods else None
+    return verdict, interface_rows(request, pod, verdict.checks, substituted)
 
 
 def _annotation_key(b: Binding) -> str:

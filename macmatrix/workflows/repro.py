@@ -24,7 +24,6 @@ from macmatrix.build.ipam_substitute import Substitution
 from macmatrix.build.ipam_substitute import apply as substitute_ipam
 from macmatrix.errors import BadInput, InfraError
 from macmatrix.judge import pasted
-from macmatrix.judge.verdict import judge_pods
 from macmatrix.observe import CaseObservation, PodObservation
 from macmatrix.run import results
 from macmatrix.spec.userinput import NETWORKS, Request
@@ -255,8 +254,7 @@ def build_entry(
         duration_s=duration_s,
         ipam_substituted=[s.to_json() for s in substitutions] if pod is not None else [],
     )
-    verdict = judge_pods(obs, [pasted.wants_of(request, substituted)], per_interface=True)
-    rows = pasted.interface_rows(request, pod, verdict.checks, substituted)
+    verdict, rows = pasted.judge_observed(request, obs, substituted)
     axes = {
         "source": ", ".join(request.paste.sources),
         "networks": request.networks_value,
