@@ -92,3 +92,11 @@ def test_no_module_spells_the_provider_or_plugin_list_itself() -> None:
         if 'get("plugins") or [' in text or '"type" not in conf and isinstance' in text:
             bad.append(f"{path.relative_to(root)}: its own plugins-of-a-config")
     assert not bad, bad
+
+
+def test_plugin_fields_name_each_plugin_where_it_is_written() -> None:
+    conf = {"plugins": [MACVLAN, "junk", TUNING]}
+    fields = netconf.plugin_fields(conf)
+    assert [f for f, _ in fields] == ["spec.config.plugins[0]", "spec.config.plugins[2]"]
+    assert fields[1][1] is conf["plugins"][2]  # the config's own dict: edits land in it
+    assert netconf.plugin_fields(MACVLAN, "config") == [("config", MACVLAN)]

@@ -41,8 +41,8 @@ from macmatrix.errors import BadInput
 from macmatrix.spec.netconf import (
     annotation_key,
     implicit_provider,
-    is_conflist,
     is_ovn_provider,
+    plugin_fields,
     plugins_of,
 )
 from macmatrix.spec.userinput import Binding, Request
@@ -186,11 +186,9 @@ def substitute_config(
     """A copy of a NAD config with every IPAM that cannot run replaced by static, and the
     record of each replacement. `address_for(ipam type, ipam)` -> (address, static, from)."""
     config = copy.deepcopy(config)
-    listed = is_conflist(config)
-    plugins = config["plugins"] if listed else [config]
     made = []
-    for i, plugin in enumerate(plugins):
-        ipam = plugin.get("ipam") if isinstance(plugin, dict) else None
+    for field, plugin in plugin_fields(config):
+        ipam = plugin.get("ipam")
         if not isinstance(ipam, dict) or ipam.get("type") not in CANNOT_RUN:
             continue
         kind = str(ipam["type"])
@@ -200,7 +198,7 @@ def substitute_config(
         made.append(
             Substitution(
                 network=network,
-                field=f"spec.config.plugins[{i}].ipam" if listed else "spec.config.ipam",
+                field=f"{field}.ipam",
                 replaced=copy.deepcopy(ipam),
                 static=static,
                 address=address,

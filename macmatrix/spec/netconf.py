@@ -26,6 +26,20 @@ def plugins_of(conf: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [conf if isinstance(conf, dict) else dict(conf)]
 
 
+def plugin_fields(
+    conf: Mapping[str, Any], prefix: str = "spec.config"
+) -> list[tuple[str, dict[str, Any]]]:
+    """(field path, plugin) of every plugin of plugins_of(): `<prefix>.plugins[i]` of a list (its
+    index as written), else `<prefix>`. The plugins are the config's own dicts, not copies."""
+    if is_conflist(conf):
+        return [
+            (f"{prefix}.plugins[{i}]", p)
+            for i, p in enumerate(conf["plugins"])
+            if isinstance(p, dict)
+        ]
+    return [(prefix, conf if isinstance(conf, dict) else dict(conf))]
+
+
 def plugin_types(conf: Mapping[str, Any]) -> list[str]:
     """Every binary a NAD config makes libcni exec: each plugin's `type` and its IPAM `type`."""
     out: list[str] = []

@@ -17,6 +17,7 @@ from macmatrix.spec.netconf import (
     is_conflist,
     is_ovn_provider,
     key_provider,
+    plugin_fields,
     plugins_of,
 )
 from macmatrix.spec.userinput import (
@@ -185,8 +186,7 @@ def lint_nad(nad: Nad, namespace: str, kubeovn: bool, plugins_version: str | Non
 
     names = [str(p.get("type")) for p in plugins]
     has_tuning = "tuning" in names
-    for i, plugin in enumerate(plugins):
-        pfield = f"{prefix}.plugins[{i}]" if is_list else prefix
+    for pfield, plugin in plugin_fields(conf, prefix):
         ptype = plugin.get("type")
         if ptype in ("macvlan", "tuning") and "mac" in plugin:
             out += _mac_findings(plugin["mac"], where, f"{pfield}.mac", f"{ptype} ADD")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from macmatrix import macs
-from macmatrix.spec.netconf import OVN_MAC, annotation_key, is_conflist, plugins_of, provider_of
+from macmatrix.spec.netconf import OVN_MAC, annotation_key, plugin_fields, plugins_of, provider_of
 from macmatrix.spec.userinput import Binding, Request
 from macmatrix.versions import at_least
 from macmatrix.workflows.lint import IFNAMSIZ, SPEC_MIN_PLUGINS, SRC
@@ -99,17 +99,6 @@ def _leaves(value: Any) -> int:
     return 0 if value is None else 1
 
 
-def _plugin_paths(config: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(field path, plugin) of every plugin of a NAD config."""
-    if is_conflist(config):
-        return [
-            (f"spec.config.plugins[{i}]", p)
-            for i, p in enumerate(config["plugins"])
-            if isinstance(p, dict)
-        ]
-    return [("spec.config", config)]
-
-
 def _one(remedy: str, *edits: Edit, changes_mac: bool = False) -> Candidate:
     return Candidate((remedy,), tuple(edits), changes_mac)
 
@@ -165,11 +154,11 @@ def _add_capmac(request: Request, plugins: str | None) -> list[Candidate]:
     for b in request.bindings:
         if not (b.element.get("mac")):
             continue
-        for path, plugin in _plugin_paths(b.nad.config):
+        for path, plugin in plugin_fields(b.nad.config):
             if plugin.get("type") not in ("macvlan", "tuning") or _has_capmac(plugin):
                 continue
             config = copy.deepcopy(b.nad.config)
-            target = dict(_plugin_paths(config))[path]
+            target = dict(plugin_fields(config))[path]
             caps = target.get("capabilities")
             target["capabilities"] = {**(caps if isinstance(caps, dict) else {}), "mac": True}
             out.append(
@@ -259,7 +248,7 @@ def _drop_static_mac(request: Request, plugins: str | None) -> list[Candidate]:
     for b in request.bindings:
         config = copy.deepcopy(b.nad.config)
         dropped = []
-        for path, plugin in _plugin_paths(config):
+        for path, plugin in plugin_fields(config):
             if plugin.get("type") in ("macvlan", "tuning") and "mac" in plugin:
                 del plugin["mac"]
                 dropped.append(path + ".mac")
