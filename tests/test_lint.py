@@ -203,3 +203,16 @@ def test_tuning_is_flagged_for_kube_ovn_only(capsys: pytest.CaptureFixture[str])
     assert cli.main(["lint", path, "--json", "--kube-ovn"]) == 0
     rules = [f["rule"] for f in json.loads(capsys.readouterr().out)["findings"]]
     assert rules == ["tuning-on-kubeovn-kind"]
+
+
+def test_cni_args_mac_on_a_bridge_nad_is_read_so_no_warning() -> None:
+    """bridge reads args.cni.mac since v1.0.0 (spec/plugins/bridge.py, plugins/main/bridge/
+    bridge.go loadNetConf, PR #636); the rule asks the plugin registry, not a list of names."""
+    text = (DATA / "corpus" / "cni-args-no-tuning.yaml").read_text()
+    macvlan = lint(parse_text(text, "mv.yaml"))
+    assert [f.rule for f in macvlan] == ["cni-args-mac-without-tuning"]
+    assert "bridge v1.0.0+" in macvlan[0].message and "tuning" in macvlan[0].message
+    assert "bridge/bridge.go" in macvlan[0].source and "tuning/tuning.go" in macvlan[0].source
+    bridge = text.replace('"type": "macvlan", "master": "eth1"', '"type": "bridge"')
+    assert bridge != text
+    assert [f.rule for f in lint(parse_text(bridge, "br.yaml"))] == []

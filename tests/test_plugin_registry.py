@@ -155,3 +155,18 @@ def test_go_built_releases_build_every_registered_plugin() -> None:
         assert plugin.package in cni_plugins.PACKAGES
         assert plugin.name in cni_plugins.binaries()
     assert plugins.registry()["bridge"].package == "main/bridge"
+
+
+def test_pasted_masters_are_checked_for_the_plugins_that_take_one() -> None:
+    from macmatrix.errors import BadInput
+    from macmatrix.spec import validate
+
+    assert {p.name for p in plugins.registry().values() if p.takes_master} == {"macvlan", "ipvlan"}
+    assert set(plugins.registry()) <= validate.KNOWN_TYPES
+    for ptype in ("macvlan", "ipvlan"):
+        with pytest.raises(BadInput, match="loopback"):
+            validate.check_config(
+                {"cniVersion": "1.0.0", "type": ptype, "master": "lo"}, "x", "config"
+            )
+    # bridge has no master: its config is not read for one
+    validate.check_config({"cniVersion": "1.0.0", "type": "bridge", "master": "lo"}, "x", "config")

@@ -25,13 +25,13 @@ import re
 from typing import Any
 
 from macmatrix.errors import BadInput
+from macmatrix.spec import plugins as plugin_registry
 
 IFNAMSIZ = 16  # include/uapi/linux/if.h: 15 characters + NUL
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(
     r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 )
-_MASTER_TYPES = ("macvlan", "ipvlan")
 
 # Every plugin containernetworking/plugins has shipped, v0.1.0 to v1.9.1: the folders under
 # plugins/main, plugins/ipam, plugins/meta and plugins/main/windows at each tag, united.
@@ -63,7 +63,7 @@ CNI_PLUGINS_TYPES = frozenset(
 # Types from elsewhere that pastes carry and macmatrix knows: Kube-OVN's own plugin and IPAM
 # (kubeovn/kube-ovn cmd/cni) and whereabouts IPAM (ipam_substitute.CANNOT_RUN names its source).
 OTHER_KNOWN_TYPES = frozenset({"kube-ovn", "whereabouts"})
-KNOWN_TYPES = CNI_PLUGINS_TYPES | OTHER_KNOWN_TYPES
+KNOWN_TYPES = CNI_PLUGINS_TYPES | OTHER_KNOWN_TYPES | frozenset(plugin_registry.registry())
 
 
 def ifname_problem(name: Any) -> str | None:
@@ -123,7 +123,8 @@ def _check_plugin(plugin: dict[str, Any], where: str, field: str) -> None:
                 f'{where}: {field}.ipam.type is {_json_type(it)}; e.g. "static" or "host-local"'
             )
         _check_known(it, where, f"{field}.ipam.type")
-    if ptype in _MASTER_TYPES and "master" in plugin:
+    registered = plugin_registry.get(ptype) if isinstance(ptype, str) else None
+    if registered is not None and registered.takes_master and "master" in plugin:
         master = plugin["master"]
         why = ifname_problem(master)
         if why is None and master == "lo":

@@ -12,6 +12,7 @@ from typing import Any
 
 from macmatrix import macs, versions
 from macmatrix.errors import BadInput
+from macmatrix.spec import plugins as plugin_registry
 from macmatrix.spec.netconf import (
     implicit_provider,
     is_conflist,
@@ -20,6 +21,7 @@ from macmatrix.spec.netconf import (
     plugin_fields,
     plugins_of,
 )
+from macmatrix.spec.plugins.base import ARGS_CNI
 from macmatrix.spec.userinput import (
     NETWORKS,
     Nad,
@@ -73,9 +75,20 @@ SRC = {
     "parsePodNetworkObjectName refuses longer names",
     "raw": "containernetworking/plugins plugins/meta/tuning/tuning.go (writes the requested MAC "
     "string as given into the result) and multus network-status (copies the result's mac)",
-    "cniargs": "containernetworking/plugins: only tuning reads args.cni.mac; macvlan ignores "
-    "args.cni (multus merges cni-args into every plugin as args.cni)",
+    # the plugins whose spec/plugins module reads args.cni.mac, each with its source
+    "cniargs": "; ".join(
+        r.source for p in plugin_registry.registry().values() if (r := p.route(ARGS_CNI))
+    )
+    + " (these read args.cni.mac; macvlan ignores args.cni; multus merges cni-args into every "
+    "plugin as args.cni)",
 }
+
+
+def _args_cni_readers() -> dict[str, str | None]:
+    """Plugin type -> the first release that reads args.cni.mac (spec/plugins routes)."""
+    return {
+        p.name: r.since for p in plugin_registry.registry().values() if (r := p.route(ARGS_CNI))
+    }
 
 
 # --------------------------------------------------------------------------- rules
@@ -352,16 +365,17 @@ def lint_pod(
         cni_args = el.get("cni-args")
         if isinstance(cni_args, dict) and "mac" in cni_args:
             out += _mac_findings(cni_args["mac"], where, f"{field}.cni-args.mac", "tuning")
-            if "tuning" not in types:
+            readers = _args_cni_readers()
+            if not any(t in readers for t in types):
+                named = ", ".join(f"{t} {v}+" if v else t for t, v in sorted(readers.items()))
                 out.append(
                     Finding(
                         WARNING,
                         "cni-args-mac-without-tuning",
                         where,
                         f"{field}.cni-args.mac",
-                        "cni-args mac reaches the plugins as args.cni.mac, which only tuning "
-                        "reads; "
-                        f"{key} has no tuning, so the MAC is ignored",
+                        "cni-args mac reaches the plugins as args.cni.mac, which only "
+                        f"{named} read; {key} has none of them, so the MAC is ignored",
                         'use "mac" in the networks element instead (or add tuning to the chain)',
                         SRC["cniargs"],
                     )

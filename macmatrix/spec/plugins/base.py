@@ -71,7 +71,8 @@ class Plugin:
     - `routes`: where it reads a MAC, lowest precedence first (the last one set wins).
     - `node_links(entry)`: links that must exist in the node's namespace before ADD (a macvlan
       master); `creates` names what the plugin itself makes there (bridge: the bridge).
-    - `masters`: the `master` axis values a main plugin can express.
+    - `masters`: the `master` axis values a main plugin can express; `takes_master`: its
+      config names a parent link in `master` (checked as an interface name in pastes).
     - `requires(case)`: (first plugins release, why) when the case needs a newer release.
     - `duplicate_mac_fails`: two pods of one NAD with one MAC: the sandbox fails (macvlan's
       lower device refuses a busy address) rather than both getting it.
@@ -86,6 +87,7 @@ class Plugin:
     node_links: Callable[[Mapping[str, Any]], list[str]] = _no_links
     creates: str = ""
     masters: tuple[str, ...] = ("eth1",)
+    takes_master: bool = False
     requires: Callable[[CaseLike], tuple[str, str] | None] = _no_requirement
     duplicate_mac_fails: bool = False
     matrix: bool = True

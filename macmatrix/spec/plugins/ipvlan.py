@@ -24,5 +24,6 @@ PLUGIN = Plugin(
     source="containernetworking/plugins plugins/main/ipvlan/ipvlan.go",
     entry=entry,
     node_links=node_links,
+    takes_master=True,
     matrix=False,
 )

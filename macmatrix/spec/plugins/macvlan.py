@@ -63,6 +63,7 @@ PLUGIN = Plugin(
         MacRoute(RUNTIME_CONFIG, "v0.8.7", f"{SOURCE} @ v0.8.7 (PR #480)"),
     ),
     node_links=node_links,
+    takes_master=True,
     masters=(DEFAULT_MASTER, "eth0-in-pod"),
     requires=requires,
     duplicate_mac_fails=True,
