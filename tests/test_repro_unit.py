@@ -129,6 +129,24 @@ def test_routes_and_what_plugins_were_told() -> None:
     ]
 
 
+def test_told_reads_the_channels_from_the_plugin_registry() -> None:
+    """bridge reads CNI_ARGS, args.cni and runtimeConfig but no config `mac`
+    (spec/plugins/bridge.py); an IPAM reads no MAC at all, so it gets no line."""
+    mac = "02:00:00:00:00:03"
+    invocations = [
+        {"command": "ADD", "network": "n/b", "ifname": "net1", "plugin": "bridge",
+         "stdin": {"mac": "02:aa:aa:aa:aa:aa", "args": {"cni": {"mac": mac}}},
+         "cni_args": f"IgnoreUnknown=true;MAC={mac}"},
+        {"command": "ADD", "network": "n/b", "ifname": "net1", "plugin": "static",
+         "stdin": {}, "cni_args": f"MAC={mac}"},
+    ]  # fmt: skip
+    assert pasted.told(invocations, "n/b", "net1") == [
+        f"bridge: CNI_ARGS MAC={mac} < args.cni.mac {mac}"
+    ]
+    invocations[0]["stdin"], invocations[0]["cni_args"] = {}, ""
+    assert pasted.told(invocations, "n/b", "net1") == ["bridge: no MAC (kernel picks a random one)"]
+
+
 @pytest.mark.parametrize(
     ("mac", "ok"),
     [

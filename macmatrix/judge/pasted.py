@@ -17,6 +17,7 @@ from macmatrix import macs
 from macmatrix.build.cni import build_plugin_conf, delegate_conf, is_conflist, multus_runtime_conf
 from macmatrix.judge.verdict import CheckResult, Verdict, Want, judge_pods
 from macmatrix.observe import CaseObservation, PodObservation, status_mac
+from macmatrix.spec import plugins
 from macmatrix.spec.netconf import (
     OVN_MAC,
     annotation_key,
@@ -24,6 +25,7 @@ from macmatrix.spec.netconf import (
     provider_of,
     uses_kube_ovn_ipam,
 )
+from macmatrix.spec.plugins.base import ARGS_CNI, CNI_ARGS, CONFIG, META, RUNTIME_CONFIG
 from macmatrix.spec.userinput import Binding, Request
 from macmatrix.types import Check, Outcome, Status
 
@@ -69,7 +71,7 @@ def requested_routes(binding: Binding, annotations: dict[str, str]) -> dict[str,
     static = [
         p["mac"]
         for p in plugins_of(binding.nad.config)
-        if p.get("type") in ("macvlan", "tuning") and p.get("mac")
+        if _reads_config_mac(p.get("type")) and p.get("mac")
     ]
     if static:
         routes["config"] = str(static[-1])  # a later plugin of the chain applies last
@@ -97,28 +99,52 @@ def told(invocations: list[dict[str, Any]], network: str, ifname: str) -> list[s
             or inv.get("ifname") != ifname
         ):
             continue
-        stdin = inv.get("stdin") or {}
         plugin = str(inv.get("plugin"))
-        channels = []
-        if stdin.get("mac"):
-            channels.append(f"config mac {stdin['mac']}")
-        arg_mac = _cni_arg(str(inv.get("cni_args") or ""), "MAC")
-        if arg_mac and plugin in ("macvlan", "tuning"):
-            channels.append(f"CNI_ARGS MAC={arg_mac}")
-        rc = stdin.get("runtimeConfig")
-        if isinstance(rc, dict) and rc.get("mac"):
-            channels.append(f"runtimeConfig.mac {rc['mac']}")
-        args = stdin.get("args")
-        cni = args.get("cni") if isinstance(args, dict) else None
-        if plugin == "tuning" and isinstance(cni, dict) and cni.get("mac"):
-            channels.append(f"args.cni.mac {cni['mac']}")
-        if plugin not in ("macvlan", "tuning"):
-            continue
-        what = " < ".join(channels) if channels else "no MAC (kernel picks a random one)"
-        if plugin == "tuning" and not channels:
-            what = "no MAC (leaves it as is)"
+        known = plugins.get(plugin)
+        if known is None or not known.routes:
+            continue  # a plugin that reads no MAC (an IPAM, or one the registry lacks)
+        sent = _sent(inv)
+        channels = [
+            _SAY[r.channel].format(sent[r.channel]) for r in known.routes if sent.get(r.channel)
+        ]
+        if channels:
+            what = " < ".join(channels)
+        else:
+            what = (
+                "no MAC (leaves it as is)"
+                if known.kind == META
+                else "no MAC (kernel picks a random one)"
+            )
         out.append(f"{plugin}: {what}")
     return out
+
+
+_SAY = {
+    CONFIG: "config mac {}",
+    CNI_ARGS: "CNI_ARGS MAC={}",
+    RUNTIME_CONFIG: "runtimeConfig.mac {}",
+    ARGS_CNI: "args.cni.mac {}",
+}
+
+
+def _sent(inv: dict[str, Any]) -> dict[str, Any]:
+    """The MAC an invocation carried on each channel (spec/plugins/base.py CHANNELS)."""
+    stdin = inv.get("stdin") or {}
+    rc = stdin.get("runtimeConfig")
+    args = stdin.get("args")
+    cni = args.get("cni") if isinstance(args, dict) else None
+    return {
+        CONFIG: stdin.get("mac"),
+        CNI_ARGS: _cni_arg(str(inv.get("cni_args") or ""), "MAC"),
+        RUNTIME_CONFIG: rc.get("mac") if isinstance(rc, dict) else None,
+        ARGS_CNI: cni.get("mac") if isinstance(cni, dict) else None,
+    }
+
+
+def _reads_config_mac(plugin_type: Any) -> bool:
+    """The plugin applies a static `mac` of its own NAD entry (its registry routes say so)."""
+    known = plugins.get(str(plugin_type))
+    return known is not None and CONFIG in known.channels()
 
 
 def _cni_arg(cni_args: str, key: str) -> str | None:
