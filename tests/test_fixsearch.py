@@ -144,3 +144,20 @@ def test_the_eth0_annotation_moves_into_the_element_and_leaves_the_pod() -> None
     assert request.annotations["ovn.kubernetes.io/mac_address"] == "00:00:00:53:6b:b6"
     text, _diff, _of = fixsearch.render(request, cands[0])
     assert "ovn.kubernetes.io/mac_address" not in text and "00:00:00:53:6b:b6" in text
+
+
+def test_mac_remedies_follow_the_plugin_registry() -> None:
+    """add-capmac and drop-static-mac edit the plugins whose spec/plugins module reads that
+    channel: bridge takes runtimeConfig.mac (so it can get the capability) but has no static
+    `mac` (plugins/main/bridge/bridge.go: the field is unexported), so its `mac` is not dropped."""
+    text = (DATA / "corpus" / "cni-args-no-tuning.yaml").read_text()
+    text = text.replace(
+        '"type": "macvlan", "master": "eth1", "capabilities": {"mac": true}',
+        '"type": "bridge", "mac": "02:00:00:00:0b:01"',
+    ).replace('"cni-args": {"mac": "02:00:00:00:0a:01"}', '"mac": "02:00:00:00:0a:01"')
+    request = resolve(parse_text(text, "br.yaml"))
+    assert request.bindings[0].nad.config["type"] == "bridge"
+    assert request.bindings[0].element["mac"] == "02:00:00:00:0a:01"
+    capmac = remedies.BY_ID["add-capmac"].propose(request, "1.1.1")
+    assert [c.edits[0].value["capabilities"] for c in capmac] == [{"mac": True}]
+    assert remedies.BY_ID["drop-static-mac"].propose(request, "1.1.1") == []

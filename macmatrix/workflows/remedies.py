@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from macmatrix import macs
+from macmatrix.spec import plugins as plugin_registry
 from macmatrix.spec.netconf import OVN_MAC, annotation_key, plugin_fields, plugins_of, provider_of
+from macmatrix.spec.plugins.base import CONFIG, RUNTIME_CONFIG
 from macmatrix.spec.userinput import Binding, Request
 from macmatrix.versions import at_least
 from macmatrix.workflows.lint import IFNAMSIZ, SPEC_MIN_PLUGINS, SRC
@@ -148,14 +150,21 @@ def _move_ovn_mac(request: Request, plugins: str | None) -> list[Candidate]:
     ]
 
 
+def _reads(plugin: dict[str, Any], channel: str) -> bool:
+    """The plugin's module (spec/plugins) says it takes a MAC from `channel` (macvlan and tuning:
+    runtimeConfig.mac and a static `mac`; bridge: runtimeConfig.mac only)."""
+    registered = plugin_registry.get(str(plugin.get("type", "")))
+    return registered is not None and registered.route(channel) is not None
+
+
 def _add_capmac(request: Request, plugins: str | None) -> list[Candidate]:
-    """`capabilities: {mac: true}` on a macvlan/tuning plugin that lacks it."""
+    """`capabilities: {mac: true}` on a plugin that reads runtimeConfig.mac but lacks it."""
     out = []
     for b in request.bindings:
         if not (b.element.get("mac")):
             continue
         for path, plugin in plugin_fields(b.nad.config):
-            if plugin.get("type") not in ("macvlan", "tuning") or _has_capmac(plugin):
+            if not _reads(plugin, RUNTIME_CONFIG) or _has_capmac(plugin):
                 continue
             config = copy.deepcopy(b.nad.config)
             target = dict(plugin_fields(config))[path]
@@ -249,7 +258,7 @@ def _drop_static_mac(request: Request, plugins: str | None) -> list[Candidate]:
         config = copy.deepcopy(b.nad.config)
         dropped = []
         for path, plugin in plugin_fields(config):
-            if plugin.get("type") in ("macvlan", "tuning") and "mac" in plugin:
+            if _reads(plugin, CONFIG) and "mac" in plugin:
                 del plugin["mac"]
                 dropped.append(path + ".mac")
         if dropped:
