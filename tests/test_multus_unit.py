@@ -151,3 +151,12 @@ def test_network_status_entries_as_create_network_statuses_builds_them() -> None
         ("net1", []),
         ("net2", ["10.0.0.5", "10.0.1.5"]),
     ]
+
+
+def test_api_errors_are_one_line_with_the_api_message() -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    e = ApiException(status=422, reason="Unprocessable Entity")
+    e.body = json.dumps({"kind": "Status", "message": 'Pod "X" is invalid: metadata.name'})
+    assert backend._api_error(e) == '422 Pod "X" is invalid: metadata.name'
+    assert backend._api_error(ValueError("boom")) == "ValueError: boom"

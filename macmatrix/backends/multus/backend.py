@@ -462,6 +462,12 @@ class MultusBackend:
             for body in bodies:
                 pods.append(self._add(body, in_pod))
             observations = [self._observe(p) for p in pods]
+        except Exception as e:
+            # the kubernetes client's ApiException and urllib3's errors: the harness' API
+            # server, not the case (a NAD or pod it refuses names the field in the message)
+            if type(e).__module__.startswith(("kubernetes", "urllib3")):
+                raise InfraError(f"API server: {_api_error(e)}") from e
+            raise
         finally:
             for p in reversed(pods):
                 self._del(p)
@@ -529,15 +535,6 @@ class MultusBackend:
                 f"{type(e).__name__}: {e}",
                 duration_s=time.monotonic() - start,
             )
-        except Exception as e:  # the kubernetes client's ApiException and urllib3 errors
-            if type(e).__module__.startswith(("kubernetes", "urllib3")):
-                return CaseObservation(
-                    case.id,
-                    Status.INFRA_ERROR,
-                    f"{type(e).__name__}: {str(e)[:300]}",
-                    duration_s=time.monotonic() - start,
-                )
-            raise
         return CaseObservation(
             case.id,
             pods=observed,
@@ -583,14 +580,17 @@ class MultusBackend:
         return out
 
 
-def leftovers(backend: MultusBackend) -> list[str]:
-    """What of this run still exists (for tests): namespaces, processes, temp folders."""
-    from pyroute2 import netns
-
-    left = [n for n in netns.listnetns() if n.startswith(backend.prefix)]
-    if backend.tmpdir.exists():
-        left.append(str(backend.tmpdir))
-    return left
+def _api_error(e: Exception) -> str:
+    """One line for a kubernetes client error: the API's own message when it sent a Status."""
+    body = getattr(e, "body", None)
+    if isinstance(body, str | bytes):
+        try:
+            message = json.loads(body).get("message")
+        except (ValueError, AttributeError):
+            message = None
+        if message:
+            return f"{getattr(e, 'status', '')} {message}"[:400]
+    return f"{type(e).__name__}: {e}"[:400]
 
 
 def dry_run(cases: Sequence[Case], stack_name: str | None) -> str:
