@@ -9,6 +9,7 @@ open so that a newer macmatrix's checks still validate, the tests keep this one 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from functools import cache
 from typing import Any
 
@@ -18,6 +19,8 @@ from macmatrix import data
 from macmatrix.types import check_base
 
 MAC = re.compile(data.schema("results")["$defs"]["mac"]["pattern"])
+# How many documents and entries were validated in this session (the hook's own test reads it).
+validated: Counter[str] = Counter()
 
 
 @cache
@@ -73,12 +76,14 @@ def _check_names(doc: Any) -> list[tuple[str, str]]:
 def results(doc: Any, where: str = "results.json") -> None:
     """Assert a whole results.json document (of a matrix run) is valid."""
     bad = errors("results", doc, matrix=True)
+    validated["results"] += 1
     assert not bad, f"{where} does not match results.schema.json:\n" + "\n".join(bad[:20])
 
 
 def entry(case: Any, where: str = "results entry", matrix: bool = False) -> None:
     """Assert one case entry (a journal line, a `repro --json` case) is valid."""
     bad = errors("results", case, "case", matrix)
+    validated["entry"] += 1
     assert not bad, f"{where} does not match results.schema.json#/$defs/case:\n" + "\n".join(
         bad[:20]
     )

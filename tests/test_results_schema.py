@@ -147,14 +147,27 @@ def test_extra_fields_are_welcome() -> None:
     assert not _bad(doc, lambda d: d.update(new_top=1))
 
 
-def test_the_hook_is_installed() -> None:
-    """tests/conftest.py wraps the writer, so what it writes in any test is validated."""
-    from macmatrix.run.results import ResultsWriter
-    from macmatrix.workflows import repro
+def test_the_hook_validates_what_the_cli_writes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """tests/conftest.py's hook sees a real `run` (results.json and journal lines) and a real
+    `repro --json` through the CLI's own imports, not only the functions it wrapped."""
+    from macmatrix.backends.netns.backend import unavailable
 
-    assert ResultsWriter._append.__name__ == "checked_append"
-    assert ResultsWriter._flush.__name__ == "checked_flush"
-    assert repro.run.__name__ == "checked_run"
+    why = unavailable()
+    if why:
+        pytest.skip(f"the netns backend cannot run here: {why}")
+    before = dict(schema_check.validated)
+    argv = ["run", "--backend", "netns", "-k", "single and ipam-static and req-networks/cni-1.0.0"]
+    assert cli.main([*argv, "--out", str(tmp_path), "-q", "--no-baseline"]) == 0
+    runs = schema_check.validated["results"] - before.get("results", 0)
+    lines = schema_check.validated["entry"] - before.get("entry", 0)
+    assert runs >= 2 and lines >= 1  # first write (all unfinished) and the last; each case line
+    corpus = REPO / "tests" / "data" / "corpus" / "nad-plus-networks.yaml"
+    assert cli.main(["repro", str(corpus), "--backend", "netns", "--json", "--no-fix"]) in (0, 1)
+    (case,) = json.loads(capsys.readouterr().out)["cases"]
+    assert schema_check.validated["entry"] == before.get("entry", 0) + lines + 1
+    assert case["id"].startswith("repro/")
 
 
 @pytest.mark.parametrize("command", ["report", "compare"])
