@@ -9,6 +9,7 @@ validated by the tests that read them (tests/schema_check.py).
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,5 +40,10 @@ def written_results_match_the_schema() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(ResultsWriter, "_append", checked_append)
         mp.setattr(ResultsWriter, "_flush", checked_flush)
-        mp.setattr(repro, "run", checked_run)
+        # every binding of repro.run: `from macmatrix.workflows.repro import run` (cli/repro.py)
+        # holds the function itself, so patching the module attribute alone would miss it
+        for module in [m for n, m in list(sys.modules.items()) if n.split(".")[0] == "macmatrix"]:
+            for attr, value in list(vars(module).items()):
+                if value is run:
+                    mp.setattr(module, attr, checked_run)
         yield
