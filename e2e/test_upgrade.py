@@ -49,11 +49,11 @@ def test_upgrade_in_place_keeps_pods_and_behaviour(request: pytest.FixtureReques
     if why:
         pytest.skip(why)
 
-    from macmatrix.backends.kind.backend import KindBackend
+    from macmatrix.backends.kind.upgrade_session import KindUpgrade
     from macmatrix.workflows.upgrade_check import run_check
 
     out = Path(config.getoption("--out")) / f"upgrade-{pair[0]}-to-{pair[1]}"
-    backend = KindBackend.for_upgrade(
+    backend = KindUpgrade.for_upgrade(
         pair[0],
         pair[1],
         bool(config.getoption("--keep-cluster", default=False)),

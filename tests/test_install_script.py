@@ -23,7 +23,7 @@ import tenacity
 from kubernetes import client
 
 from macmatrix import cli
-from macmatrix.backends.kind import backend as kind_backend
+from macmatrix.backends.kind import session as kind_session
 from macmatrix.backends.kind.stack import cluster as cluster_mod
 from macmatrix.backends.kind.stack import commands, install, script
 from macmatrix.backends.kind.stack.cluster import Tools
@@ -208,14 +208,14 @@ def test_macmatrix_run_exits_3_with_one_line_naming_the_hung_step(
     monkeypatch.setattr(install, "fetch", lambda *a, **k: src)
     monkeypatch.setattr(install, "INSTALL_TIMEOUT_S", 1.0)
     monkeypatch.setattr(
-        kind_backend, "ensure_tools", lambda *a, **k: Tools(tmp_path / "kind", kubectl)
+        kind_session, "ensure_tools", lambda *a, **k: Tools(tmp_path / "kind", kubectl)
     )
     monkeypatch.setattr(cluster_mod.KindLifecycle, "up", lambda self, fresh=False: False)
     monkeypatch.setattr(cluster_mod.KindLifecycle, "nodes", lambda self: ["n1"])
     monkeypatch.setattr(cluster_mod.KindLifecycle, "preload", lambda self, image: None)
     deleted: list[str] = []
     monkeypatch.setattr(cluster_mod.KindLifecycle, "down", lambda self: deleted.append(self.name))
-    monkeypatch.setattr(kind_backend, "new_api_client", lambda *_: client.ApiClient())
+    monkeypatch.setattr(kind_session, "new_api_client", lambda *_: client.ApiClient())
     monkeypatch.setattr(
         install.Installer, "kube_ovn_state", lambda self: "deployment/ovn-central not ready"
     )

@@ -180,7 +180,7 @@ def test_kind_never_substitutes(monkeypatch: pytest.MonkeyPatch) -> None:
             seen.append("closed")
 
     monkeypatch.setattr(repro, "substitute_ipam", refuse)
-    monkeypatch.setattr(repro, "_open_kind", lambda stack_name: Closed())
+    monkeypatch.setattr(repro, "_open_pods", lambda backend, stack_name: Closed())
     monkeypatch.setattr(repro, "_run_kind", kind)
     entry = repro.run(request_for("issue-4834.yaml"), "kind")
     assert seen == ["kube-ovn", "closed"] and entry["ipam_substituted"] == []

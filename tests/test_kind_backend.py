@@ -13,12 +13,13 @@ import pytest
 from kubernetes import client
 
 from macmatrix.backends import base
-from macmatrix.backends.kind.backend import KindBackend, needs_diagnostics
+from macmatrix.backends.kind.backend import KindBackend
 from macmatrix.backends.kind.stack import install
 from macmatrix.backends.kind.stack.cluster import Tools
 from macmatrix.backends.kind.stack.lock import Lock
 from macmatrix.errors import BadInput, InfraError
 from macmatrix.observe import CaseObservation, PodObservation
+from macmatrix.run.runner import needs_diagnostics
 from macmatrix.spec import stacks
 from macmatrix.spec.cases import DEFAULTS, Case
 
@@ -245,12 +246,13 @@ def test_run_and_close_glue(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     """run() brings the stack up once (lazily), records phases, runs the matrix, collects
     diagnostics for what is not fine; close() deletes the cluster, then the network."""
     from macmatrix.backends.kind import backend as kind_mod
+    from macmatrix.backends.kind import session as session_mod
 
     calls: list[str] = []
     monkeypatch.setenv("MACMATRIX_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(kind_mod, "lock_path", lambda: tmp_path / "stacks.lock")
+    monkeypatch.setattr(session_mod, "lock_path", lambda: tmp_path / "stacks.lock")
     monkeypatch.setattr(
-        kind_mod, "ensure_tools", lambda s, lock: Tools(tmp_path / "k", tmp_path / "c")
+        session_mod, "ensure_tools", lambda s, lock: Tools(tmp_path / "k", tmp_path / "c")
     )
 
     class Lifecycle:
@@ -322,13 +324,16 @@ def test_run_and_close_glue(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
             calls.append(f"diag {case.id == bad.id}")
             return str(tmp_path / "d")
 
-    monkeypatch.setattr(kind_mod, "KindLifecycle", Lifecycle)
-    monkeypatch.setattr(kind_mod, "Installer", Inst)
+    monkeypatch.setattr(session_mod, "KindLifecycle", Lifecycle)
+    monkeypatch.setattr(session_mod, "Installer", Inst)
     monkeypatch.setattr(kind_mod, "MatrixRun", Matrix)
     monkeypatch.setattr(kind_mod, "Diagnostics", Diag)
-    monkeypatch.setattr(kind_mod, "new_api_client", lambda path: client.ApiClient())
+    monkeypatch.setattr(session_mod, "new_api_client", lambda path: client.ApiClient())
 
-    b = KindBackend(stacks.get("kube-ovn-v1.14"), None, False, tmp_path / "out", log=io.StringIO())
+    from macmatrix.backends.kind.session import KindCluster
+
+    out, log = tmp_path / "out", io.StringIO()
+    b = KindBackend(KindCluster(stacks.get("kube-ovn-v1.14"), None, False, out, log=log))
     obs = b.run([good, bad])
     assert obs[bad.id].diagnostics == str(tmp_path / "d") and obs[good.id].diagnostics is None
     b.run([good])  # prepared once only
@@ -385,3 +390,40 @@ def test_an_image_that_never_pulls_ends_the_wait_with_its_name(
         inst.kube_ovn(None)
     assert "\n" not in str(e.value)
     assert core.list_namespaced_pod.call_count == 3
+
+
+def test_the_run_layer_names_the_cases_that_need_diagnostics(tmp_path: Path) -> None:
+    """Backends observe, the run judges: execute() hands a backend that collects diagnostics
+    (diagnose_when) the judge's 'not works'; the kind backend alone keeps to what it observed."""
+    from macmatrix.backends.kind.backend import failed_outright
+    from macmatrix.run import runner
+
+    case = Case(**DEFAULTS)
+    mac = case.requested_mac(0)
+    wrong = CaseObservation(
+        case.id, pods=[PodObservation("p", interfaces={"net1": "02:00:00:00:00:99"})]
+    )
+    assert not failed_outright(case, wrong)  # the MAC is the judge's business...
+    assert runner.needs_diagnostics(case, wrong)  # ...and the judge says: look closer
+    assert failed_outright(case, CaseObservation(case.id, pods=[PodObservation("p", error="CNI")]))
+
+    class Recorder:
+        name = "recorder"
+        predicate: Any = None
+
+        def diagnose_when(self, predicate: Any) -> None:
+            Recorder.predicate = predicate
+
+        def stack(self) -> dict[str, Any]:
+            return {"backend": "recorder", "name": "recorder"}
+
+        def run(self, cases: Any, progress: Any = None, on_case: Any = None) -> Any:
+            assert Recorder.predicate is runner.needs_diagnostics  # set before the run
+            pod = PodObservation("p", interfaces={"net1": mac})
+            return {c.id: CaseObservation(c.id, pods=[pod]) for c in cases}
+
+        def close(self) -> None:
+            pass
+
+    runner.execute(Recorder(), [case], tmp_path, "m.yaml")
+    assert Recorder.predicate is runner.needs_diagnostics

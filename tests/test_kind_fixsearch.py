@@ -118,7 +118,7 @@ class Cluster:
 
 
 class Backend:
-    """Stand-in for KindBackend.run_pods: the real SinglePod.run_wave on the stand-in API."""
+    """Stand-in for KindPods.run_pods: the real SinglePod.run_wave on the stand-in API."""
 
     def __init__(self, cluster: Cluster, tmp_path: Path) -> None:
         self.cluster, self.tmp_path = cluster, tmp_path

@@ -1,5 +1,5 @@
 """`macmatrix repro --backend kind`: one pod with the pasted NADs (kube/single.py and
-KindBackend.run_pod), against stand-ins for CoreV1Api and CustomObjectsApi built with
+KindPods.run_pod), against stand-ins for CoreV1Api and CustomObjectsApi built with
 create_autospec on the pinned client's classes. The pod watch and exec are injected functions.
 
 Checked: NAD configs go in exactly as given; the pod carries the user's annotations and the
@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from unittest.mock import create_autospec
 
@@ -291,8 +289,10 @@ def test_interfaces_follow_multus_naming() -> None:
 def test_run_pod_prepares_once_and_runs_on_the_kept_cluster(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from macmatrix.backends.kind import backend as kind_mod
-    from macmatrix.backends.kind.backend import KindBackend
+    from macmatrix.backends.kind import pods as pods_mod
+    from macmatrix.backends.kind import session as session_mod
+    from macmatrix.backends.kind.pods import KindPods
+    from macmatrix.backends.kind.session import KindCluster
     from macmatrix.spec import stacks
 
     seen: list[Any] = []
@@ -310,11 +310,11 @@ def test_run_pod_prepares_once_and_runs_on_the_kept_cluster(
             return [PodObservation(s.name) for s in specs]
 
     prepared: list[int] = []
-    b = KindBackend(stacks.get("kube-ovn-v1.16"), None, True, tmp_path, log=io.StringIO())
-    monkeypatch.setattr(b, "_prepare", lambda: prepared.append(1))
-    b._kubeconfig = tmp_path / "kubeconfig"
-    monkeypatch.setattr(kind_mod, "SinglePod", Runner)
-    monkeypatch.setattr(kind_mod, "new_api_client", lambda path: client.ApiClient())
+    b = KindPods(KindCluster(stacks.get("kube-ovn-v1.16"), None, True, tmp_path, log=io.StringIO()))
+    monkeypatch.setattr(b.cluster, "prepare", lambda: prepared.append(1))
+    b.cluster.kubeconfig = tmp_path / "kubeconfig"
+    monkeypatch.setattr(pods_mod, "SinglePod", Runner)
+    monkeypatch.setattr(session_mod, "new_api_client", lambda path: client.ApiClient())
     atts = [Att("default/mv", MACVLAN, {"name": "mv"})]
     obs = b.run_pod("repro", "default", atts, {"k": "v"})
     assert obs.name == "repro" and prepared == [1] and b.api_calls == 5
@@ -353,9 +353,9 @@ def test_repro_picks_kind_and_runs_the_pod_through_run_pod(
         def close(self) -> None:
             made.append("close")
 
-    module = ModuleType("stand_in_kind")
-    module.KindBackend = StandIn  # type: ignore[attr-defined]
-    monkeypatch.setattr(repro, "kind_repro_support", lambda: module)
+    from macmatrix.backends.kind import pods as pods_mod
+
+    monkeypatch.setattr(pods_mod, "KindPods", StandIn)  # what the registry's kind `pods` makes
     text = (
         "kind: NetworkAttachmentDefinition\nmetadata: {name: mv}\nspec:\n  config: '"
         + json.dumps(MACVLAN)
@@ -373,4 +373,3 @@ def test_repro_picks_kind_and_runs_the_pod_through_run_pod(
     assert atts[0][1] == MACVLAN and atts[0][2]["mac"] == MAC
     assert made[-1] == "close" and entry["fix"] == {"searched": False, "why": "--no-fix"}
     assert f"using the newest, {newest}" in capsys.readouterr().err
-    assert sys.modules.get("stand_in_kind") is None  # nothing registered globally

@@ -1,7 +1,7 @@
-"""KindBackend's side of the upgrade check: for_upgrade(), a fresh cluster of its own, pods kept
-across run() (no teardown) and released later, upgrade() driving the installer with TO's pins,
-stack() before and after. Cluster, installer and matrix are stand-ins; the API clients the
-release uses are create_autospec stand-ins of the pinned client's classes."""
+"""The kind side of the upgrade check (KindUpgrade): for_upgrade(), a fresh cluster of its own,
+pods kept across run() (no teardown) and released later, upgrade() driving the installer with
+TO's pins, stack() before and after. Cluster, installer and matrix are stand-ins; the API
+clients the release uses are create_autospec stand-ins of the pinned client's classes."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ import pytest
 from kubernetes import client
 
 from macmatrix.backends.kind import backend as kind_mod
+from macmatrix.backends.kind import session as session_mod
 from macmatrix.backends.kind.backend import KindBackend
 from macmatrix.backends.kind.kube.matrix import SUBNETS
 from macmatrix.backends.kind.stack.cluster import Tools
+from macmatrix.backends.kind.upgrade_session import KindUpgrade
 from macmatrix.errors import BadInput
 from macmatrix.observe import CaseObservation, PodObservation
 from macmatrix.spec.cases import DEFAULTS, Case
@@ -30,9 +32,9 @@ def wired(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any]:
     rec: dict[str, Any] = {"calls": [], "installers": []}
     calls = rec["calls"]
     monkeypatch.setenv("MACMATRIX_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(kind_mod, "lock_path", lambda: tmp_path / "stacks.lock")
+    monkeypatch.setattr(session_mod, "lock_path", lambda: tmp_path / "stacks.lock")
     monkeypatch.setattr(
-        kind_mod, "ensure_tools", lambda s, lock: Tools(tmp_path / s.kind, tmp_path / "kubectl")
+        session_mod, "ensure_tools", lambda s, lock: Tools(tmp_path / s.kind, tmp_path / "kubectl")
     )
 
     class Lifecycle:
@@ -89,31 +91,32 @@ def wired(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any]:
     core = create_autospec(client.CoreV1Api, instance=True)  # stand-in for the API
     custom = create_autospec(client.CustomObjectsApi, instance=True)  # stand-in
     rec["core"], rec["custom"] = core, custom
-    monkeypatch.setattr(kind_mod, "KindLifecycle", Lifecycle)
-    monkeypatch.setattr(kind_mod, "Installer", Inst)
+    monkeypatch.setattr(session_mod, "KindLifecycle", Lifecycle)
+    monkeypatch.setattr(session_mod, "Installer", Inst)
     monkeypatch.setattr(kind_mod, "MatrixRun", Matrix)
-    monkeypatch.setattr(kind_mod, "new_api_client", lambda path: client.ApiClient())
+    monkeypatch.setattr(session_mod, "new_api_client", lambda path: client.ApiClient())
     monkeypatch.setattr(kind_mod.client, "CoreV1Api", lambda api=None: core)
     monkeypatch.setattr(kind_mod.client, "CustomObjectsApi", lambda api=None: custom)
     return rec
 
 
 def test_for_upgrade_names_its_own_cluster_and_reports_both_stacks(tmp_path: Path) -> None:
-    b = KindBackend.for_upgrade("kube-ovn-v1.13", "kube-ovn-v1.14", False, tmp_path)
+    b = KindUpgrade.for_upgrade("kube-ovn-v1.13", "kube-ovn-v1.14", False, tmp_path)
     s = b.stack()
     assert s["name"] == "kube-ovn-v1.13" and s["upgrade_to"] == "kube-ovn-v1.14"
     assert s["kube_ovn"] == "v1.13.15"
     with pytest.raises(BadInput, match="downgrade"):
-        KindBackend.for_upgrade("kube-ovn-v1.14", "kube-ovn-v1.13", False, tmp_path)
+        KindUpgrade.for_upgrade("kube-ovn-v1.14", "kube-ovn-v1.13", False, tmp_path)
+    # a plain matrix backend cannot be upgraded: the upgrade is KindUpgrade's alone (item 8)
     plain = KindBackend.from_options("kube-ovn-v1.14", None, False, tmp_path)
-    with pytest.raises(BadInput, match="not made with KindBackend.for_upgrade"):
-        plain.upgrade()
+    assert not hasattr(plain, "upgrade") and not hasattr(plain, "keep_pods")
 
 
 def test_kept_pods_upgrade_and_release(wired: dict[str, Any], tmp_path: Path) -> None:
     calls = wired["calls"]
-    b = KindBackend.for_upgrade("kube-ovn-v1.13", "kube-ovn-v1.14", False, tmp_path / "out")
-    b.log = io.StringIO()
+    b = KindUpgrade.for_upgrade(
+        "kube-ovn-v1.13", "kube-ovn-v1.14", False, tmp_path / "out", log=io.StringIO()
+    )
     b.keep_pods = True
     b.run([CASE])
     assert wired["cluster_name"] == "mm-up-kube-ovn-v1-13-to-v1-14-41"
@@ -124,8 +127,8 @@ def test_kept_pods_upgrade_and_release(wired: dict[str, Any], tmp_path: Path) ->
         "plugins v1.6.2 replace=False",
         "matrix v1.13.15",
     ]
-    assert "teardown" not in calls and len(b._kept) == 1
-    namespace = b._kept[0][0]
+    assert "teardown" not in calls and len(b.kept) == 1
+    namespace = b.kept[0][0]
     b.keep_pods = False
     b.upgrade()
     assert calls[5:8] == [
@@ -147,7 +150,7 @@ def test_kept_pods_upgrade_and_release(wired: dict[str, Any], tmp_path: Path) ->
     b.release_kept()
     wired["core"].delete_namespace.assert_called_once_with(namespace)
     wired["custom"].delete_cluster_custom_object.assert_called_once_with(*SUBNETS, "s-1")
-    assert b._kept == []
+    assert b.kept == []
     b.close()
     assert calls[-2:] == ["down", "net-rm"]
 
@@ -155,8 +158,9 @@ def test_kept_pods_upgrade_and_release(wired: dict[str, Any], tmp_path: Path) ->
 def test_close_releases_kept_pods_only_when_the_cluster_stays(
     wired: dict[str, Any], tmp_path: Path
 ) -> None:
-    b = KindBackend.for_upgrade("kube-ovn-v1.15", "kube-ovn-v1.16", True, tmp_path / "out")
-    b.log = io.StringIO()
+    b = KindUpgrade.for_upgrade(
+        "kube-ovn-v1.15", "kube-ovn-v1.16", True, tmp_path / "out", log=io.StringIO()
+    )
     b.keep_pods = True
     b.run([CASE])
     b.upgrade()

@@ -187,15 +187,23 @@ def test_netns_cannot_run_kube_ovn_link_in_container_or_missing_plugins(tmp_path
 def test_kind_backend_without_repro_support_is_a_clear_bad_input(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(repro, "kind_repro_support", lambda: None)
-    with pytest.raises(BadInput, match="--backend kind: repro on kind needs a kept cluster"):
+    """A registered kind backend without a single-pod runner (registry `pods`)."""
+    from dataclasses import replace
+
+    from macmatrix.backends import registry
+
+    kind = registry.get("kind")
+    monkeypatch.setitem(registry._ENTRIES, "kind", replace(kind, pods=None))
+    with pytest.raises(BadInput, match="--backend kind: this backend cannot run a single repro"):
         repro.pick_backend("kind")
-    monkeypatch.setattr(repro, "docker_answers", lambda: True)
+    docker = replace(kind, pods=None, auto_refuses=lambda: None)  # a Docker engine answers
+    monkeypatch.setitem(registry._ENTRIES, "kind", docker)
     assert repro.pick_backend("auto") == (
         "netns",
         "auto: the kind backend cannot run a single repro pod in this build",
     )
-    monkeypatch.setattr(repro, "docker_answers", lambda: False)
+    no_docker = replace(kind, pods=None, auto_refuses=lambda: "no Docker engine answers")
+    monkeypatch.setitem(registry._ENTRIES, "kind", no_docker)
     assert repro.pick_backend("auto") == ("netns", "auto: no Docker engine answers")
     assert repro.pick_backend("netns") == ("netns", "")
 

@@ -180,18 +180,17 @@ def test_repro_on_kind_copies_a_release_plugin_and_is_unsupported_without_one(
 ) -> None:
     """A pasted NAD naming a plugin the nodes lack: `bandwidth` is in every pinned plugins
     release (copied in); `whereabouts` is in none and shipped by nobody (unsupported)."""
-    from macmatrix.backends.kind import backend as kind_mod
+    from macmatrix.backends.kind.pods import KindPods
     from macmatrix.observe import PodObservation
     from macmatrix.workflows import repro
 
     handed: list[list[str]] = []
 
     def run_pod(self: Any, pod: str, ns: str, attachments: Any, annotations: Any) -> Any:
-        handed.append(list(self._extra_plugins))  # what _prepare hands Installer.plugins
+        handed.append(list(self.cluster.extra_plugins))  # what prepare hands Installer.plugins
         return PodObservation(name=pod, error="stand-in: no cluster here")
 
-    monkeypatch.setattr(repro, "kind_repro_support", lambda: kind_mod)
-    monkeypatch.setattr(kind_mod.KindBackend, "run_pod", run_pod)
+    monkeypatch.setattr(KindPods, "run_pod", run_pod)
     monkeypatch.chdir(tmp_path)
     stack = stacks.get("kube-ovn-v1.16")
     assert "bandwidth" not in inventory.shipped(stack)

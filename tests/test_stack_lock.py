@@ -22,7 +22,7 @@ def _file(tmp_path: Path, data: bytes = b"#!/bin/sh\necho pinned\n") -> tuple[st
 
 
 def test_the_repo_lock_is_a_valid_json_object() -> None:
-    from macmatrix.backends.kind.backend import lock_path
+    from macmatrix.backends.kind.session import lock_path
 
     lock = Lock(lock_path())
     assert isinstance(lock.entries, dict)

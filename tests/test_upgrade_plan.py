@@ -15,6 +15,7 @@ from macmatrix.backends.kind.stack import upgrade
 from macmatrix.errors import BadInput
 from macmatrix.spec import cases, stacks
 from macmatrix.views import compare
+from macmatrix.workflows import upgrade_check
 
 CASES = cases.load(cases.default_matrix_path())
 NAMES = stacks.stack_names()
@@ -195,8 +196,8 @@ def _doc(outcomes: dict[str, str], name: str) -> dict[str, object]:
 )
 def test_gate_on_the_two_runs(after: dict[str, str], code: int, kind: str | None) -> None:
     before = _doc({"a": "works", "b": "broken"}, "kube-ovn-v1.13")
-    cmp = upgrade.compare_runs(before, _doc(after, "kube-ovn-v1.14"))
-    assert upgrade.gate(cmp) == code
+    cmp = upgrade_check.compare_runs(before, _doc(after, "kube-ovn-v1.14"))
+    assert upgrade_check.gate(cmp) == code
     assert cmp.base_label == "before the upgrade" and cmp.head_label == "after the upgrade"
     if kind is not None:
         assert cmp.of(kind)

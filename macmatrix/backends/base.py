@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from macmatrix.observe import CaseObservation
+from macmatrix.observe import CaseObservation, PodObservation
 from macmatrix.spec.cases import Case
 
 # progress(done, total, message): called from worker threads; must be cheap and thread-safe.
@@ -58,3 +58,21 @@ class Backend(Protocol):
     def close(self) -> None:
         """Remove everything the backend created (also called on errors and Ctrl-C)."""
         ...
+
+
+class PodRunner(Protocol):
+    """What `repro` needs from a backend: single pods with pasted NADs (registry `pods`)."""
+
+    def stack(self) -> dict[str, Any]: ...
+
+    def run_pod(
+        self,
+        pod_name: str,
+        namespace: str,
+        attachments: Sequence[AttachmentLike],
+        annotations: dict[str, str],
+    ) -> PodObservation:
+        """One pod with the attachments as given; everything it created is deleted again."""
+        ...
+
+    def close(self) -> None: ...

@@ -9,8 +9,13 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
 
 from macmatrix.errors import BadInput, InfraError
+
+if TYPE_CHECKING:
+    from macmatrix.backends.base import Backend
 
 SUBCOMMANDS = {
     "run": (
@@ -80,103 +85,20 @@ if __name__ == "__main__":
 
 def resolve_backend(name: str, announce: bool = True) -> str:
     """`auto` -> kind when a Docker engine answers, else netns; says which it picked."""
-    if name != "auto":
-        return name
-    try:
-        from macmatrix.backends.kind.stack.docker import engine_answers
+    from macmatrix.backends import registry
 
-        picked = "kind" if engine_answers() else "netns"
-    except ImportError:
-        picked = "netns"
-    if announce:
-        why = "a Docker engine answers" if picked == "kind" else "no Docker engine answers"
-        print(f"macmatrix: --backend auto picked {picked} ({why})", file=sys.stderr)
-    return picked
+    return registry.resolve(name, announce)
 
 
 def default_stack(backend: str, stack: str | None, announce: bool = True) -> str | None:
     """kind without --stack runs the newest stack in clusters/stacks.toml, and says so."""
-    if backend != "kind" or stack:
-        return stack
-    from macmatrix.spec.stacks import newest
+    from macmatrix.backends import registry
 
-    picked = newest()
-    if announce:
-        print(f"macmatrix: no --stack given; using the newest, {picked}", file=sys.stderr)
-    return picked
+    return registry.default_stack(backend, stack, announce)
 
 
-def open_backend(name: str, args: object) -> BackendContext:
-    """The one place that knows every backend (DESIGN.md rooms)."""
-    return BackendContext(name, args)
+def open_backend(name: str, args: object) -> AbstractContextManager[Backend]:
+    """The backend `name` opened with `args` (backends/registry.py), closed on leaving."""
+    from macmatrix.backends import registry
 
-
-def _plugin_timeout(args: object) -> float:
-    value = getattr(args, "plugin_timeout", None)
-    return 30.0 if value is None else value
-
-
-class BackendContext:
-    """Opens a backend and guarantees close(), also on errors and Ctrl-C."""
-
-    def __init__(self, name: str, args: object):
-        self.name, self.args, self.backend = name, args, None
-
-    def __enter__(self):  # type: ignore[no-untyped-def]
-        a = self.args
-        if self.name == "netns":
-            from macmatrix.backends.gobuild.cni_plugins import choose
-            from macmatrix.backends.netns.backend import NetnsBackend
-
-            picked = choose(
-                getattr(a, "plugins", None),
-                getattr(a, "stack", None),
-                getattr(a, "cni_bin_dir", None),
-            )
-            self.backend = NetnsBackend(
-                picked.bin_dirs,
-                workers=getattr(a, "workers", None),
-                label=picked.label,
-                notes=picked.notes,
-                timeout=_plugin_timeout(a),
-            )
-        elif self.name == "kind":
-            from pathlib import Path
-
-            if getattr(a, "plugins", None):
-                raise BadInput(
-                    "--plugins: only for --backend netns; kind runs its stack's plugins "
-                    "(clusters/stacks.toml cni_plugins)"
-                )
-
-            from macmatrix.backends.kind.backend import KindBackend
-
-            self.backend = KindBackend.from_options(
-                stack_name=getattr(a, "stack", None) or "",
-                kubeconfig=getattr(a, "kubeconfig", None),
-                keep_cluster=bool(getattr(a, "keep_cluster", False)),
-                out_dir=Path(getattr(a, "out", "results")),
-                require_lock=bool(getattr(a, "require_lock", False)),
-            )
-        elif self.name == "multus":
-            if getattr(a, "plugins", None) or getattr(a, "cni_bin_dir", None):
-                raise BadInput(
-                    "--plugins/--cni-bin-dir: only for --backend netns; multus runs its --stack's "
-                    "plugins (clusters/stacks.toml cni_plugins)"
-                )
-            from macmatrix.backends.multus.backend import MultusBackend
-
-            self.backend = MultusBackend(
-                getattr(a, "stack", None),
-                workers=getattr(a, "workers", None),
-                timeout=_plugin_timeout(a),
-            )
-        else:
-            raise BadInput(
-                f"--backend: unknown backend {self.name!r}; use auto, netns, kind or multus"
-            )
-        return self.backend
-
-    def __exit__(self, *exc: object) -> None:
-        if self.backend is not None:
-            self.backend.close()
+    return registry.opened(name, args)

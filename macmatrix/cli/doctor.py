@@ -1,4 +1,4 @@
-"""`macmatrix doctor [--backend kind|netns|auto]`: the command line of workflows/doctor.py."""
+"""`macmatrix doctor [--backend NAME|auto]`: the command line of workflows/doctor.py."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from macmatrix.workflows import doctor
 
 def main(argv: Sequence[str], probe: doctor.Probe | None = None) -> int:
     p = argparse.ArgumentParser(prog="macmatrix doctor", description=doctor.__doc__)
-    options.add(p, "backend", choices=("auto", "kind", "netns"))
+    options.add(p, "backend")
     try:
         args = p.parse_args(list(argv))
     except SystemExit as e:

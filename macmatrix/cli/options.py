@@ -14,8 +14,6 @@ from typing import Any, NoReturn
 
 from macmatrix.errors import BadInput
 
-BACKENDS = ("auto", "netns", "kind", "multus")
-
 
 @dataclass(frozen=True)
 class Option:
@@ -24,7 +22,8 @@ class Option:
 
 
 OPTIONS: dict[str, Option] = {
-    "backend": Option(("--backend",), {"choices": BACKENDS, "default": "auto"}),
+    # choices and help from backends/registry.py when added (a backend registered later counts)
+    "backend": Option(("--backend",), {"default": "auto"}),
     "stack": Option(
         ("--stack",),
         {
@@ -90,7 +89,13 @@ OPTIONS: dict[str, Option] = {
 def add(p: argparse.ArgumentParser, name: str, **overrides: Any) -> argparse.Action:
     """Add the shared option `name` to `p`; `overrides` replace its help, metavar, default..."""
     option = OPTIONS[name]
-    return p.add_argument(*option.flags, **{**option.kwargs, **overrides})
+    kwargs = {**option.kwargs}
+    if name == "backend":
+        from macmatrix.backends import registry
+
+        kwargs["choices"] = registry.choices()
+        kwargs["help"] = "; ".join(f"{e.name}: {e.summary}" for e in registry.entries())
+    return p.add_argument(*option.flags, **{**kwargs, **overrides})
 
 
 class Parser(argparse.ArgumentParser):

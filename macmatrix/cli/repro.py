@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from macmatrix.backends import registry
 from macmatrix.cli import options
 from macmatrix.spec.userinput import load_paths, resolve
 from macmatrix.workflows.repro import EXIT, pick_backend, run
@@ -23,13 +24,10 @@ def main(argv: Sequence[str]) -> int:
         metavar="FILE|-",
         help="YAML/JSON with NAD(s) and a pod or a networks value; - reads stdin",
     )
+    options.add(parser, "backend")
+    stacked = ", ".join(e.name for e in registry.entries() if e.runs_stacks)
     options.add(
-        parser,
-        "backend",
-        help="multus: through real Multus (thin) and a real kube-apiserver, the --stack's pins",
-    )
-    options.add(
-        parser, "stack", metavar="NAME", help="stack from clusters/stacks.toml (kind, multus)"
+        parser, "stack", metavar="NAME", help=f"stack from clusters/stacks.toml ({stacked})"
     )
     options.add(parser, "json", help='print {"cases": [entry]}')
     options.add(

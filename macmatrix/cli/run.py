@@ -10,21 +10,17 @@ from pathlib import Path
 
 from macmatrix.cli import options
 from macmatrix.errors import BadInput
-from macmatrix.run.runner import TerminalProgress, dry_run_netns, execute, exit_code, load_cases
+from macmatrix.run.runner import TerminalProgress, execute, exit_code, load_cases
 from macmatrix.views import baseline, junit, report
 
 DESCRIPTION = """`macmatrix run`: the same run as `pytest e2e/`, sharing its code path (execute()).
 
-Backend-agnostic: the backend is opened by cli.open_backend (the one place that knows both).
+Backend-agnostic: backends are chosen, opened and planned by name (backends/registry.py).
 """
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
-    options.add(
-        p,
-        "backend",
-        help="multus: real Multus (thin) + kube-apiserver + the --stack's plugins, no kubelet",
-    )
+    options.add(p, "backend")
     options.add(p, "stack")
     options.add(p, "plugins")
     options.add(p, "matrix")
@@ -65,16 +61,9 @@ def main(argv: Sequence[str]) -> int:
     name = resolve_backend(args.backend, announce=not args.quiet)
     args.stack = default_stack(name, args.stack, announce=not args.quiet)
     if args.dry_run:
-        if name == "kind":
-            from macmatrix.backends.kind.backend import dry_run
+        from macmatrix.backends import registry
 
-            print(dry_run(selected, args.stack or "", args.kubeconfig))
-        elif name == "multus":
-            from macmatrix.backends.multus.backend import dry_run as multus_plan
-
-            print(multus_plan(selected, args.stack))
-        else:
-            print(dry_run_netns(selected))
+        print(registry.plan(name, selected, args))
         return 0
     out = Path(args.out)
     if out.exists() and not out.is_dir():

@@ -6,7 +6,6 @@ from it (results.md, junit.xml, the terminal table) is the caller's, through vie
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -14,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from macmatrix.backends.base import Backend, Progress
-from macmatrix.build import manifests
 from macmatrix.errors import BadInput
 from macmatrix.judge.verdict import Expectation, judge, model
 from macmatrix.observe import CaseObservation
@@ -85,6 +83,12 @@ def _entry(
     return entry
 
 
+def needs_diagnostics(case: Case, obs: CaseObservation) -> bool:
+    """Every case that is not fully fine gets diagnostics; the judge decides 'fine' (the run
+    layer judges, the backend only records what it is asked to)."""
+    return judge(case, obs).outcome != Outcome.WORKS
+
+
 def execute(
     backend: Backend,
     cases: Sequence[Case],
@@ -104,6 +108,9 @@ def execute(
     """
     stack = backend.stack()
     lookup = expect(stack) if expect else None
+    diagnose_when = getattr(backend, "diagnose_when", None)
+    if callable(diagnose_when):  # backends observe; the run says which cases need a closer look
+        diagnose_when(needs_diagnostics)
     writer = ResultsWriter(out / "results.json", stack, matrix, list(cases))
     by_id = {c.id: c for c in cases}
 
@@ -178,26 +185,3 @@ class TerminalProgress:
         elif pct // 10 != self.last // 10 or done == total:
             sys.stderr.write(line + "\n")
         self.last = pct
-
-
-def dry_run_netns(cases: Sequence[Case]) -> str:
-    lines = [f"# netns plan: {len(cases)} cases; nothing below has been created", ""]
-    for case in cases:
-        lines.append(f"## {case.id}")
-        why = case.netns_unsupported()
-        if why:
-            lines += [f"unsupported on netns: {why}", ""]
-            continue
-        ns = "macmatrix"
-        lines.append("NAD spec.config:")
-        lines.append(json.dumps(manifests.nad_config(case, ns), indent=2))
-        if case.substitute_ipam:
-            lines.append(
-                "ipam substituted: the kube-ovn IPAM runs as static with each replica's "
-                f"address in {manifests.cidr(case)} (matrix substitute_ipam)"
-            )
-        for r in range(case.n_replicas):
-            ann = manifests.pod_annotations(case, ns, r)
-            lines.append(f"pod {manifests.pod_name(case, r)} annotations: {json.dumps(ann)}")
-        lines.append("")
-    return "\n".join(lines)

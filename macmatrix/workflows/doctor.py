@@ -7,6 +7,7 @@ missing (an infrastructure problem, not a finding), 2 for bad usage.
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 from collections.abc import Callable, Sequence
@@ -457,15 +458,28 @@ def usable(checks: Sequence[Check]) -> bool:
     return all(c.ok or not c.required for c in checks)
 
 
+def backend_checks(name: str, probe: Probe) -> list[Check]:
+    """The checks of one backend: doctor's detailed ones where it has them, else the
+    registry's probe (backends/registry.py `unavailable`) as one line."""
+    if name == "kind":
+        return kind_checks(probe)
+    if name == "netns":
+        return netns_checks(probe) + plugin_release_checks(probe)
+    from macmatrix.backends import registry
+
+    why = registry.unavailable(name, argparse.Namespace())
+    return [Check(f"{name} backend", why is None, why or "available", "see the line above")]
+
+
 def report(choice: str, probe: Probe) -> int:
-    """Print the checks of backend `choice` (auto: every one) and the tiers; the exit code."""
+    """Print the checks of backend `choice` (auto: every backend auto may pick) and the tiers;
+    the exit code."""
+    from macmatrix.backends import registry
+
     verdicts: dict[str, bool] = {}
-    for backend in ("kind", "netns") if choice == "auto" else (choice,):
-        checks = (
-            kind_checks(probe)
-            if backend == "kind"
-            else netns_checks(probe) + plugin_release_checks(probe)
-        )
+    auto = choice == registry.AUTO
+    for backend in registry.auto_candidates() if auto else (choice,):
+        checks = backend_checks(backend, probe)
         print(f"{backend} backend:")
         for c in checks:
             print("  " + c.line())
@@ -474,9 +488,16 @@ def report(choice: str, probe: Probe) -> int:
     print("tiers this machine can run:")
     for line in tiers(probe, verdicts):
         print("  " + line)
-    if choice == "auto":
-        engine = (probe.engine or _engine)() if probe.which("docker") else False
-        picked = "kind" if engine else "netns"
+    if auto:
+        picked, _why = registry.pick_auto(lambda entry: _auto_refuses(entry, probe))
         print(f"--backend auto would pick {picked}")
         return 0 if verdicts[picked] else 3
     return 0 if all(verdicts.values()) else 3
+
+
+def _auto_refuses(entry: Any, probe: Probe) -> str | None:
+    """The auto pick with doctor's probe for the Docker engine (tests inject it)."""
+    if entry.name != "kind":
+        return entry.auto_refuses()
+    engine = (probe.engine or _engine)() if probe.which("docker") else False
+    return None if engine else "no Docker engine answers"

@@ -334,13 +334,16 @@ def search(
     start = time.monotonic()
     stack = entry.get("stack") or {}
     backend = str(stack.get("backend", ""))
-    if backend not in ("netns", "kind") or (backend == "kind" and kind_backend is None):
+    # a pod runner (registry `pods`, e.g. kind): candidates as pods of a wave on it; netns: each
+    # in namespaces of its own, in-process
+    on_pods = kind_backend is not None
+    if not on_pods and backend != "netns":
         return {"searched": False, "why": f"no fix search on backend {backend or 'unknown'}"}
     plugins = stack.get("cni_plugins")
     plugins = str(plugins) if plugins and plugins != "unknown" else None
 
     def run(cands: Sequence[Candidate]) -> list[Tried]:
-        if backend == "kind":
+        if on_pods:
             return fixsearch_kind.run_candidates(kind_backend, request, cands)
         return run_candidates(request, cands, bin_dirs, substitute, workers)
 
@@ -353,7 +356,7 @@ def search(
         (t for t in tried if t.works),
         key=lambda t: (t.candidate.size, len(t.candidate.edits), tried.index(t)),
     )
-    if backend == "kind":
+    if on_pods:
         verified_on = fixsearch_kind.verified_on(stack)
     else:
         verified_on = f"{backend} with containernetworking-plugins {plugins or 'unknown'}"

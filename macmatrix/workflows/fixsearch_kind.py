@@ -98,8 +98,8 @@ def plan_waves(placed: Sequence[Placed]) -> list[list[int]]:
 
 
 def run_candidates(backend: Any, request: Request, candidates: Sequence[Candidate]) -> list[Tried]:
-    """Run the candidates as pods on the kind backend (KindBackend.run_pods) and judge each with
-    judge/pasted.py; a list of candidates.Tried in the candidates' order."""
+    """Run the candidates as pods on the kind backend (backends/kind/pods.py KindPods.run_pods)
+    and judge each with judge/pasted.py; a list of candidates.Tried in the candidates' order."""
     want = requested(pasted.judge(request, None)[0])
     namespace = f"mm-fix-{secrets.token_hex(4)}"
     changed = [apply(request, c) for c in candidates]

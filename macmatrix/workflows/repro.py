@@ -10,15 +10,15 @@ matrix's judge (judge/pasted.py -> verdict.judge_pods) and written by its entry 
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import platform
 import time
 from collections.abc import Sequence
-from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from macmatrix import __version__
+from macmatrix.backends import registry
+from macmatrix.backends.base import PodRunner
 from macmatrix.backends.netns import state_paths
 from macmatrix.build.ipam_substitute import Substitution
 from macmatrix.build.ipam_substitute import apply as substitute_ipam
@@ -32,6 +32,9 @@ from macmatrix.workflows import fixsearch, podrun
 from macmatrix.workflows.lint import Finding, lint
 
 # --------------------------------------------------------------------------- what cannot run
+
+# the backends whose repro runs the pasted plugins in-process here (ipam substitution)
+IN_PROCESS = ("netns", "multus")
 
 
 def refuse_wrong_types(request: Request) -> None:
@@ -58,44 +61,20 @@ def refuse_wrong_types(request: Request) -> None:
 # --------------------------------------------------------------------------- backends
 
 
-def docker_answers() -> bool:
-    """Whether a Docker engine answers (the same probe `run --backend auto` uses)."""
-    from macmatrix.backends.kind.stack.docker import engine_answers
-
-    return engine_answers()
-
-
-def kind_repro_support() -> Any | None:
-    """backends/kind/backend.py, if it can run one pod on a kept cluster (repro needs run_pod)."""
-    if importlib.util.find_spec("macmatrix.backends.kind.backend") is None:
-        return None
-    module = importlib.import_module("macmatrix.backends.kind.backend")
-    backend = getattr(module, "KindBackend", None)
-    if backend is None or not hasattr(backend, "run_pod"):
-        return None
-    return module
-
-
 def pick_backend(choice: str) -> tuple[str, str]:
-    """(backend, note). auto: kind when Docker answers and kind can run a repro, else netns."""
-    if choice in ("netns", "multus"):
-        return choice, ""
-    if choice == "kind":
-        if kind_repro_support() is None:
-            raise BadInput(
-                "--backend kind: repro on kind needs a kept cluster and KindBackend.run_pod (one "
-                "pod with the pasted NADs); this build's kind backend only runs the matrix; "
-                "use --backend netns"
-            )
-        return "kind", ""
-    docker = docker_answers()
-    if docker and kind_repro_support() is not None:
-        return "kind", "auto: a Docker engine answers"
-    return "netns", "auto: " + (
-        "the kind backend cannot run a single repro pod in this build"
-        if docker
-        else "no Docker engine answers"
-    )
+    """(backend, note): a backend that can run a single pod (registry `pods`); auto: the
+    registry's pick among those (kind when a Docker engine answers, else netns)."""
+    if choice == registry.AUTO:
+        picked, why = registry.pick_auto(need_pods=True)
+        return picked, f"auto: {why}"
+    entry = registry.get(choice)
+    if entry.pods is None:
+        able = [e.name for e in registry.entries() if e.pods is not None]
+        raise BadInput(
+            f"--backend {choice}: this backend cannot run a single repro pod with the pasted "
+            f"NADs in this build; use --backend {' or '.join(able)}"
+        )
+    return entry.name, ""
 
 
 def _run_netns(
@@ -157,26 +136,13 @@ def _run_multus(
         return (*podrun.run_pod(mb, to_run, stack), subs, dirs)
 
 
-def _open_kind(stack_name: str | None) -> Any:
-    """The KindBackend of the kept kind cluster of `stack_name` (created and kept if there is
-    none); the caller closes it. Without --stack the newest stack is used.
-
-    Only reached when backends/kind/backend.py offers KindBackend.run_pod(pod_name, namespace,
-    attachments, annotations) -> PodObservation and need_plugins({type: network}) -> reason.
-    """
-    module = kind_repro_support()
-    if module is None:  # pick_backend checked; keep races honest
-        raise BadInput("--backend kind: not available in this build; use --backend netns")
-    if not stack_name:
-        from macmatrix.cli import default_stack
-
-        stack_name = default_stack("kind", None)
-    return module.KindBackend.from_options(
-        stack_name=stack_name,
-        kubeconfig=None,
-        keep_cluster=True,
-        out_dir=Path("results") / "repro",
-    )
+def _open_pods(backend: str, stack_name: str | None) -> PodRunner:
+    """The single-pod runner of `backend` (registry `pods`; on kind the kept cluster of
+    `stack_name`, the newest stack without one); the caller closes it."""
+    factory = registry.get(backend).pods
+    if factory is None:  # pick_backend checked
+        raise BadInput(f"--backend {backend}: cannot run a single repro pod in this build")
+    return factory(SimpleNamespace(stack=stack_name))
 
 
 # the plugin types the fix search's remedies can add (workflows/remedies.py: tuning)
@@ -186,7 +152,7 @@ FIX_PLUGIN_TYPES = ("tuning",)
 def _run_kind(
     request: Request, backend: Any
 ) -> tuple[PodObservation | None, dict[str, Any], Status, str]:
-    """One pod on the kind backend (see _open_kind)."""
+    """One pod on the kind backend (see _open_pods)."""
     from macmatrix.backends.kind.stack.inventory import needed_by
 
     # a plugin the nodes lack is copied in when the stack's plugins release has it;
@@ -305,7 +271,9 @@ def run(
     """
     lint(request.paste)  # input the linter cannot read is bad input: say so before any work
     refuse_wrong_types(request)  # lint's element-wrong-type error, as one line and exit 2
-    kind_backend = _open_kind(stack_name) if backend == "kind" else None
+    # netns and multus run in-process below (IPAM substitution, plugin dirs); others through
+    # their single-pod runner (registry `pods`)
+    kind_backend = None if backend in IN_PROCESS else _open_pods(backend, stack_name)
     try:
         return _run(
             request,
@@ -357,10 +325,11 @@ def _run(
             Status.INFRA_ERROR,
             f"{type(e).__name__}: {e}",
         )
-    if stack_name and backend not in ("kind", "multus"):
+    if stack_name and not registry.get(backend).runs_stacks:
+        installs = " or ".join(e.name for e in registry.entries() if e.runs_stacks)
         stack = {
             **stack,
-            "stack_requested": f"{stack_name} (only the kind backend installs stacks)",
+            "stack_requested": f"{stack_name} (only the {installs} backend installs stacks)",
         }
     stack = versions_block(stack, backend, note)
     findings = lint(request.paste, _plugins_version(stack))

@@ -2,7 +2,7 @@
 
 1. the matrix on FROM with its pods kept (results in OUT/before/), 2. a snapshot of every kept
 pod, 3. the upgrade in place, 4. the snapshot again and the drift (kube/snapshot.py), 5. the
-matrix again on the upgraded cluster (OUT/after/), 6. the two runs compared (stack/upgrade.py).
+matrix again on the upgraded cluster (OUT/after/), 6. the two runs compared (compare_runs, gate).
 The kept pods are released before the second run's verdict is written. Thin: the backend does the
 cluster work, the pure modules decide; unit-tested with a stand-in backend.
 """
@@ -10,22 +10,44 @@ cluster work, the pure modules decide; unit-tested with a stand-in backend.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from macmatrix.backends.base import Backend, Progress
 from macmatrix.backends.kind.kube import snapshot
-from macmatrix.backends.kind.stack import upgrade
 from macmatrix.run.results import atomic_write
 from macmatrix.spec.cases import Case
 from macmatrix.views import compare
 from macmatrix.views.report import results_md
 
 
+def compare_runs(first: Mapping[str, Any], second: Mapping[str, Any]) -> compare.Comparison:
+    """The matrix before the upgrade vs after it (macmatrix.views.compare on behaviours)."""
+    cmp = compare.diff(
+        compare.behaviours_from_results(first, "before the upgrade"),
+        compare.behaviours_from_results(second, "after the upgrade"),
+        base_label="before the upgrade",
+        head_label="after the upgrade",
+        base_stack=first.get("stack"),
+        head_stack=second.get("stack"),
+    )
+    cmp.notes += compare.run_notes(first, "the run before") + compare.run_notes(second, "after")
+    return cmp
+
+
+# Regressions fail (1); infra errors left cases unchecked (3): the upgrade is not verified.
+GATE = frozenset({compare.REGRESSION, compare.INFRA})
+
+
+def gate(cmp: compare.Comparison) -> int:
+    """0 when nothing that worked before is broken after; 1 regressions; 3 only infra errors."""
+    return compare.exit_code(cmp, GATE)
+
+
 class UpgradableBackend(Backend, Protocol):
-    """What the check needs beyond backends/base.Backend (KindBackend has it)."""
+    """What the check needs beyond backends/base.Backend (backends/kind KindUpgrade has it)."""
 
     keep_pods: bool
 
@@ -60,10 +82,10 @@ class UpgradeOutcome:
         """1: a kept pod changed, or a regression; 3: only infra errors left cases unchecked."""
         if self.pod_failures:
             return 1
-        return upgrade.gate(self.comparison)
+        return gate(self.comparison)
 
     def render(self) -> str:
-        failing = compare.failing_kinds(self.comparison, upgrade.GATE)
+        failing = compare.failing_kinds(self.comparison, GATE)
         return (
             "## kept pods\n"
             + snapshot.render(self.drifts, self.unchecked, self.checked_pods)
@@ -125,7 +147,7 @@ def run_check(
         after,
         drifts,
         unchecked,
-        upgrade.compare_runs(first, second),
+        compare_runs(first, second),
     )
     pods = {
         "before": {k: v.to_json() for k, v in before.items()},

@@ -34,7 +34,7 @@ from pyroute2.netns import setns
 
 from macmatrix import macs
 from macmatrix.backends import plugin_binaries
-from macmatrix.backends.base import CaseSink, Progress, no_progress
+from macmatrix.backends.base import AttachmentLike, CaseSink, Progress, no_progress
 from macmatrix.backends.netns import rootless, runs, state_paths
 from macmatrix.backends.netns.runs import NS_PREFIX, TUNING_STATE_DIR
 from macmatrix.build import ipam_substitute, manifests
@@ -537,10 +537,14 @@ class NetnsBackend:
         self,
         pod_name: str,
         namespace: str,
-        attachments: list[Attachment],
+        attachments: Sequence[AttachmentLike],
         annotations: dict[str, str] | None = None,
     ) -> PodObservation:
-        return self.run_pods([(pod_name, namespace, attachments, annotations or {})])[0]
+        atts = [
+            a if isinstance(a, Attachment) else Attachment(a.network, a.config, a.element)
+            for a in attachments
+        ]
+        return self.run_pods([(pod_name, namespace, atts, annotations or {})])[0]
 
     # ------------------------------------------------------------------ cases
 

@@ -518,7 +518,8 @@ def delete_run(
 ) -> None:
     """Delete a run's namespace and Subnets (best effort, not waited for; 404 is fine).
 
-    Also used later for runs whose pods were kept across an upgrade (KindBackend.keep_pods).
+    Also used later for runs whose pods were kept across an upgrade (KindUpgrade.keep_pods,
+    backends/kind/upgrade_session.py).
     """
     try:
         call(core.delete_namespace, namespace, stats=stats)

@@ -147,6 +147,15 @@ class PodSpec:
     annotations: dict[str, str]
 
 
+def one(spec: PodSpec, got: PodObservation | str) -> PodObservation:
+    """A wave of one's answer: its observation, or the infra problem that stopped it raised as
+    an InfraError naming the pod."""
+    if isinstance(got, str):
+        where = f"{spec.namespace}/{spec.name}"
+        raise InfraError(got if where in got else f"repro pod {where}: {got}")
+    return got
+
+
 class SinglePod:
     """Runs one pod against a cluster; API objects are arguments so tests pass stand-ins."""
 
@@ -187,11 +196,9 @@ class SinglePod:
         annotations: dict[str, str],
     ) -> PodObservation:
         """One pod: a wave of one, whose infra problem is an InfraError."""
-        [got] = self.run_wave([PodSpec(pod_name, namespace, attachments, annotations)])
-        if isinstance(got, str):
-            where = f"{namespace}/{pod_name}"
-            raise InfraError(got if where in got else f"repro pod {where}: {got}")
-        return got
+        spec = PodSpec(pod_name, namespace, attachments, annotations)
+        [got] = self.run_wave([spec])
+        return one(spec, got)
 
     def run_wave(self, specs: Sequence[PodSpec]) -> list[PodObservation | str]:
         """Every pod of `specs` created before any is waited for (one wave, settled together by

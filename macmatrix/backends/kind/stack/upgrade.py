@@ -1,8 +1,9 @@
 """The in-place upgrade check (kind backend): what changes between two stacks, and the plan.
 
-Pure: which components change, the commands of the upgrade, the whole plan as text for
-`--dry-run`, and the gate on the two matrix runs (views/compare). The cluster work lives in
-backends/kind/backend.py and stack/install.py; orchestration in workflows/upgrade_check.py.
+Pure: which components change, the commands of the upgrade and the whole plan as text for
+`--dry-run`. The cluster work lives in backends/kind/upgrade_session.py and stack/install.py;
+the orchestration, and the gate on the two matrix runs (views/compare), in
+workflows/upgrade_check.py.
 
 How Kube-OVN documents an upgrade (checked 2026-11 against upstream):
 - kubeovn/docs `docs/start/one-step-install.en.md`, "Upgrade" under "Script Installation": run
@@ -29,7 +30,7 @@ How Kube-OVN documents an upgrade (checked 2026-11 against upstream):
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,6 @@ from macmatrix.backends.kind.stack.plan import render as render_install
 from macmatrix.errors import BadInput
 from macmatrix.spec.cases import Case
 from macmatrix.spec.stacks import Stack
-from macmatrix.views import compare
 
 # install.sh's switch for "[Step 4/6] Delete pod that not in host network mode" (v1.14.16+).
 SKIP_POD_RESTART_ENV = {"DEL_NON_HOST_NET_POD": "false"}
@@ -199,32 +199,6 @@ def plan(old: Stack, new: Stack, field: str = "--upgrade-to") -> UpgradePlan:
 def adjacent_pairs(names: Sequence[str]) -> list[tuple[str, str]]:
     """(older, next) for stacks sorted by version: the upgrades a release manager gates."""
     return list(zip(names, names[1:], strict=False))
-
-
-# ----------------------------------------------------------------------------- the two runs
-
-
-def compare_runs(first: Mapping[str, Any], second: Mapping[str, Any]) -> compare.Comparison:
-    """The matrix before the upgrade vs after it (macmatrix.views.compare on behaviours)."""
-    cmp = compare.diff(
-        compare.behaviours_from_results(first, "before the upgrade"),
-        compare.behaviours_from_results(second, "after the upgrade"),
-        base_label="before the upgrade",
-        head_label="after the upgrade",
-        base_stack=first.get("stack"),
-        head_stack=second.get("stack"),
-    )
-    cmp.notes += compare.run_notes(first, "the run before") + compare.run_notes(second, "after")
-    return cmp
-
-
-# Regressions fail (1); infra errors left cases unchecked (3): the upgrade is not verified.
-GATE = frozenset({compare.REGRESSION, compare.INFRA})
-
-
-def gate(cmp: compare.Comparison) -> int:
-    """0 when nothing that worked before is broken after; 1 regressions; 3 only infra errors."""
-    return compare.exit_code(cmp, GATE)
 
 
 # ----------------------------------------------------------------------------- the dry-run plan

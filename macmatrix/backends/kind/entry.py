@@ -1,0 +1,86 @@
+"""The kind backend in the registry (backends/registry.py): a kind cluster with Kube-OVN and
+Multus (or an existing cluster with --kubeconfig); what `--backend auto` picks when a Docker
+engine answers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from macmatrix.backends.base import Backend, PodRunner
+from macmatrix.backends.registry import BackendEntry, Options, default_stack, option, register
+from macmatrix.errors import BadInput
+from macmatrix.spec.cases import Case
+
+NO_ENGINE = (
+    "no Docker engine answers; start Docker (or use --backend netns), "
+    "see `macmatrix doctor --backend kind`"
+)
+REPRO_OUT = Path("results") / "repro"  # a repro's diagnostics
+
+
+def open_backend(opts: Options) -> Backend:
+    """The matrix on the stack's kind cluster (created, or a kept one reused), or --kubeconfig."""
+    if option(opts, "plugins"):
+        raise BadInput(
+            "--plugins: only for --backend netns; kind runs its stack's plugins "
+            "(clusters/stacks.toml cni_plugins)"
+        )
+    from macmatrix.backends.kind.backend import KindBackend
+
+    return KindBackend.from_options(
+        stack_name=option(opts, "stack", ""),
+        kubeconfig=option(opts, "kubeconfig"),
+        keep_cluster=bool(option(opts, "keep_cluster", False)),
+        out_dir=Path(option(opts, "out", "results")),
+        require_lock=bool(option(opts, "require_lock", False)),
+    )
+
+
+def open_pods(opts: Options) -> PodRunner:
+    """repro: single pods on the kept kind cluster of --stack (the newest without one), created
+    and kept when there is none, so the next repro starts in seconds."""
+    from macmatrix.backends.kind.pods import KindPods
+
+    return KindPods.from_options(
+        stack_name=default_stack("kind", option(opts, "stack")) or "",
+        kubeconfig=None,
+        keep_cluster=True,
+        out_dir=REPRO_OUT,
+    )
+
+
+def plan(cases: Sequence[Case], opts: Options) -> str:
+    from macmatrix.backends.kind.backend import dry_run
+
+    return dry_run(list(cases), option(opts, "stack", ""), option(opts, "kubeconfig"))
+
+
+def unavailable(opts: Options) -> str | None:
+    """--kubeconfig: the cluster is checked when opened; else a Docker engine must answer."""
+    if option(opts, "kubeconfig"):
+        return None
+    return None if auto_refuses() is None else NO_ENGINE
+
+
+def auto_refuses() -> str | None:
+    from macmatrix.backends.kind.stack.docker import engine_answers
+
+    return None if engine_answers() else "no Docker engine answers"
+
+
+ENTRY = register(
+    BackendEntry(
+        name="kind",
+        summary="a kind cluster with Kube-OVN, Multus and the stack's CNI plugins (needs Docker)",
+        open=open_backend,
+        plan=plan,
+        unavailable=unavailable,
+        auto_rank=10,  # preferred: everything real
+        auto_refuses=auto_refuses,
+        auto_why="a Docker engine answers",
+        runs_stacks=True,
+        pods=open_pods,
+        order=20,
+    )
+)

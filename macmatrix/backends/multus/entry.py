@@ -1,0 +1,65 @@
+"""The real-Multus tier in the registry (backends/registry.py): Multus thin, built from its Go
+module at the stack's pin, against a local kube-apiserver, with the stack's CNI plugins; never
+picked by `--backend auto`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from macmatrix.backends.base import Backend, PodRunner
+from macmatrix.backends.registry import BackendEntry, Options, option, register
+from macmatrix.errors import BadInput
+from macmatrix.spec.cases import Case
+
+
+def open_backend(opts: Options) -> Backend:
+    """The --stack's Multus, kube-apiserver and plugins (the newest stack without one)."""
+    if option(opts, "plugins") or option(opts, "cni_bin_dir"):
+        raise BadInput(
+            "--plugins/--cni-bin-dir: only for --backend netns; multus runs its --stack's "
+            "plugins (clusters/stacks.toml cni_plugins)"
+        )
+    from macmatrix.backends.multus.backend import MultusBackend
+    from macmatrix.backends.netns.backend import DEFAULT_PLUGIN_TIMEOUT_S
+
+    return MultusBackend(
+        option(opts, "stack"),
+        workers=option(opts, "workers"),
+        timeout=option(opts, "plugin_timeout", DEFAULT_PLUGIN_TIMEOUT_S),
+    )
+
+
+def open_pods(opts: Options) -> PodRunner:
+    """repro: the pasted NADs and pod through the --stack's Multus and kube-apiserver."""
+    from macmatrix.backends.multus.backend import MultusBackend
+    from macmatrix.backends.netns.backend import DEFAULT_PLUGIN_TIMEOUT_S
+
+    return MultusBackend(
+        option(opts, "stack"), timeout=option(opts, "plugin_timeout", DEFAULT_PLUGIN_TIMEOUT_S)
+    )
+
+
+def plan(cases: Sequence[Case], opts: Options) -> str:
+    from macmatrix.backends.multus.backend import dry_run
+
+    return dry_run(cases, option(opts, "stack"))
+
+
+def unavailable(opts: Options) -> str | None:
+    from macmatrix.backends.multus.backend import why_not_here
+
+    return why_not_here(option(opts, "stack"))
+
+
+ENTRY = register(
+    BackendEntry(
+        name="multus",
+        summary="real Multus (thin) + kube-apiserver + the --stack's plugins, no kubelet",
+        open=open_backend,
+        plan=plan,
+        unavailable=unavailable,
+        runs_stacks=True,  # the stack's Multus, Kubernetes and plugins; the newest by default
+        pods=open_pods,
+        order=30,
+    )
+)

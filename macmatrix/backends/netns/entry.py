@@ -1,0 +1,78 @@
+"""The netns backend in the registry (backends/registry.py): real CNI plugins in real network
+namespaces; what `--backend auto` falls back to when no Docker engine answers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import suppress
+
+from macmatrix.backends.base import Backend, PodRunner
+from macmatrix.backends.registry import BackendEntry, Options, option, register
+from macmatrix.spec.cases import Case
+
+
+def open_backend(opts: Options) -> Backend:
+    """--plugins VERSION|debian, else --stack's plugins, else --cni-bin-dir / the default dirs."""
+    from macmatrix.backends.gobuild.cni_plugins import choose
+    from macmatrix.backends.netns.backend import DEFAULT_PLUGIN_TIMEOUT_S, NetnsBackend
+
+    picked = choose(option(opts, "plugins"), option(opts, "stack"), option(opts, "cni_bin_dir"))
+    return NetnsBackend(
+        picked.bin_dirs,
+        workers=option(opts, "workers"),
+        label=picked.label,
+        notes=picked.notes,
+        timeout=option(opts, "plugin_timeout", DEFAULT_PLUGIN_TIMEOUT_S),
+    )
+
+
+def open_pods(opts: Options) -> PodRunner:
+    """repro: the pasted NADs' plugins from --cni-bin-dir (or the default dirs)."""
+    from macmatrix.backends.netns.backend import DEFAULT_PLUGIN_TIMEOUT_S, NetnsBackend
+
+    return NetnsBackend(
+        cni_bin_dirs=option(opts, "cni_bin_dir"),
+        timeout=option(opts, "plugin_timeout", DEFAULT_PLUGIN_TIMEOUT_S),
+    )
+
+
+def plan(cases: Sequence[Case], opts: Options) -> str:
+    from macmatrix.backends.netns.plan import render
+
+    return render(cases)
+
+
+def unavailable(opts: Options) -> str | None:
+    from macmatrix.backends.netns.backend import unavailable as why_not
+
+    return why_not(option(opts, "cni_bin_dir"))
+
+
+def before_threads() -> None:
+    """Not root: enter the rootless user namespace while the process has no threads yet
+    (unshare(2) refuses a threaded one); when that fails, `unavailable` says why later."""
+    import os
+
+    if os.geteuid() == 0:
+        return
+    from macmatrix.backends.netns import rootless
+    from macmatrix.errors import InfraError
+
+    with suppress(InfraError):
+        rootless.enter()
+
+
+ENTRY = register(
+    BackendEntry(
+        name="netns",
+        summary="real CNI plugins in real network namespaces, Multus emulated (root or rootless)",
+        open=open_backend,
+        plan=plan,
+        unavailable=unavailable,
+        skip_when_unavailable=True,
+        auto_rank=100,  # the fallback: needs nothing but this machine
+        pods=open_pods,
+        order=10,
+        before_threads=before_threads,
+    )
+)
