@@ -42,6 +42,16 @@ needs_setpriv = pytest.mark.skipif(
 )
 
 
+@pytest.fixture(autouse=True)
+def own_runs_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A registry of runs of this test's own (MACMATRIX_RUNS_DIR, inherited by the CLI it starts):
+    a `macmatrix cleanup` of another job sharing the host must not remove the run this test
+    killed on purpose before this test's doctor and cleanup look at it."""
+    d = tmp_path_factory.mktemp("runs")
+    monkeypatch.setenv(runs.RUNS_DIR_ENV, str(d))
+    return d
+
+
 def cli(*args: str, prefix: list[str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*(prefix or []), *CLI, *args], cwd=REPO, capture_output=True, text=True, timeout=120
@@ -117,6 +127,7 @@ def test_sigkilled_run_is_listed_and_cleanup_removes_only_dead_runs(tmp_path: Pa
         assert f"removing run {dead.run_id}" in clean.stdout
         assert dead.namespaces() == [] and not Path(dead.tmpdir).exists()
         assert not dead.path().exists()
+        assert not (runs.RUNS_DIR / f"{dead.run_id}.json").exists()  # recorded only in ours
         # the live run is untouched and still cleans up after itself
         assert alive.namespaces() and alive.path().exists()
     finally:

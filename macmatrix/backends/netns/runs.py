@@ -22,6 +22,16 @@ from pathlib import Path
 from pyroute2 import netns
 
 RUNS_DIR = Path("/run/macmatrix/runs")
+# MACMATRIX_RUNS_DIR: another registry of runs, so a test's deliberately killed run is seen only by
+# that test's doctor/cleanup and never by a cleanup of another job sharing the host
+RUNS_DIR_ENV = "MACMATRIX_RUNS_DIR"
+
+
+def runs_root() -> Path:
+    """Where run records live: $MACMATRIX_RUNS_DIR, else /run/macmatrix/runs."""
+    return Path(os.environ.get(RUNS_DIR_ENV) or RUNS_DIR)
+
+
 TUNING_STATE_DIR = Path("/run/cni/tuning")  # tuning saves the old MAC here, removes it on DEL
 NS_PREFIX = "mm-"
 _RUN_ID = re.compile(r"^[0-9a-f]{6,32}$")
@@ -50,8 +60,8 @@ class RunRecord:
     def alive(self) -> bool:
         return self.pid_start is not None and process_start(self.pid) == self.pid_start
 
-    def path(self, runs_dir: Path = RUNS_DIR) -> Path:
-        return runs_dir / f"{self.run_id}.json"
+    def path(self, runs_dir: Path | None = None) -> Path:
+        return (runs_dir or runs_root()) / f"{self.run_id}.json"
 
     def namespaces(self) -> list[str]:
         return sorted(n for n in netns.listnetns() if n.startswith(self.prefix))
@@ -62,10 +72,11 @@ class RunRecord:
         return sorted(TUNING_STATE_DIR.glob(f"{self.run_id}*_*.json"))
 
 
-def register(run_id: str, prefix: str, tmpdir: Path, runs_dir: Path = RUNS_DIR) -> RunRecord:
+def register(run_id: str, prefix: str, tmpdir: Path, runs_dir: Path | None = None) -> RunRecord:
     """Record this process as the owner of run `run_id`, before it creates anything."""
     pid = os.getpid()
     rec = RunRecord(run_id, pid, process_start(pid), prefix, str(tmpdir))
+    runs_dir = runs_dir or runs_root()
     runs_dir.mkdir(parents=True, exist_ok=True)
     tmp = runs_dir / f".{run_id}.json.tmp"
     tmp.write_text(json.dumps(asdict(rec)) + "\n")
@@ -73,12 +84,13 @@ def register(run_id: str, prefix: str, tmpdir: Path, runs_dir: Path = RUNS_DIR) 
     return rec
 
 
-def unregister(rec: RunRecord, runs_dir: Path = RUNS_DIR) -> None:
+def unregister(rec: RunRecord, runs_dir: Path | None = None) -> None:
     rec.path(runs_dir).unlink(missing_ok=True)
 
 
-def records(runs_dir: Path = RUNS_DIR) -> Iterator[RunRecord]:
+def records(runs_dir: Path | None = None) -> Iterator[RunRecord]:
     """Every readable run record; a damaged one is skipped (it names nothing we could trust)."""
+    runs_dir = runs_dir or runs_root()
     for path in sorted(runs_dir.glob("*.json")):
         try:
             data = json.loads(path.read_text())
@@ -95,7 +107,7 @@ def records(runs_dir: Path = RUNS_DIR) -> Iterator[RunRecord]:
             yield rec
 
 
-def find(pid: int, runs_dir: Path = RUNS_DIR) -> list[RunRecord]:
+def find(pid: int, runs_dir: Path | None = None) -> list[RunRecord]:
     """The runs process `pid` owns (tests look only at their own run's objects)."""
     return [r for r in records(runs_dir) if r.pid == pid]
 
@@ -117,7 +129,7 @@ class Leftover:
         return f"run {self.record.run_id} (pid {self.record.pid}, gone): {what}"
 
 
-def leftovers(runs_dir: Path = RUNS_DIR) -> list[Leftover]:
+def leftovers(runs_dir: Path | None = None) -> list[Leftover]:
     """What runs whose process is gone left behind; live runs are skipped."""
     out = []
     for rec in records(runs_dir):
@@ -130,7 +142,7 @@ def leftovers(runs_dir: Path = RUNS_DIR) -> list[Leftover]:
     return out
 
 
-def remove(left: Leftover, runs_dir: Path = RUNS_DIR) -> None:
+def remove(left: Leftover, runs_dir: Path | None = None) -> None:
     """Remove one dead run's namespaces, tuning files, temp folder and record (re-checks life)."""
     if left.record.alive():
         return
@@ -163,7 +175,7 @@ def remove_probe(name: str) -> None:
             netns.remove(name)
 
 
-def unrecorded_namespaces(runs_dir: Path = RUNS_DIR) -> list[str]:
+def unrecorded_namespaces(runs_dir: Path | None = None) -> list[str]:
     """`mm-` namespaces no record claims (an older macmatrix, or a record removed by hand);
     dead probes are listed by dead_probes() instead."""
     prefixes = [r.prefix for r in records(runs_dir)]
