@@ -52,11 +52,7 @@ LAYER_NAMES = ["core", "spec", "build", "backends", "judge", "run", "views", "wo
 
 # Today's violations: "importer -> imported" (upward edge or cli import) or
 # "cycle: a <-> b <-> ..." (the sorted members of one strongly connected component) -> why/who.
-KNOWN: dict[str, str] = {
-    # helper "cli" (item 10: the caller writes results.md/junit.xml; backend opening moves down)
-    # (cli.open_backend & co. are now thin calls of backends/registry.py: call that instead)
-    "macmatrix.pytest_plugin.matrix -> macmatrix.cli": "opens backends via cli.open_backend",
-}
+KNOWN: dict[str, str] = {}
 
 
 def _module_name(path: Path) -> str:
