@@ -5,6 +5,7 @@ Needs root and Debian's containernetworking-plugins; skips saying so otherwise.
 
 from __future__ import annotations
 
+import collections
 import json
 import signal
 import subprocess
@@ -154,7 +155,9 @@ def test_interrupted_run_leaves_no_namespace_behind(tmp_path: Path, sig: int) ->
     assert proc.returncode == 3
     doc = json.loads((tmp_path / "results.json").read_text())  # still a valid file
     assert doc["complete"] is False
-    assert any(c["reason"].startswith("unfinished") for c in doc["cases"])
+    reasons = collections.Counter((c["outcome"], c["reason"][:60]) for c in doc["cases"])
+    # (failed once in a loaded CI run, not reproduced since: the counts say what the run recorded)
+    assert any(c["reason"].startswith("unfinished") for c in doc["cases"]), reasons
 
 
 def test_sigterm_to_pytest_run_leaves_no_namespace_behind(tmp_path: Path) -> None:
