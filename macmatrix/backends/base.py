@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any, Protocol
 
 from macmatrix.observe import CaseObservation, PodObservation
 from macmatrix.spec.cases import Case
+from macmatrix.types import Status
 
 # progress(done, total, message): called from worker threads; must be cheap and thread-safe.
 Progress = Callable[[int, int, str], None]
@@ -19,6 +22,55 @@ CaseSink = Callable[[CaseObservation], None]
 
 def no_progress(done: int, total: int, message: str) -> None:
     """Default progress sink."""
+
+
+def run_pool(
+    cases: Sequence[Case],
+    run_case: Callable[[Case], CaseObservation],
+    *,
+    workers: int,
+    cancel: threading.Event,
+    stop: Callable[[], None],
+    name: str,
+    progress: Progress = no_progress,
+    on_case: CaseSink | None = None,
+) -> dict[str, CaseObservation]:
+    """`run_case` over `cases` on a bounded thread pool (the netns and real-Multus backends).
+
+    Each finished case goes to `on_case` at once (from its worker thread). On Ctrl-C/SIGTERM or
+    a worker's exception: `cancel` is set (cases not started are skipped), `stop()` kills what
+    runs (the plugins' process groups) so the run unwinds in about a second, and a case that
+    ended as infra-error because of it is left out: it stays "unfinished" in results.json.
+    """
+    out: dict[str, CaseObservation] = {}
+    total = len(cases)
+    lock = threading.Lock()
+
+    def one(case: Case) -> None:
+        if cancel.is_set():
+            return
+        obs = run_case(case)
+        if obs.status == Status.INFRA_ERROR and cancel.is_set():
+            return  # stopped by the interrupt, not finished
+        with lock:
+            out[case.id] = obs
+            progress(len(out), total, f"{obs.status} {case.id}")
+        if on_case:
+            on_case(obs)
+
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+    try:
+        futures = [pool.submit(one, c) for c in cases]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        for f in done:
+            f.result()
+    except BaseException:
+        cancel.set()
+        stop()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return out
 
 
 class AttachmentLike(Protocol):

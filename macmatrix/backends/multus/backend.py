@@ -29,7 +29,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +36,7 @@ from typing import Any, TypeVar
 
 from macmatrix import macs
 from macmatrix.backends import plugin_binaries
-from macmatrix.backends.base import AttachmentLike, CaseSink, Progress, no_progress
+from macmatrix.backends.base import AttachmentLike, CaseSink, Progress, no_progress, run_pool
 from macmatrix.backends.gobuild import cni_plugins, control_plane, crds, multus, toolchain
 from macmatrix.backends.multus import runtime
 from macmatrix.backends.netns import runs, state_paths
@@ -548,36 +547,17 @@ class MultusBackend:
         progress: Progress = no_progress,
         on_case: CaseSink | None = None,
     ) -> dict[str, CaseObservation]:
-        """All cases on a small thread pool; Ctrl-C stops what has not started."""
-        out: dict[str, CaseObservation] = {}
-        total = len(cases)
-        lock = threading.Lock()
-
-        def one(case: Case) -> None:
-            if self._cancel.is_set():
-                return
-            obs = self.run_case(case)
-            if obs.status == Status.INFRA_ERROR and self._cancel.is_set():
-                return
-            with lock:
-                out[case.id] = obs
-                progress(len(out), total, f"{obs.status} {case.id}")
-            if on_case:
-                on_case(obs)
-
-        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="multus")
-        try:
-            futures = [pool.submit(one, c) for c in cases]
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            for f in done:
-                f.result()
-        except BaseException:
-            self._cancel.set()
-            self.runtime.cancel()
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-        pool.shutdown(wait=True)
-        return out
+        """All cases on a small thread pool (base.run_pool); Ctrl-C stops what has not started."""
+        return run_pool(
+            cases,
+            self.run_case,
+            workers=self.workers,
+            cancel=self._cancel,
+            stop=self.runtime.cancel,
+            name="multus",
+            progress=progress,
+            on_case=on_case,
+        )
 
 
 def _api_error(e: Exception) -> str:

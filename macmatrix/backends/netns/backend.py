@@ -22,7 +22,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ from pyroute2.netns import setns
 
 from macmatrix import macs
 from macmatrix.backends import plugin_binaries
-from macmatrix.backends.base import AttachmentLike, CaseSink, Progress, no_progress
+from macmatrix.backends.base import AttachmentLike, CaseSink, Progress, no_progress, run_pool
 from macmatrix.backends.netns import rootless, runs, state_paths
 from macmatrix.backends.netns.runs import NS_PREFIX, TUNING_STATE_DIR
 from macmatrix.build import ipam_substitute, manifests
@@ -636,41 +635,18 @@ class NetnsBackend:
         progress: Progress = no_progress,
         on_case: CaseSink | None = None,
     ) -> dict[str, CaseObservation]:
-        """All cases on a bounded thread pool; Ctrl-C cancels what has not started.
-
-        Each finished case goes to `on_case` at once (from its worker thread).
-        """
-        out: dict[str, CaseObservation] = {}
-        total = len(cases)
-        lock = threading.Lock()
-
-        def one(case: Case) -> None:
-            if self._cancel.is_set():
-                return
-            obs = self.run_case(case)
-            if obs.status == Status.INFRA_ERROR and self._cancel.is_set():
-                return  # stopped by the interrupt, not finished: it stays "unfinished"
-            with lock:
-                out[case.id] = obs
-                progress(len(out), total, f"{obs.status} {case.id}")
-            if on_case:
-                on_case(obs)
-
-        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="netns")
-        try:
-            futures = [pool.submit(one, c) for c in cases]
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            for f in done:
-                f.result()
-        except BaseException:
-            # Stop what has not started and kill the plugins that run (their process groups),
-            # so that Ctrl-C/SIGTERM unwinds in about a second whatever the plugins do; close()
-            # then removes everything they made.
-            self._cancel.set()
-            self.runtime.cancel()
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-        pool.shutdown(wait=True)
+        """All cases on a bounded thread pool (base.run_pool); Ctrl-C cancels what has not
+        started and kills the plugins that run; close() then removes everything they made."""
+        out = run_pool(
+            cases,
+            self.run_case,
+            workers=self.workers,
+            cancel=self._cancel,
+            stop=self.runtime.cancel,
+            name="netns",
+            progress=progress,
+            on_case=on_case,
+        )
         # A case that hung before its plugin tripped the breaker is not retried either.
         for case_id, obs in out.items():
             if obs.status == Status.INFRA_ERROR and obs.retryable:
