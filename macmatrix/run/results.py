@@ -32,6 +32,7 @@ from macmatrix.files import atomic_write as atomic_write  # views and workflows 
 from macmatrix.judge.verdict import Expectation, Verdict, differences
 from macmatrix.observe import CaseObservation
 from macmatrix.spec.cases import Case
+from macmatrix.spec.validate import json_type
 from macmatrix.types import CaseEntry, Outcome, PodEntry, outcome_of
 
 SCHEMA = 1  # the contract's version; macmatrix/data/schema/results.schema.json says the same
@@ -366,10 +367,12 @@ def _check_shape(doc: dict[str, Any], p: Path) -> None:
     """One BadInput line for the first field of the wrong JSON type (a hand-edited or foreign
     file must not reach the renderers as a TypeError)."""
     if not isinstance(doc["cases"], list):
-        raise BadInput(f"{p}: `cases` must be a list of case entries, not {_kind(doc['cases'])}")
+        raise BadInput(
+            f"{p}: `cases` must be a list of case entries, not {json_type(doc['cases'])}"
+        )
     for key, typ in _TOP.items():
         if doc.get(key) is not None and not isinstance(doc[key], typ):
-            raise BadInput(f"{p}: `{key}` must be {_kind_name(typ)}, not {_kind(doc[key])}")
+            raise BadInput(f"{p}: `{key}` must be {_kind_name(typ)}, not {json_type(doc[key])}")
     seen: set[str] = set()
     for i, case in enumerate(doc["cases"]):
         where = f"{p}: cases[{i}]"
@@ -380,13 +383,15 @@ def _check_shape(doc: dict[str, Any], p: Path) -> None:
         ):
             raise BadInput(f"{where} lacks an `id` or a known `outcome`")
         if not isinstance(case["id"], str) or not case["id"]:
-            raise BadInput(f"{where}.id must be a non-empty string, not {_kind(case['id'])}")
+            raise BadInput(f"{where}.id must be a non-empty string, not {json_type(case['id'])}")
         if case["id"] in seen:
             raise BadInput(f"{where}.id {case['id']!r} appears twice; keep one entry per case")
         seen.add(case["id"])
         for key, typ in _CASE.items():
             if case.get(key) is not None and not isinstance(case[key], typ):
-                raise BadInput(f"{where}.{key} must be {_kind_name(typ)}, not {_kind(case[key])}")
+                raise BadInput(
+                    f"{where}.{key} must be {_kind_name(typ)}, not {json_type(case[key])}"
+                )
         for j, pod in enumerate(case.get("pods") or []):
             if not isinstance(pod, dict) or not isinstance(pod.get("interfaces", {}), dict):
                 raise BadInput(f"{where}.pods[{j}] must be an object with `interfaces` {{...}}")
@@ -399,21 +404,9 @@ def _check_shape(doc: dict[str, Any], p: Path) -> None:
             value = case.get(key)
             number = isinstance(value, int | float) and not isinstance(value, bool)
             if value is not None and not number:
-                raise BadInput(f"{where}.{key} must be a number, not {_kind(value)}")
+                raise BadInput(f"{where}.{key} must be a number, not {json_type(value)}")
 
 
 def _kind_name(typ: type) -> str:
     names: dict[type, str] = {dict: "an object", list: "a list", str: "a string"}
     return names.get(typ, typ.__name__)
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return f"a number ({value})"
-    if isinstance(value, str):
-        return "a string"
-    return "a list" if isinstance(value, list) else "an object"

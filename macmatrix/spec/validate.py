@@ -88,7 +88,7 @@ def check_config(config: dict[str, Any], where: str, prefix: str) -> None:
     if plugins is None:
         return  # lint names it: neither `type` nor `plugins`
     if not isinstance(plugins, list):
-        raise BadInput(f"{where}: {prefix}.plugins is {_json_type(plugins)}; make it a list")
+        raise BadInput(f"{where}: {prefix}.plugins is {json_type(plugins)}; make it a list")
     if not plugins:
         raise BadInput(
             f"{where}: {prefix}.plugins is empty (libcni: no plugins in list); add the macvlan "
@@ -98,7 +98,7 @@ def check_config(config: dict[str, Any], where: str, prefix: str) -> None:
         field = f"{prefix}.plugins[{i}]"
         if not isinstance(plugin, dict):
             raise BadInput(
-                f"{where}: {field} is {_json_type(plugin)}; each entry must be a plugin object "
+                f"{where}: {field} is {json_type(plugin)}; each entry must be a plugin object "
                 '({"type": "macvlan", ...})'
             )
         _check_plugin(plugin, where, field)
@@ -108,19 +108,19 @@ def _check_plugin(plugin: dict[str, Any], where: str, field: str) -> None:
     ptype = plugin.get("type")
     if not isinstance(ptype, str) or not ptype.strip():
         raise BadInput(
-            f'{where}: {field}.type is {_json_type(ptype)}; name the plugin, e.g. "type": "macvlan"'
+            f'{where}: {field}.type is {json_type(ptype)}; name the plugin, e.g. "type": "macvlan"'
         )
     if "/" in ptype or ptype in (".", ".."):
         raise BadInput(f'{where}: {field}.type {ptype!r} is not a plugin name; e.g. "macvlan"')
     _check_known(ptype, where, f"{field}.type")
     ipam = plugin.get("ipam")
     if ipam is not None and not isinstance(ipam, dict):
-        raise BadInput(f'{where}: {field}.ipam is {_json_type(ipam)}; write "ipam": {{...}}')
+        raise BadInput(f'{where}: {field}.ipam is {json_type(ipam)}; write "ipam": {{...}}')
     if isinstance(ipam, dict) and "type" in ipam:
         it = ipam["type"]
         if not isinstance(it, str) or not it.strip() or "/" in it:
             raise BadInput(
-                f'{where}: {field}.ipam.type is {_json_type(it)}; e.g. "static" or "host-local"'
+                f'{where}: {field}.ipam.type is {json_type(it)}; e.g. "static" or "host-local"'
             )
         _check_known(it, where, f"{field}.ipam.type")
     registered = plugin_registry.get(ptype) if isinstance(ptype, str) else None
@@ -165,7 +165,8 @@ def check_object_name(name: Any, namespace: Any, kind: str, where: str) -> None:
             )
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """A JSON value's kind for a one-line error (a string shows its start)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
