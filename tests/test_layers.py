@@ -36,6 +36,7 @@ LAYERS: dict[str, int] = {
     "macmatrix.observe": 0,
     "macmatrix.types": 0,
     "macmatrix.files": 0,
+    "macmatrix.threads": 0,
     "macmatrix.data": 0,
     "macmatrix.spec": 1,
     "macmatrix.build": 2,

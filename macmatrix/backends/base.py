@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from macmatrix.observe import CaseObservation, PodObservation
 from macmatrix.spec.cases import Case
+from macmatrix.threads import wait_all
 from macmatrix.types import Status
 
 # progress(done, total, message): called from worker threads; must be cheap and thread-safe.
@@ -60,10 +61,7 @@ def run_pool(
 
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
     try:
-        futures = [pool.submit(one, c) for c in cases]
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        for f in done:
-            f.result()
+        wait_all([pool.submit(one, c) for c in cases])
     except BaseException:
         cancel.set()
         stop()

@@ -25,6 +25,7 @@ import yaml
 from macmatrix.errors import BadInput, InfraError
 from macmatrix.judge import pasted
 from macmatrix.spec.userinput import NETWORKS, Request, parse_text, resolve, unfence
+from macmatrix.threads import wait_all
 from macmatrix.types import Outcome
 from macmatrix.workflows import fixsearch_kind, podrun
 from macmatrix.workflows.candidates import Tried, apply, requested
@@ -114,8 +115,7 @@ def run_candidates(
 
     n = max(1, min(workers, len(candidates)))
     with ThreadPoolExecutor(max_workers=n, thread_name_prefix="fix") as pool:
-        for f in [pool.submit(worker) for _ in range(n)]:
-            f.result()
+        wait_all([pool.submit(worker) for _ in range(n)])
     return [results[i] for i in range(len(candidates))]
 
 

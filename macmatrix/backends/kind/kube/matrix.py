@@ -36,6 +36,7 @@ from macmatrix.build import manifests
 from macmatrix.errors import InfraError
 from macmatrix.observe import CaseObservation, PodObservation
 from macmatrix.spec.cases import Case
+from macmatrix.threads import map_all
 from macmatrix.types import Status
 
 SUBNETS = ("kubeovn.io", "v1", "subnets")
@@ -442,7 +443,7 @@ class MatrixRun:
         if not jobs:
             return {}
         with ThreadPoolExecutor(max_workers=self.exec_workers) as pool:
-            values = list(pool.map(one, jobs))
+            values = map_all(pool, one, jobs)
         return dict(zip(jobs, values, strict=True))
 
     def _observe(

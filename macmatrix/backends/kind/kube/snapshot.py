@@ -21,6 +21,7 @@ from macmatrix.backends.kind.kube.client import CallStats, ExecResult, call
 from macmatrix.backends.kind.kube.matrix import INTERFACES, to_dict
 from macmatrix.build.manifests import CASE_ID_ANNOTATION, MANAGED_BY, NETWORK_STATUS_ANNOTATION
 from macmatrix.spec.netconf import annotation_prefix
+from macmatrix.threads import map_all
 
 EXEC_WORKERS = 8
 SELECTOR = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
@@ -188,7 +189,7 @@ def take(
     found: dict[tuple[str, str, str], str | None] = {}
     if jobs:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            found = dict(zip(jobs, pool.map(one, jobs), strict=True))
+            found = dict(zip(jobs, map_all(pool, one, jobs), strict=True))
     out: dict[str, PodSnapshot] = {}
     for p in pods:
         s = first[id(p)]
