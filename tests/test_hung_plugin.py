@@ -36,12 +36,16 @@ REAL = [d for d in netns.DEFAULT_BIN_DIRS if (Path(d) / "macvlan").exists()]
 @pytest.fixture
 def hung(tmp_path: Path) -> Path:
     """A plugin dir whose `macvlan` hangs; calls go to <dir>/calls, child PIDs to <dir>/children."""
-    d = tmp_path / "hung-bin"
+    return stand_in(tmp_path / "hung-bin", "macvlan")
+
+
+def stand_in(d: Path, plugin: str) -> Path:
+    """Folder `d` holding a `plugin` that never answers (see the module docstring)."""
     d.mkdir()
-    script = d / "macvlan"
+    script = d / plugin
     script.write_text(
         "#!/bin/sh\n"
-        "# stand-in for a hung CNI plugin (issue 12): never answers, leaves a child behind\n"
+        f"# stand-in for a hung CNI plugin {plugin} (issue 12): never answers, leaves a child\n"
         '[ -n "$CNI_COMMAND" ] || exit 1\n'
         f'echo "$CNI_COMMAND" >> {d}/calls\n'
         "sleep 300 &\n"
@@ -189,6 +193,37 @@ def test_repro_gives_up_on_a_hung_plugin_at_its_plugin_timeout(tmp_path: Path, h
     assert calls(hung).count("ADD") == 1 and calls(hung).count("DEL") <= 1
     # the default timeout would hold the ADD alone for 30 s
     assert took < 30, f"{took:.1f} s"
+    children_gone(hung)
+
+
+def test_the_fix_search_gives_up_on_a_hung_plugin_at_the_repro_plugin_timeout(
+    tmp_path: Path,
+) -> None:
+    """The fix search's own netns runs get `repro --plugin-timeout` too. The report (macvlan
+    alone, `cni-args` mac) runs on the real plugins and is broken; the candidate that adds
+    tuning meets a `tuning` that hangs, and its ADD is named with the given 1 s, not 30 s."""
+    hung = stand_in(tmp_path / "hung-tuning", "tuning")
+    dirs = [a for d in [hung, *REAL] for a in ("--cni-bin-dir", str(d))]
+    paste = REPO / "tests" / "data" / "corpus" / "cni-args-no-tuning.yaml"
+    cmd = [sys.executable, "-m", "macmatrix.cli", "repro", str(paste), "--backend", "netns"]
+    proc = subprocess.run(
+        [*cmd, *dirs, "--plugin-timeout", "1", "--json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 1, proc.stderr  # the report itself: broken, no tuning involved
+    (entry,) = json.loads(proc.stdout)["cases"]
+    schema_check.entry(entry, "repro --json")
+    fix = entry["fix"]
+    assert fix["searched"] is True and fix["best"] is None, fix
+    with_tuning = [t for t in fix["tried"] if "add-tuning" in t["remedies"]]
+    assert with_tuning, [t["remedies"] for t in fix["tried"]]
+    for t in with_tuning:
+        assert t["outcome"] == "infra-error", t
+        assert "tuning ADD gave no answer in 1 s" in t["reason"], t["reason"]
+    assert calls(hung).count("ADD") == len(with_tuning)
     children_gone(hung)
 
 

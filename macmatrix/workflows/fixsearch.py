@@ -95,17 +95,23 @@ def run_candidates(
     bin_dirs: Sequence[str] | None,
     substitute: bool,
     workers: int = 4,
+    plugin_timeout: float | None = None,
 ) -> list[Tried]:
     """Run each candidate on the netns backend, `workers` at a time, each worker in namespaces
-    of its own (two candidates asking for the same MAC on one master would collide)."""
-    from macmatrix.backends.netns.backend import NetnsBackend
+    of its own (two candidates asking for the same MAC on one master would collide).
+
+    `plugin_timeout`: seconds one plugin call may take, the user's `--plugin-timeout` (default
+    30), so a hung plugin holds a candidate no longer than it held the report's own run."""
+    from macmatrix.backends.netns.backend import DEFAULT_PLUGIN_TIMEOUT_S, NetnsBackend
+
+    timeout = DEFAULT_PLUGIN_TIMEOUT_S if plugin_timeout is None else plugin_timeout
 
     want = requested(pasted.judge(request, None)[0])
     queue = list(enumerate(candidates))
     results: dict[int, Tried] = {}
 
     def worker() -> None:
-        with NetnsBackend(cni_bin_dirs=list(bin_dirs) if bin_dirs else None) as nb:
+        with NetnsBackend(cni_bin_dirs=list(bin_dirs) if bin_dirs else None, timeout=timeout) as nb:
             while queue:
                 try:
                     i, cand = queue.pop(0)
@@ -325,11 +331,13 @@ def search(
     substitute: bool = True,
     workers: int = 4,
     kind_backend: Any | None = None,
+    plugin_timeout: float | None = None,
 ) -> dict[str, Any]:
     """The `fix` block of a repro entry: tried candidates, the best verified one, or why none.
 
     On kind (`kind_backend`: the KindBackend the repro ran on) the candidates are pods of one
-    wave (fixsearch_kind); on netns each runs in namespaces of its own, `workers` at a time.
+    wave (fixsearch_kind); on netns each runs in namespaces of its own, `workers` at a time,
+    each plugin call bounded by `plugin_timeout` (netns only: kind's kubelet has its own).
     """
     start = time.monotonic()
     stack = entry.get("stack") or {}
@@ -345,7 +353,7 @@ def search(
     def run(cands: Sequence[Candidate]) -> list[Tried]:
         if on_pods:
             return fixsearch_kind.run_candidates(kind_backend, request, cands)
-        return run_candidates(request, cands, bin_dirs, substitute, workers)
+        return run_candidates(request, cands, bin_dirs, substitute, workers, plugin_timeout)
 
     singles = propose(request, plugins)
     tried = run(singles)

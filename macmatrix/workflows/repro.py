@@ -336,7 +336,7 @@ def _run(
     entry = build_entry(
         request, pod, status, reason, findings, stack, time.monotonic() - start, subs
     )
-    entry["fix"] = _fix(request, entry, bin_dirs, substitute, fix, kind_backend)
+    entry["fix"] = _fix(request, entry, bin_dirs, substitute, fix, kind_backend, plugin_timeout)
     return entry
 
 
@@ -347,8 +347,10 @@ def _fix(
     substitute: bool,
     fix: bool,
     kind_backend: Any | None = None,
+    plugin_timeout: float | None = None,
 ) -> dict[str, Any]:
-    """The verified-fix search (macmatrix.workflows.fixsearch), when the report does not work."""
+    """The verified-fix search (macmatrix.workflows.fixsearch), when the report does not work;
+    its netns candidates run with the same `plugin_timeout` as the report did."""
     if not fix:
         return {"searched": False, "why": "--no-fix"}
     if not fixsearch.needs_fix(entry):
@@ -357,7 +359,14 @@ def _fix(
         )
         return {"searched": False, "why": why}
     try:
-        return fixsearch.search(request, entry, bin_dirs, substitute, kind_backend=kind_backend)
+        return fixsearch.search(
+            request,
+            entry,
+            bin_dirs,
+            substitute,
+            kind_backend=kind_backend,
+            plugin_timeout=plugin_timeout,
+        )
     except (InfraError, OSError) as e:
         return {"searched": False, "why": f"the search failed: {type(e).__name__}: {e}"}
 
