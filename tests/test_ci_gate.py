@@ -235,6 +235,35 @@ def test_bundle_refuses_one_url_with_two_digests(root: Path, tmp_path: Path) -> 
     }
 
 
+def test_bundle_keeps_the_good_proposals_and_names_each_malformed_one(
+    root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One stack's bad baseline JSON and another's bad lock cost only those two proposals."""
+    good = _proposal(tmp_path, "s1", {A: "works"}, {"https://x/p1": "b" * 64})
+    bad_json = _proposal(tmp_path, "s2", {A: "works"}, {"https://x/p2": "c" * 64})
+    (bad_json / "e2e" / "baselines" / "s2-kind.json").write_text('{"schema": 1, "cases": {')
+    bad_lock = _proposal(tmp_path, "s3", {A: "works"}, {})
+    (bad_lock / "clusters" / "stacks.lock").write_text('{"https://x/p3": "not-a-digest"}')
+    out = tmp_path / "bundle"
+    summary = tmp_path / "summary.md"
+    argv = [str(good), str(bad_json), str(bad_lock), "--out", str(out), "--root", str(root)]
+    code = ci_gate.main(["bundle", *argv, "--summary", str(summary)])
+    assert code == 2
+    assert sorted(p.name for p in (out / "e2e" / "baselines").iterdir()) == ["s1-kind.json"]
+    assert json.loads((out / "clusters" / "stacks.lock").read_text()) == {"https://x/p1": "b" * 64}
+    errors = [line for line in capsys.readouterr().out.splitlines() if "::error::" in line]
+    assert len(errors) == 2, errors
+    assert "proposed-baseline-s2" in errors[0] and "s2-kind.json" in errors[0]
+    assert "proposed-baseline-s3" in errors[1] and "sha256" in errors[1]
+    assert summary.read_text().count("left out, malformed") == 2
+
+
+def test_bundle_exit_codes_say_what_went_wrong() -> None:
+    assert ci_gate.Bundle().exit_code() == 0
+    assert ci_gate.Bundle(conflicts=["u: a vs b"]).exit_code() == 1
+    assert ci_gate.Bundle(conflicts=["u: a vs b"], rejected=["s: bad"]).exit_code() == 2
+
+
 # --------------------------------------------------------------------------- macmatrix run
 
 

@@ -19,6 +19,10 @@ A nightly is only worth having if it goes red when a stack misbehaves. Each stac
     python -m macmatrix.workflows.ci_gate verdict --stack S --run-rc N [--compare-rc N]
                                     [--baseline FILE] --results FILE [--summary F]
     python -m macmatrix.workflows.ci_gate bundle  DIR... --out DIR [--root DIR] [--summary F]
+
+`bundle` exits 0 when every proposal joined, 1 on a lock conflict (two runners saw different
+bytes for one URL: a finding), 2 when a proposal was malformed (bad input: its baseline or lock
+does not parse; it is named on one line and left out, the other stacks' proposals are bundled).
 """
 
 from __future__ import annotations
@@ -233,12 +237,41 @@ class Bundle:
     lock_added: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)  # "<proposal>: why", left out whole
+
+    def exit_code(self) -> int:
+        """2 when a proposal was malformed (bad input: that stack's upload, named in `rejected`,
+        is left out and must be re-run; the others are bundled all the same), else 1 when two
+        runners disagree on a download's digest (a finding), else 0."""
+        return 2 if self.rejected else 1 if self.conflicts else 0
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One stack's upload, read and validated whole before any of it joins the bundle."""
+
+    source: Path
+    baselines: tuple[Path, ...]
+    lock: dict[str, str]
+
+
+def read_proposal(src: Path) -> Proposal:
+    """Every baseline under `src` (validated) and its lock's entries; BadInput names the file."""
+    found = tuple(sorted((src / BASELINES).glob("*.json")))
+    for proposed in found:
+        baseline.load(proposed)  # only valid baselines go into the bundle
+    lock_file = src / LOCK
+    entries = Lock(lock_file).entries if lock_file.exists() else {}
+    return Proposal(src, found, entries)
 
 
 def bundle(sources: Sequence[Path], out: Path, root: Path) -> Bundle:
     """Merge per-stack proposals (each `<dir>/e2e/baselines/*.json`, `<dir>/clusters/stacks.lock`)
     into `out`, laid out like the repository. Lock entries are unioned over the committed lock;
-    one URL with two digests is a conflict and stays out (the runners saw different bytes)."""
+    one URL with two digests is a conflict and stays out (the runners saw different bytes).
+
+    A malformed proposal (a baseline or lock that does not parse) is left out whole and named in
+    `rejected`, so one bad upload never costs the other stacks' proposals."""
     b = Bundle()
     committed = Lock(root / LOCK).entries if (root / LOCK).exists() else {}
     merged = dict(committed)
@@ -246,8 +279,12 @@ def bundle(sources: Sequence[Path], out: Path, root: Path) -> Bundle:
         if not src.is_dir():
             b.notes.append(f"{src}: no such folder (that stack uploaded no proposal)")
             continue
-        for proposed in sorted((src / BASELINES).glob("*.json")):
-            baseline.load(proposed)  # only valid baselines go into the bundle
+        try:
+            proposal = read_proposal(src)
+        except BadInput as e:
+            b.rejected.append(f"{src.name}: {e}")
+            continue
+        for proposed in proposal.baselines:
             rel = (BASELINES / proposed.name).as_posix()
             mine = root / BASELINES / proposed.name
             state = "new"
@@ -257,15 +294,13 @@ def bundle(sources: Sequence[Path], out: Path, root: Path) -> Bundle:
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(proposed, dest)
             b.written[rel] = state
-        lock_file = src / LOCK
-        if lock_file.exists():
-            for url, digest in sorted(Lock(lock_file).entries.items()):
-                have = merged.get(url)
-                if have is None:
-                    merged[url] = digest
-                    b.lock_added.append(url)
-                elif have != digest:
-                    b.conflicts.append(f"{url}: {have} vs {digest} ({src.name})")
+        for url, digest in sorted(proposal.lock.items()):
+            have = merged.get(url)
+            if have is None:
+                merged[url] = digest
+                b.lock_added.append(url)
+            elif have != digest:
+                b.conflicts.append(f"{url}: {have} vs {digest} ({src.name})")
     dest = out / LOCK
     dest.parent.mkdir(parents=True, exist_ok=True)
     results.atomic_write(dest, json.dumps(merged, indent=2, sort_keys=True) + "\n")
@@ -282,6 +317,7 @@ def bundle_markdown(b: Bundle) -> str:
             f"- {len(b.lock_added)} new lock entr{'y' if len(b.lock_added) == 1 else 'ies'}"
         )
     lines += [f"- **lock conflict**: {c}" for c in b.conflicts]
+    lines += [f"- **left out, malformed (re-run that stack)**: {r}" for r in b.rejected]
     lines += [f"- {n}" for n in b.notes]
     lines += [
         "",
@@ -352,7 +388,9 @@ def main(argv: Sequence[str]) -> int:
     _append(args.summary, text)
     for c in b.conflicts:
         print(f"::error::lock conflict: {c}")
-    return 1 if b.conflicts else 0
+    for r in b.rejected:
+        print(f"::error::proposal left out, malformed: {r}; re-run that stack")
+    return b.exit_code()
 
 
 if __name__ == "__main__":
