@@ -79,9 +79,36 @@ def test_masters_of_configs() -> None:
     listed = {"plugins": [{"type": "macvlan", "master": "eth2"}, {"type": "tuning"}]}
     in_pod = {"type": "macvlan", "master": "eth0", "linkInContainer": True}
     other = {"type": "macvlan", "master": "net9", "linkInContainer": True}
-    assert runtime.macvlan_masters([single, listed, in_pod]) == ["eth1", "eth2"]
+    bridge = {"type": "bridge", "bridge": "br9"}
+    ipvlan = {"plugins": [{"type": "ipvlan", "master": "eth3"}]}
+    assert runtime.node_masters([single, listed, in_pod, bridge, ipvlan]) == [
+        "eth1",
+        "eth2",
+        "eth3",
+    ]
     assert runtime.in_pod_masters([single, in_pod, other]) == ["net9"]
     assert runtime.networks_annotation([{"name": "a"}]) == '[{"name": "a"}]'
+
+
+def test_masters_come_from_the_plugin_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plugin module that declares a master (spec/plugins `node_links`) gets it on this tier
+    too, with no list of plugin names here (the netns tier asks the same registry)."""
+    from macmatrix.spec import plugins
+    from macmatrix.spec.plugins.base import MAIN, Plugin
+
+    conf = {"type": "mmvlan", "master": "eth7"}
+    assert runtime.node_masters([conf]) == []  # unknown plugin: nothing to prepare
+    vlan = Plugin(
+        name="mmvlan",
+        kind=MAIN,
+        source="containernetworking/plugins plugins/main/vlan/vlan.go",
+        entry=lambda case, ipam: {"type": "mmvlan"},
+        node_links=lambda entry: [str(entry["master"])],
+        takes_master=True,
+        matrix=False,
+    )
+    monkeypatch.setitem(plugins.registry(), "mmvlan", vlan)
+    assert runtime.node_masters([conf, {"type": "macvlan"}]) == ["eth1", "eth7"]
 
 
 def test_which_cases_the_tier_runs() -> None:

@@ -450,7 +450,7 @@ class MultusBackend:
     ) -> list[PodObservation]:
         """Create the NADs, ADD every pod (they coexist on the masters), read all, DEL all."""
         configs = list(nads.values())
-        self.ensure_masters(runtime.macvlan_masters(configs))
+        self.ensure_masters(runtime.node_masters(configs))
         in_pod = runtime.in_pod_masters(configs)
         made: list[str] = []
         pods: list[_Pod] = []

@@ -23,6 +23,7 @@ from typing import Any
 
 from macmatrix.observe import parse_network_status
 from macmatrix.spec.netconf import plugins_of
+from macmatrix.spec.plugins import node_links
 
 NETWORKS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
 NETWORK_STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
@@ -105,13 +106,13 @@ def networks_annotation(elements: list[dict[str, Any]]) -> str:
     return json.dumps(elements)
 
 
-def macvlan_masters(configs: list[dict[str, Any]]) -> list[str]:
-    """Node interfaces the configs name as master (macvlan/ipvlan, not linkInContainer)."""
+def node_masters(configs: list[dict[str, Any]]) -> list[str]:
+    """Links the configs need in the node namespace before ADD (masters), as each plugin's
+    module in spec/plugins says (`node_links`: macvlan and ipvlan their master unless
+    `linkInContainer`; bridge none, it makes its bridge): the netns tier asks the same."""
     out: set[str] = set()
     for conf in configs:
-        for p in plugins_of(conf):
-            if p.get("type") in ("macvlan", "ipvlan") and not p.get("linkInContainer"):
-                out.add(str(p.get("master") or "eth1"))
+        out.update(node_links(conf))
     return sorted(out)
 
 
