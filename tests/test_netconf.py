@@ -100,3 +100,30 @@ def test_plugin_fields_name_each_plugin_where_it_is_written() -> None:
     assert [f for f, _ in fields] == ["spec.config.plugins[0]", "spec.config.plugins[2]"]
     assert fields[1][1] is conf["plugins"][2]  # the config's own dict: edits land in it
     assert netconf.plugin_fields(MACVLAN, "config") == [("config", MACVLAN)]
+
+
+def test_the_plugins_of_a_config_are_computed_in_one_place() -> None:
+    """Nor the fourth way, `conf["plugins"] if <conflist> else [conf]` (build/cni.py and
+    judge/pasted.py had it beside plugins_of): every `X["plugins"] if ... else [...]` counts."""
+    root = Path(__file__).resolve().parents[1] / "macmatrix"
+    bad = []
+    for path in sorted(root.rglob("*.py")):
+        if path.name == "netconf.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.IfExp) and isinstance(node.orelse, ast.List)):
+                continue
+            key = node.body.slice if isinstance(node.body, ast.Subscript) else None
+            if isinstance(key, ast.Constant) and key.value == "plugins":
+                bad.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert not bad, bad
+
+
+def test_delegate_conf_and_the_runtime_chain_take_the_plugins_of_the_config() -> None:
+    from macmatrix.build.cni import delegate_conf
+
+    conf = {"cniVersion": "1.0.0", "plugins": [{"type": "macvlan"}, {"type": "tuning"}]}
+    out = delegate_conf(conf, "n", {"name": "n", "cni-args": {"mac": "02:00:00:00:00:01"}})
+    assert [p["args"]["cni"] for p in netconf.plugins_of(out)] == [{"mac": "02:00:00:00:00:01"}] * 2
+    single = delegate_conf({"type": "bridge"}, "n", {"cni-args": {"a": "b"}})
+    assert single["args"] == {"cni": {"a": "b"}} and single["name"] == "n"

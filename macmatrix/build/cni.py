@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from macmatrix.errors import BadInput, InfraError
-from macmatrix.spec.netconf import is_conflist
+from macmatrix.spec.netconf import is_conflist, plugins_of
 
 DEFAULT_BIN_DIRS = ("/opt/cni/bin", "/usr/lib/cni")
 
@@ -121,8 +121,7 @@ def delegate_conf(config: dict[str, Any], nad_name: str, element: dict[str, Any]
         conf["name"] = nad_name
     cni_args = element.get("cni-args")
     if cni_args:
-        targets = conf["plugins"] if is_conflist(conf) else [conf]
-        for plugin in targets:
+        for plugin in plugins_of(conf):
             args = plugin.setdefault("args", {})
             cni = args.get("cni") if isinstance(args.get("cni"), dict) else {}
             args["cni"] = {**cni, **cni_args}
@@ -347,11 +346,11 @@ class CNIRuntime:
         """
         name = str(conf.get("name", ""))
         version = str(conf.get("cniVersion", ""))
-        plugins = conf["plugins"] if is_conflist(conf) else [conf]
+        plugins = plugins_of(conf)
+        if is_conflist(conf) and len(plugins) != len(conf["plugins"]):
+            raise BadInput(f"{network}: plugins entries must be JSON objects")
         result: dict[str, Any] | None = None
         for plugin in plugins:
-            if not isinstance(plugin, dict):
-                raise BadInput(f"{network}: plugins entries must be JSON objects")
             sent = build_plugin_conf(plugin, name, version, result, rt)
             result = self.call(network, "ADD", sent, rt, log)
         return result
@@ -375,10 +374,7 @@ class CNIRuntime:
         version = str(conf.get("cniVersion", ""))
         prev = cached if result_version_has_prev_result_on_del(version) else None
         errors: list[CNIError | PluginTimeout] = []
-        plugins = conf["plugins"] if is_conflist(conf) else [conf]
-        for plugin in reversed(plugins):
-            if not isinstance(plugin, dict):
-                continue  # refused on ADD already (BadInput); nothing of it ran
+        for plugin in reversed(plugins_of(conf)):  # an entry that is no object: refused on ADD
             sent = build_plugin_conf(plugin, name, version, prev, rt)
             try:
                 self.call(network, "DEL", sent, rt, log, timeout)

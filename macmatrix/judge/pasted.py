@@ -313,10 +313,7 @@ def planned_invocations(request: Request) -> list[dict[str, Any]]:
             ifname=b.ifname,
         )
         chained = is_conflist(conf)
-        plugins = conf["plugins"] if chained else [conf]
-        for i, plugin in enumerate(plugins):
-            if not isinstance(plugin, dict):
-                continue
+        for i, plugin in enumerate(plugins_of(conf)):
             prev = {"<not run>": "the previous plugin's result"} if chained and i else None
             sent = build_plugin_conf(
                 plugin, str(conf.get("name", "")), str(conf.get("cniVersion", "")), prev, rt
