@@ -82,3 +82,59 @@ def test_pivot_reads_files_recorded_before_the_plugin_axis(docs: list[dict[str, 
         "cases": [{**e, "axes": {**e["axes"], "plugin": "bridge"}} for e in docs[0]["cases"]],
     }
     assert pivot.build(bridge_doc).cells == {}
+
+
+def _with_bridge(doc: dict[str, Any]) -> dict[str, Any]:
+    """`doc` plus a bridge twin of every case (id and `plugin` axis changed), the twin of the
+    macvlan `works` cell broken, so the bridge table differs from the macvlan one."""
+    twins = []
+    for e in doc["cases"]:
+        twin = {**e, "id": e["id"].replace("macvlan", "bridge", 1)}
+        twin["axes"] = {**e["axes"], "plugin": "bridge"}
+        if e["id"] == CASES["works"].id:
+            twin["outcome"] = "broken"
+        twins.append(twin)
+    return {**doc, "cases": [*doc["cases"], *twins]}
+
+
+def test_one_truth_table_per_main_plugin(docs: list[dict[str, Any]]) -> None:
+    """The bridge cases of a results file get a table of their own (they were in none); the
+    macvlan table and everything around it read as before."""
+    both = _with_bridge(docs[0])
+    assert pivot.plugins([docs[0]]) == ["macvlan"] and pivot.plugins([both]) == [
+        "macvlan",
+        "bridge",
+    ]
+    mv, br = pivot.build(both, "macvlan"), pivot.build(both, "bridge")
+    assert mv.cells.keys() == pivot.build(docs[0]).cells.keys() and mv.plugin == "macvlan"
+    assert br.plugin == "bridge" and br.rows == mv.rows and br.cols == mv.cols
+    assert br.outcome(("single", "on", "none"), "networks") == "broken"
+    assert mv.outcome(("single", "on", "none"), "networks") == "works"
+    assert all(e["axes"]["plugin"] == "bridge" for e in br.cells.values())
+    assert pivot.row_label(("single", "on", "none"), "bridge") == (
+        "single, bridge capabilities.mac on"
+    )
+
+    alone, md = report.render_markdown([docs[0]]), report.render_markdown([both])
+    title = "### Truth table: kube-ovn-v1.14 · bridge (which way of asking"
+    assert title not in alone and title in md
+    assert "| single, bridge capabilities.mac on | ✗ broken | ✗ broken |" in md
+    # the macvlan table is the same text in both
+    mv_table = alone[alone.index("### Truth table: kube-ovn-v1.14 (") :].split("\n\n")[:2]
+    assert "\n\n".join(mv_table) in md
+    assert "plugin=macvlan." in alone and "one table per plugin." in md
+    page = report.render_html([both])
+    assert page.count('<table class="pivot"') == 2 and 'data-plugin="bridge"' in page
+    assert "<caption>kube-ovn-v1.14 · bridge</caption>" in page
+
+
+def test_changes_are_marked_against_the_same_plugin_of_the_first_stack(
+    docs: list[dict[str, Any]],
+) -> None:
+    both = [_with_bridge(d) for d in docs]
+    md = report.render_markdown(both)
+    assert md.count("### Truth table:") == 6  # 3 stacks x 2 plugins
+    first_bridge = md.index("· bridge")
+    assert md.count("✓ works Δ", 0, first_bridge) == 2 and md.count("✓ works Δ") == 4
+    moved = pivot.changed([pivot.build(d, "bridge") for d in both])
+    assert moved[1] == {(("conflist", "on", "capmac"), "networks")}

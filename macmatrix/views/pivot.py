@@ -1,10 +1,12 @@
-"""The truth table per stack: NAD shapes (rows) x request routes (columns), outcome per cell.
+"""The truth table per stack and main plugin: NAD shapes (rows) x request routes (columns).
 
 The question a Kube-OVN user asks is "which way of asking for a MAC works with my NAD". Rows
-are NAD shapes (chain x macvlan capabilities x tuning), columns the request routes, and each
-cell the outcome of the case whose other axes are at their defaults (cases.DEFAULTS), so every
-cell answers the same question. With several stacks, each gets its own table and a cell whose
-outcome differs from the first stack's is marked.
+are NAD shapes (chain x the main plugin's capabilities x tuning), columns the request routes,
+and each cell the outcome of the case whose other axes are at their defaults (cases.DEFAULTS),
+so every cell answers the same question. Each main plugin in the results (the `plugin` axis:
+macvlan, bridge, ...) gets its own table, since one NAD shape means a different config per
+plugin. With several stacks, each gets its own tables and a cell whose outcome differs from
+the first stack's (same plugin) is marked.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from macmatrix.spec.cases import AXES, DEFAULTS
 
 ROW_AXES = ("chain", "macvlan_capmac", "tuning")
 COL_AXIS = "request"
-FIXED = tuple(a for a in AXES if a not in (*ROW_AXES, COL_AXIS))
+PLUGIN_AXIS = "plugin"  # one table per value present
+FIXED = tuple(a for a in AXES if a not in (*ROW_AXES, COL_AXIS, PLUGIN_AXIS))
+DEFAULT_PLUGIN = DEFAULTS[PLUGIN_AXIS]
 CHANGED_MARK = "Δ"
 
 
@@ -26,27 +30,45 @@ class Pivot:
     rows: list[tuple[str, ...]]  # NAD shapes, in axis-value order
     cols: list[str]  # request routes present
     cells: dict[tuple[tuple[str, ...], str], dict[str, Any]]  # (row, col) -> results entry
+    plugin: str = DEFAULT_PLUGIN  # the main plugin of every case in it
 
     def outcome(self, row: tuple[str, ...], col: str) -> str | None:
         e = self.cells.get((row, col))
         return None if e is None else str(e.get("outcome"))
 
 
-def row_label(row: tuple[str, ...]) -> str:
+def row_label(row: tuple[str, ...], plugin: str = DEFAULT_PLUGIN) -> str:
     chain, capmac, tuning = row
-    text = f"{chain}, macvlan capabilities.mac {capmac}"
+    text = f"{chain}, {plugin} capabilities.mac {capmac}"
     return text + (f", tuning {tuning}" if chain == "conflist" else "")
 
 
-def build(doc: dict[str, Any]) -> Pivot:
-    """The pivot of one results document (cases whose other axes are all at their defaults)."""
+def _plugin_of(axes: dict[str, Any]) -> str:
+    # an axis a file lacks was recorded before it existed (`plugin`): it had the default
+    return str(axes.get(PLUGIN_AXIS, DEFAULT_PLUGIN))
+
+
+def plugins(docs: Sequence[dict[str, Any]]) -> list[str]:
+    """The main plugins the documents' cases ran, in `plugin` axis order (unknown ones after)."""
+    seen = {
+        _plugin_of(e["axes"])
+        for d in docs
+        for e in d.get("cases", [])
+        if isinstance(e, dict) and isinstance(e.get("axes"), dict)
+    }
+    known = [p for p in AXES[PLUGIN_AXIS] if p in seen]
+    return known + sorted(seen - set(known))
+
+
+def build(doc: dict[str, Any], plugin: str = DEFAULT_PLUGIN) -> Pivot:
+    """The pivot of one results document for one main plugin (its cases whose other axes are
+    all at their defaults)."""
     cells: dict[tuple[tuple[str, ...], str], dict[str, Any]] = {}
     for e in doc.get("cases", []):
         axes = e.get("axes")
-        # an axis a file lacks was recorded before it existed (`plugin`): it had the default
-        if not isinstance(axes, dict) or any(
-            axes.get(a, DEFAULTS[a]) != DEFAULTS[a] for a in FIXED
-        ):
+        if not isinstance(axes, dict) or _plugin_of(axes) != plugin:
+            continue
+        if any(axes.get(a, DEFAULTS[a]) != DEFAULTS[a] for a in FIXED):
             continue
         if not all(a in axes for a in (*ROW_AXES, COL_AXIS)):
             continue
@@ -59,7 +81,7 @@ def build(doc: dict[str, Any]) -> Pivot:
 
     rows = sorted({r for r, _ in cells}, key=order)
     cols = [c for c in AXES[COL_AXIS] if any(col == c for _, col in cells)]
-    return Pivot(rows, cols, cells)
+    return Pivot(rows, cols, cells, plugin)
 
 
 def changed(pivots: Sequence[Pivot]) -> list[set[tuple[tuple[str, ...], str]]]:

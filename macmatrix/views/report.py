@@ -300,35 +300,54 @@ def _markdown_parts(docs: list[dict[str, Any]]) -> tuple[list[str], list[str], l
 
 
 def _markdown_pivots(docs: list[dict[str, Any]], labels: list[str]) -> list[str]:
-    """One truth table per stack: NAD shape x request route (pivot.py); Δ marks a change."""
-    pivots = [pivot.build(d) for d in docs]
-    marks_per = pivot.changed(pivots)
+    """One truth table per main plugin and stack: NAD shape x request route (pivot.py); Δ marks
+    a change from the first stack's table of the same plugin."""
     out: list[str] = []
-    for label, p, moved in zip(labels, pivots, marks_per, strict=True):
-        if not p.cells:
-            continue
-        out += [
-            f"### Truth table: {_md(label)} (which way of asking for a MAC works with which NAD)",
-            "",
-            "| NAD shape | " + " | ".join(f"req {_md(c)}" for c in p.cols) + " |",
-            "|---" * (len(p.cols) + 1) + "|",
-        ]
-        for row in p.rows:
-            cells = []
-            for col in p.cols:
-                e = p.cells.get((row, col))
-                text = md_cell(e) if e is not None else f"{NOT_RUN} not run"
-                if (row, col) in moved:
-                    text += f" {pivot.CHANGED_MARK}"
-                cells.append(text)
-            out.append(f"| {_md(pivot.row_label(row))} | " + " | ".join(cells) + " |")
-        out.append("")
-    if any(marks_per):
+    marked = False
+    for plugin in pivot.plugins(docs):
+        pivots = [pivot.build(d, plugin) for d in docs]
+        marks_per = pivot.changed(pivots)
+        marked = marked or any(marks_per)
+        for label, p, moved in zip(labels, pivots, marks_per, strict=True):
+            if not p.cells:
+                continue
+            out += [
+                f"### Truth table: {_md(_pivot_title(label, plugin))} (which way of asking for a "
+                "MAC works with which NAD)",
+                "",
+                "| NAD shape | " + " | ".join(f"req {_md(c)}" for c in p.cols) + " |",
+                "|---" * (len(p.cols) + 1) + "|",
+            ]
+            for row in p.rows:
+                cells = []
+                for col in p.cols:
+                    e = p.cells.get((row, col))
+                    text = md_cell(e) if e is not None else f"{NOT_RUN} not run"
+                    if (row, col) in moved:
+                        text += f" {pivot.CHANGED_MARK}"
+                    cells.append(text)
+                out.append(f"| {_md(pivot.row_label(row, plugin))} | " + " | ".join(cells) + " |")
+            out.append("")
+    if marked:
         out += [f"{pivot.CHANGED_MARK} differs from the first stack ({_md(labels[0])})", ""]
     if out:
-        other = ", ".join(f"{a}={pivot.DEFAULTS[a]}" for a in pivot.FIXED)
-        out += [f"Cells are the cases with {other}.", ""]
+        out += [f"Cells are the cases with {_pivot_fixed(docs)}.", ""]
     return out
+
+
+def _pivot_title(label: str, plugin: str) -> str:
+    """A table's stack label; the plugin is named for any but the default one (macvlan)."""
+    return label if plugin == pivot.DEFAULT_PLUGIN else f"{label} · {plugin}"
+
+
+def _pivot_fixed(docs: Sequence[dict[str, Any]]) -> str:
+    """The axes every pivot cell has at its default; `plugin` too when it is the only one."""
+    fixed = [f"{a}={pivot.DEFAULTS[a]}" for a in pivot.FIXED]
+    if pivot.plugins(docs) in ([], [pivot.DEFAULT_PLUGIN]):
+        fixed.append(f"{pivot.PLUGIN_AXIS}={pivot.DEFAULT_PLUGIN}")
+    else:
+        fixed.append(f"one table per {pivot.PLUGIN_AXIS}")
+    return ", ".join(fixed)
 
 
 def _doc_counts(doc: dict[str, Any]) -> str:
@@ -463,49 +482,56 @@ def _breakable(case_id: str) -> str:
 
 
 def _html_pivots(cols: Sequence[_Column]) -> str:
-    """The truth table per stack (pivot.py), symbol and word per cell; Δ marks a change."""
-    pivots = [pivot.build(c.doc) for c in cols]
-    moved = pivot.changed(pivots)
+    """The truth table per main plugin and stack (pivot.py), symbol and word per cell; Δ marks a
+    change from the first stack's table of the same plugin."""
+    docs = [c.doc for c in cols]
     parts = []
-    for c, p, changed in zip(cols, pivots, moved, strict=True):
-        if not p.cells:
-            continue
-        head = "".join(f'<th scope="col">req {html.escape(col)}</th>' for col in p.cols)
-        body = []
-        for row in p.rows:
-            tds = []
-            for col in p.cols:
-                e = p.cells.get((row, col))
-                outcome = str(e.get("outcome")) if e else "none"
-                word = WORD.get(outcome, "not run")
-                sym = SYMBOL.get(outcome, NOT_RUN)
-                mark = (row, col) in changed
-                title = html.escape(str(e["id"]) if e else "not run")
-                tds.append(
-                    f'<td class="pv {_cls(outcome)}{" changed" if mark else ""}" '
-                    f'data-outcome="{html.escape(outcome)}" title="{title}">'
-                    f'<span class="sym" aria-hidden="true">{sym}</span> {html.escape(word)}'
-                    + (f' <span class="flags">{pivot.CHANGED_MARK}</span>' if mark else "")
-                    + "</td>"
-                )
-            body.append(
-                f'<tr><th scope="row">{html.escape(pivot.row_label(row))}</th>{"".join(tds)}</tr>'
-            )
-        parts.append(
-            f'<table class="pivot" data-stack="{html.escape(c.label)}">'
-            f"<caption>{html.escape(c.label)}</caption>"
-            f'<thead><tr><th scope="col">NAD shape</th>{head}</tr></thead>'
-            f"<tbody>{''.join(body)}</tbody></table>"
-        )
+    marked = False
+    for plugin in pivot.plugins(docs):
+        pivots = [pivot.build(d, plugin) for d in docs]
+        moved = pivot.changed(pivots)
+        marked = marked or any(moved)
+        for c, p, changed in zip(cols, pivots, moved, strict=True):
+            if p.cells:
+                parts.append(_html_pivot(c.label, p, changed))
     if not parts:
         return ""
-    other = ", ".join(f"{a}={pivot.DEFAULTS[a]}" for a in pivot.FIXED)
-    note = f"Cells are the cases with {other}."
-    if any(moved):
+    note = f"Cells are the cases with {_pivot_fixed(docs)}."
+    if marked:
         note += f" {pivot.CHANGED_MARK} differs from the first stack ({cols[0].label})."
     return (
         '<section id="pivots"><h2>Truth table: which way of asking for a MAC works with which '
         f"NAD</h2><p>{html.escape(note)}</p>{''.join(parts)}</section>"
+    )
+
+
+def _html_pivot(label: str, p: pivot.Pivot, changed: set[tuple[tuple[str, ...], str]]) -> str:
+    head = "".join(f'<th scope="col">req {html.escape(col)}</th>' for col in p.cols)
+    body = []
+    for row in p.rows:
+        tds = []
+        for col in p.cols:
+            e = p.cells.get((row, col))
+            outcome = str(e.get("outcome")) if e else "none"
+            word = WORD.get(outcome, "not run")
+            sym = SYMBOL.get(outcome, NOT_RUN)
+            mark = (row, col) in changed
+            title = html.escape(str(e["id"]) if e else "not run")
+            tds.append(
+                f'<td class="pv {_cls(outcome)}{" changed" if mark else ""}" '
+                f'data-outcome="{html.escape(outcome)}" title="{title}">'
+                f'<span class="sym" aria-hidden="true">{sym}</span> {html.escape(word)}'
+                + (f' <span class="flags">{pivot.CHANGED_MARK}</span>' if mark else "")
+                + "</td>"
+            )
+        name = html.escape(pivot.row_label(row, p.plugin))
+        body.append(f'<tr><th scope="row">{name}</th>{"".join(tds)}</tr>')
+    plugin = "" if p.plugin == pivot.DEFAULT_PLUGIN else f' data-plugin="{html.escape(p.plugin)}"'
+    return (
+        f'<table class="pivot" data-stack="{html.escape(label)}"{plugin}>'
+        f"<caption>{html.escape(_pivot_title(label, p.plugin))}</caption>"
+        f'<thead><tr><th scope="col">NAD shape</th>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
     )
 
 
