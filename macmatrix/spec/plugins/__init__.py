@@ -1,9 +1,10 @@
 """The CNI plugin registry: plugin name -> Plugin, one module per plugin in this package.
 
-Adding a plugin is one module here with a `PLUGIN` (see base.Plugin and bridge.py) plus matrix
-data: the registry finds it, the `plugin` axis accepts it, manifests build its NAD entry, the
-netns backend prepares its node links, the kind inventory copies its binary, and the model
-judges it by the routes it declares.
+Adding a main plugin is one module here with a `PLUGIN` (see base.Plugin and bridge.py) plus
+matrix data: the registry finds it, the `plugin` axis accepts it, manifests build its NAD entry,
+the netns and real-Multus backends prepare its node links, the kind inventory copies its
+binary, lint reads its MAC routes and the model judges it by them. A meta plugin (tuning) also
+needs its case axis in spec/cases.py and on CaseLike (README "Adding a CNI plugin").
 """
 
 from __future__ import annotations
