@@ -160,3 +160,27 @@ def test_the_multus_tier_says_why_not(capsys: pytest.CaptureFixture[str]) -> Non
     assert "multus (--backend multus" in line and ": no (" in line
     assert "netns backend cannot run here" in line and "needs root" in line
     assert "no kubelet): yes (multus v4." in multus_tier(probe(), netns_ready=True)
+
+
+def test_each_stack_says_which_kube_apiserver_the_multus_tier_runs() -> None:
+    """A stack whose kube-apiserver the Go proxy refuses runs on the newest stack's, and doctor
+    says so plainly; once its own is built (exists), it is its own again."""
+    from macmatrix.backends.gobuild import control_plane
+    from macmatrix.spec import stacks
+    from macmatrix.workflows.doctor import multus_stacks
+
+    newest = control_plane.stack_kubernetes()
+    own_refused = lambda p: not any(v in str(p) for v in control_plane.REFUSED_BY_PROXY)  # noqa: E731
+    lines = multus_stacks(probe(exists=own_refused))
+    assert len(lines) == len(stacks.stack_names())
+    for name, line in zip(stacks.stack_names(), lines, strict=True):
+        st = stacks.get(name)
+        assert f"--stack {name}: multus {st.multus}, plugins {st.cni_plugins}" in line
+        if st.kubernetes in control_plane.REFUSED_BY_PROXY:
+            assert f"kube-apiserver {newest}, NOT the stack's {st.kubernetes}" in line
+        else:
+            assert f"kube-apiserver {st.kubernetes};" in line
+        assert line.endswith("; built")
+    nothing = multus_stacks(probe(exists=lambda p: False))
+    assert all("needs a build of multus v4." in line for line in nothing)
+    assert not any("NOT the stack's" in line for line in multus_stacks(probe()))

@@ -146,6 +146,9 @@ def render_terminal(doc: dict[str, Any], width: int = 100) -> str:
     entries = list(doc.get("cases", []))
     near = neighbours.nearest(entries)
     lines = [_ascii_cut(f"macmatrix results: {_stack_title(doc)}", width)]
+    substituted = _substituted_apiserver(doc)
+    if substituted:
+        lines.append(_ascii_cut(substituted, width))
     for e in entries:
         outcome = e.get("outcome", "")
         mark = ("*" if is_unexpected(e) else " ") + ("~" if e.get("flaky") else " ")
@@ -188,6 +191,19 @@ def render_terminal(doc: dict[str, Any], width: int = 100) -> str:
 def _ascii_cut(text: str, limit: int) -> str:
     line = " ".join(text.split())
     return line if len(line) <= limit else line[: max(limit - 3, 0)] + "..."
+
+
+def _substituted_apiserver(doc: dict[str, Any]) -> str | None:
+    """The real-Multus tier ran another kube-apiserver than the stack pins: one line saying so
+    (backends/multus stack(): kubernetes, kubernetes_in_stack, apiserver_substituted)."""
+    stack = doc.get("stack") or {}
+    if not stack.get("apiserver_substituted"):
+        return None
+    ran = str(stack.get("kubernetes") or "?").split(" ", 1)[0]
+    return (
+        f"! kube-apiserver {ran}, not the stack's {stack.get('kubernetes_in_stack')}: "
+        "that one cannot be built here (stack.apiserver_substituted)"
+    )
 
 
 def _stack_title(doc: dict[str, Any]) -> str:

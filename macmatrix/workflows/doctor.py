@@ -356,6 +356,7 @@ def tiers(probe: Probe, ready: dict[str, bool]) -> list[str]:
         lines.append(f"netns, each stack's plugins (--plugins VERSION / --stack NAME): {state}")
     lines.append(apiserver_tier(probe))
     lines.append(multus_tier(probe, netns))
+    lines += multus_stacks(probe)
     if "kind" in ready:
         lines.append(
             "kind (cluster, Kube-OVN, Multus, pods): "
@@ -406,6 +407,53 @@ def multus_tier(probe: Probe, netns_ready: bool | None = None) -> str:
     if missing:
         return f"{head}: yes after a build of {', '.join(missing)} (~100 CPU-seconds for multus)"
     return f"{head}: yes (multus {stack.multus} built in {multus.binary(stack.multus).parent})"
+
+
+def multus_stacks(probe: Probe) -> list[str]:
+    """`--backend multus --stack S` per stack: its Multus and plugins, which kube-apiserver it
+    runs against (the newest stack's where the stack's own cannot be built here:
+    control_plane.REFUSED_BY_PROXY), and what is still to build."""
+    from macmatrix.backends.gobuild import cni_plugins, control_plane, multus
+    from macmatrix.spec.stacks import get, stack_names
+
+    try:
+        names = stack_names()
+        newest = control_plane.stack_kubernetes()
+    except Exception:  # a broken stacks.toml is reported by multus_tier already
+        return []
+    built = probe.exists
+    lines = []
+    for name in names:
+        st = get(name)
+        apiserver, note = st.kubernetes, ""
+        own_built = built(control_plane.version_dir(st.kubernetes) / control_plane.MARKER)
+        if st.kubernetes in control_plane.REFUSED_BY_PROXY and not own_built:
+            apiserver = newest
+            note = (
+                f", NOT the stack's {st.kubernetes} "
+                f"({control_plane.REFUSED_BY_PROXY[st.kubernetes]})"
+            )
+        missing = [
+            what
+            for what, marker in (
+                (f"multus {st.multus}", multus.version_dir(st.multus) / multus.MARKER),
+                (
+                    f"kube-apiserver {apiserver}",
+                    control_plane.version_dir(apiserver) / control_plane.MARKER,
+                ),
+                (
+                    f"plugins {st.cni_plugins}",
+                    cni_plugins.version_dir(st.cni_plugins) / cni_plugins.MARKER,
+                ),
+            )
+            if not built(marker)
+        ]
+        state = f"needs a build of {', '.join(missing)}" if missing else "built"
+        lines.append(
+            f"  --stack {name}: multus {st.multus}, plugins {st.cni_plugins}, "
+            f"kube-apiserver {apiserver}{note}; {state}"
+        )
+    return lines
 
 
 def apiserver_tier(probe: Probe) -> str:

@@ -203,6 +203,38 @@ def ensure(
         return final
 
 
+# Kubernetes releases whose kube-apiserver this workplace's Go module proxy cannot build: it
+# refuses a module zip the build needs with `403 Forbidden` ("This module version is not
+# available"). Checked 2026-11-30 for every staging module of each release (docs/real-multus.md).
+REFUSED_BY_PROXY: dict[str, str] = {
+    "v1.33.2": "the Go module proxy refuses k8s.io/externaljwt@v0.33.2 (403 Forbidden on the "
+    "zip; kube-apiserver imports k8s.io/externaljwt/apis/v1alpha1)",
+    "v1.33.7": "the Go module proxy refuses k8s.io/dynamic-resource-allocation@v0.33.7 and 9 "
+    "more staging modules at v0.33.7 (403 Forbidden on the zip)",
+}
+
+
+def apiserver_for(version: str, cache: Path | None = None) -> tuple[str, str | None]:
+    """The kube-apiserver release to run for a stack that pins Kubernetes `version`, and why
+    it is another one (None when it is `version`).
+
+    A release in REFUSED_BY_PROXY and not in the cache runs the newest stack's kube-apiserver
+    instead; every other release is the stack's own (built when missing, failing with Go's own
+    message if it cannot be). Only for the real-Multus tier: thin Multus reads pods and
+    NetworkAttachmentDefinitions and writes pods/status and events, all stable v1 APIs
+    (multus-cni pkg/k8sclient/k8sclient.go, kubeconfig.go at v4.1.3 - v4.2.4).
+    """
+    if version not in REFUSED_BY_PROXY or cached(version, cache):
+        return version, None
+    newest = stack_kubernetes()
+    if newest == version:
+        return version, None
+    return newest, (
+        f"the stack pins Kubernetes {version}, whose kube-apiserver cannot be built here "
+        f"({REFUSED_BY_PROXY[version]}); this run uses kube-apiserver {newest}"
+    )
+
+
 def stack_kubernetes() -> str:
     """The newest stack's Kubernetes version (its node image's, clusters/stacks.toml)."""
     from macmatrix.spec import stacks

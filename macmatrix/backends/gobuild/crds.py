@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from macmatrix.backends.gobuild import multus as multus_build
 from macmatrix.backends.gobuild import toolchain
 from macmatrix.errors import InfraError
 
@@ -55,7 +56,8 @@ def module(path_at_version: str, cache: Path | None = None) -> dict[str, Any]:
 
 def nad_client_version(multus: str, cache: Path | None = None) -> str:
     """The network-attachment-definition-client version Multus `multus` requires."""
-    gomod = Path(str(module(f"{MULTUS_MODULE}@{multus}", cache)["GoMod"])).read_text()
+    # checked against multus_build.GO_SUMS where the checksum database is not reachable
+    gomod = Path(str(multus_build.download(multus, cache)["GoMod"])).read_text()
     m = re.search(rf"^\s*{re.escape(NAD_MODULE)} (v\S+)", gomod, re.M)
     if not m:
         raise InfraError(f"{MULTUS_MODULE}@{multus}: its go.mod does not require {NAD_MODULE}")

@@ -78,10 +78,11 @@ def why_not_here(stack_name: str | None = None) -> str | None:
         st = stacks.get(stack_name or stacks.newest())
     except BadInput as e:
         return str(e)
+    apiserver, _ = control_plane.apiserver_for(st.kubernetes)
     missing = [
         f"{what} {version}"
         for what, version, ok in (
-            ("kube-apiserver", st.kubernetes, control_plane.cached(st.kubernetes)),
+            ("kube-apiserver", apiserver, control_plane.cached(apiserver)),
             ("multus", st.multus, multus.cached(st.multus)),
             ("CNI plugins", st.cni_plugins, cni_plugins.cached(st.cni_plugins)),
         )
@@ -128,7 +129,12 @@ class MultusBackend:
         v = self.versions
         self.plugins_dir = str(cni_plugins.ensure(v.cni_plugins, say=say))
         self.multus_bin = multus.ensure(v.multus, say=say)
-        self.cp_bin = control_plane.ensure(v.kubernetes, say=say)
+        # The stack's own kube-apiserver, or the newest stack's where this machine cannot build
+        # it; said here and recorded in stack() (control_plane.apiserver_for).
+        self.apiserver, self.apiserver_note = control_plane.apiserver_for(v.kubernetes)
+        if self.apiserver_note:
+            say(f"{self.stack_name}: {self.apiserver_note}")
+        self.cp_bin = control_plane.ensure(self.apiserver, say=say)
         self.nad_crd = crds.nad_crd(v.multus)
         self.run_id = secrets.token_hex(3)
         self.prefix = f"{NS_PREFIX}{self.run_id}-"
@@ -271,7 +277,10 @@ class MultusBackend:
             "multus": f"{v.multus} (thin plugin, real)",
             "multus_package": multus.PACKAGE,
             "multus_deployment_in_stack": "thick (shim + daemon); this tier runs the thin plugin",
-            "kubernetes": f"{v.kubernetes} (kube-apiserver + etcd only, no kubelet)",
+            "kubernetes": f"{self.apiserver} (kube-apiserver + etcd only, no kubelet)"
+            + (f"; NOT the stack's {v.kubernetes}" if self.apiserver_note else ""),
+            "kubernetes_in_stack": v.kubernetes,
+            "apiserver_substituted": self.apiserver_note,
             "cluster_network": f"{runtime.DEFAULT_NETWORK}: bridge + host-local (the harness)",
             "kernel": os.uname().release,
             "state_paths": state_paths.NOTE,
@@ -577,9 +586,11 @@ def dry_run(cases: Sequence[Case], stack_name: str | None) -> str:
     """The plan: versions, then per case the NAD config and pod annotations, or why not."""
     name = stack_name or stacks.newest()
     v = stacks.get(name)
+    apiserver, note = control_plane.apiserver_for(v.kubernetes)
     lines = [
-        f"# real-Multus plan ({name}): multus {v.multus} (thin), kube-apiserver {v.kubernetes}, "
+        f"# real-Multus plan ({name}): multus {v.multus} (thin), kube-apiserver {apiserver}, "
         f"CNI plugins {v.cni_plugins}; {len(cases)} cases; nothing below has been created",
+        *([f"# {note}"] if note else []),
         "",
     ]
     for case in cases:
