@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from macmatrix import cli
 from macmatrix.cli import doctor as doctor_cli
+from macmatrix.errors import BadInput
 from macmatrix.workflows import doctor
 
 
@@ -90,7 +92,9 @@ def test_auto_reports_both_and_the_pick(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_bad_usage_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    assert doctor_cli.main(["--backend", "qemu"], probe=probe()) == 2
+    with pytest.raises(BadInput, match="--backend: invalid choice: 'qemu'"):
+        doctor_cli.main(["--backend", "qemu"], probe=probe())
+    assert cli.main(["doctor", "--backend", "qemu"]) == 2  # one line: tests/test_cli_edges.py
 
 
 def test_the_real_machine_does_not_crash(capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
+from macmatrix.errors import BadInput
 from macmatrix.observe import CaseObservation, PodObservation
 from macmatrix.spec.cases import Case
 from macmatrix.threads import wait_all
@@ -19,6 +20,35 @@ Progress = Callable[[int, int, str], None]
 # on_case(observation): called from worker threads as each case finishes, so results.json can
 # keep every finished case of a run that is interrupted or crashes (run.execute, retry.settle).
 CaseSink = Callable[[CaseObservation], None]
+
+
+DEFAULT_PLUGIN_TIMEOUT_S = 30.0  # --plugin-timeout's default
+# an hour: longer waits overflow the clocks subprocess uses (1e10 s) and no plugin needs them
+MAX_PLUGIN_TIMEOUT_S = 3600
+
+
+def check_plugin_timeout(timeout: Any) -> float:
+    """--plugin-timeout as seconds > 0 (`run` and `repro`), else one line of bad input."""
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not 0 < timeout <= MAX_PLUGIN_TIMEOUT_S  # also refuses NaN and inf
+    ):
+        raise BadInput(
+            f"--plugin-timeout: {timeout!r} must be seconds > 0 and at most "
+            f"{MAX_PLUGIN_TIMEOUT_S} (default 30)"
+        )
+    return float(timeout)
+
+
+def check_workers(workers: Any) -> int | None:
+    """--workers as a whole number >= 1, or None (the backend's default), else one line of bad
+    input. The registry's option checks and the backends' constructors both call this."""
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
+        raise BadInput(f"--workers: {workers!r} must be a whole number >= 1")
+    return workers
 
 
 def no_progress(done: int, total: int, message: str) -> None:

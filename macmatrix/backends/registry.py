@@ -42,6 +42,9 @@ class BackendEntry:
     summary: str  # one line for --help and doctor
     open: Callable[[Options], Backend]  # the matrix backend for these options (caller closes)
     plan: Callable[[Sequence[Case], Options], str]  # --dry-run: the plan as text, no effects
+    # the options' values checked, no effects: BadInput (one line, exit 2) for what it refuses;
+    # `check()` runs it before a --dry-run plan and before `open`, so both refuse alike
+    check: Callable[[Options], None] = lambda opts: None
     # why it cannot run on this machine, in one line; None when it can (or cannot tell early)
     unavailable: Callable[[Options], str | None] = lambda opts: None
     # pytest: an unavailable backend skips its tests (saying why) instead of failing them
@@ -190,9 +193,17 @@ def default_stack(
     return picked
 
 
+def check(name: str, opts: Options) -> None:
+    """BadInput (one line) when backend `name` refuses these options; the one place `run`,
+    its `--dry-run` and the pytest plugin check them, before anything is planned or built."""
+    get(name).check(opts)
+
+
 @contextmanager
 def opened(name: str, opts: Options) -> Iterator[Backend]:
-    """The backend `name` opened with `opts`; closed again also on errors and Ctrl-C."""
+    """The backend `name` opened with `opts` (checked first); closed again also on errors and
+    Ctrl-C."""
+    check(name, opts)
     backend = get(name).open(opts)
     try:
         yield backend

@@ -68,6 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise
     try:
         return int(module.main(rest))
+    except SystemExit as e:  # argparse's --help (its mistakes are BadInput: cli/options.Parser)
+        return 0 if e.code in (0, None) else 2
     except BadInput as e:
         print(f"macmatrix {name}: {e}", file=sys.stderr)
         return 2

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 
 from macmatrix.cli import options
@@ -10,7 +9,7 @@ from macmatrix.workflows import cleanup
 
 
 def main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="macmatrix cleanup", description=cleanup.__doc__)
+    p = options.Parser(prog="macmatrix cleanup", description=cleanup.__doc__)
     options.add(p, "dry-run", help="list what would be removed")
     try:
         args = p.parse_args(list(argv))

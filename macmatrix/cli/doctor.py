@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 
 from macmatrix.cli import options
@@ -10,7 +9,7 @@ from macmatrix.workflows import doctor
 
 
 def main(argv: Sequence[str], probe: doctor.Probe | None = None) -> int:
-    p = argparse.ArgumentParser(prog="macmatrix doctor", description=doctor.__doc__)
+    p = options.Parser(prog="macmatrix doctor", description=doctor.__doc__)
     options.add(p, "backend")
     try:
         args = p.parse_args(list(argv))

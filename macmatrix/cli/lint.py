@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Sequence
@@ -13,7 +12,7 @@ from macmatrix.workflows.lint import exit_code, lint, render_text
 
 
 def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = options.Parser(
         prog="macmatrix lint",
         description="Static findings for NADs and pods (MAC pitfalls). Exit 1 on an error.",
     )

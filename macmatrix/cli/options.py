@@ -9,6 +9,7 @@ stay in that subcommand's module.
 from __future__ import annotations
 
 import argparse
+import re
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -98,8 +99,23 @@ def add(p: argparse.ArgumentParser, name: str, **overrides: Any) -> argparse.Act
     return p.add_argument(*option.flags, **{**kwargs, **overrides})
 
 
+# argparse's "argument --workers: invalid int value: 'abc'": the field, what is wrong with it
+_ARGUMENT = re.compile(r"^argument ([^:]+): (.*)$", re.S)
+# the fix for a value of the wrong type, by the start of argparse's complaint
+_TYPE_FIX = {"invalid int value": "pass a whole number", "invalid float value": "pass a number"}
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse that reports a usage mistake as one BadInput line (exit 2) instead of two."""
+    """argparse that reports a usage mistake as one BadInput line (exit 2) instead of the whole
+    usage: the field, what is wrong, the fix where argparse's message lacks one, and the
+    subcommand's help (`macmatrix baseline update --help` for a subparser: its full prog).
+
+    Every `macmatrix` subcommand's parser is one of these (subparsers inherit the class)."""
 
     def error(self, message: str) -> NoReturn:
-        raise BadInput(f"{message}; see `macmatrix {self.prog.split()[-1]} --help`")
+        found = _ARGUMENT.match(message)
+        if found:
+            field_name, what = found.groups()
+            fix = next((f for k, f in _TYPE_FIX.items() if what.startswith(k)), None)
+            message = f"{field_name.split('/')[-1]}: {what}" + (f"; {fix}" if fix else "")
+        raise BadInput(" ".join(f"{message}; see `{self.prog} --help`".split()))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from macmatrix.cli import options
 from macmatrix.errors import BadInput
 from macmatrix.run.results import load
 from macmatrix.views.report import SUMMARY_BUDGET, render_html, render_markdown, render_terminal
@@ -14,7 +14,7 @@ from macmatrix.views.report import SUMMARY_BUDGET, render_html, render_markdown,
 
 def main(argv: Sequence[str]) -> int:
     """`macmatrix report RESULTS.json... [--html OUT] [--markdown OUT]`; `-` writes to stdout."""
-    parser = argparse.ArgumentParser(
+    parser = options.Parser(
         prog="macmatrix report",
         description="Render results.json files as a cases x stacks grid (Markdown and/or HTML).",
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Sequence
@@ -14,7 +13,7 @@ from macmatrix.workflows.repro import EXIT, pick_backend, run
 
 
 def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = options.Parser(
         prog="macmatrix repro",
         description="Run a pasted NAD + pod as Multus would; report every MAC and why. "
         "Exit 0 works, 1 broken, 2 bad input, 3 infra/unsupported.",

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from macmatrix.cli import options
 from macmatrix.errors import BadInput
+from macmatrix.run.retry import check_retries
 from macmatrix.run.runner import TerminalProgress, execute, exit_code, load_cases
 from macmatrix.views import baseline, junit, report
 
@@ -46,28 +47,31 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str]) -> int:
     # Looked up at call time: tests stand a backend in for cli.open_backend.
+    from macmatrix.backends import registry
     from macmatrix.cli import default_stack, open_backend, resolve_backend
 
-    p = argparse.ArgumentParser(prog="macmatrix run", description=DESCRIPTION)
+    p = options.Parser(prog="macmatrix run", description=DESCRIPTION)
     add_run_options(p)
     try:
         args = p.parse_args(list(argv))
-    except SystemExit as e:
+    except SystemExit as e:  # --help
         return 0 if e.code == 0 else 2
     if args.baseline and args.no_baseline:
         raise BadInput("--no-baseline: cannot be combined with --baseline FILE; pass one of them")
+    check_retries(args.retries)
     matrix, selected = load_cases(args.matrix, args.keyword)
     given = baseline.load(args.baseline) if args.baseline else None
     name = resolve_backend(args.backend, announce=not args.quiet)
     args.stack = default_stack(name, args.stack, announce=not args.quiet)
-    if args.dry_run:
-        from macmatrix.backends import registry
-
-        print(registry.plan(name, selected, args))
-        return 0
+    # the backend's option checks, once, before the plan or the run (a --dry-run refuses what a
+    # run refuses: backends/registry.check; opening checks again, harmlessly)
+    registry.check(name, args)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise BadInput(f"--out: {out} is a file; pass a folder (results.json, results.md go in it)")
+    if args.dry_run:
+        print(registry.plan(name, selected, args))
+        return 0
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         with open_backend(name, args) as backend:

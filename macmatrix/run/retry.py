@@ -72,6 +72,14 @@ def _retry(obs: CaseObservation) -> bool:
     return obs.status == Status.INFRA_ERROR and obs.retryable
 
 
+def check_retries(retries: object) -> int:
+    """--retries as a whole number >= 0, else one line of bad input (`run` checks it before a
+    --dry-run plan too)."""
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise BadInput(f"--retries: {retries!r} must be a whole number, 0 or more (default 2)")
+    return retries
+
+
 def settle(
     run_once: RunOnce,
     cases: Sequence[Case],
@@ -79,8 +87,7 @@ def settle(
     on_final: Callable[[CaseObservation, list[Attempt]], None] | None = None,
 ) -> Settled:
     """Run `cases`, then re-run only the retryable infra-error ones up to `retries` times."""
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise BadInput(f"--retries: {retries!r} must be a whole number, 0 or more (default 2)")
+    check_retries(retries)
     by_id = {c.id: c for c in cases}
     latest: dict[str, CaseObservation] = {}
     history: dict[str, list[Attempt]] = {cid: [] for cid in by_id}

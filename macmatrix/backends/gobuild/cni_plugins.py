@@ -151,6 +151,32 @@ def label_for(version: str) -> str:
     return f"plugins-{version}"
 
 
+def check_choice(
+    plugins: str | None, stack_name: str | None, cni_bin_dirs: Sequence[str] | None
+) -> None:
+    """The netns plugin options, checked without effects (a --dry-run refuses what a run does).
+
+    On netns a stack means nothing but its plugins release, so `--stack` with `--plugins` or
+    `--cni-bin-dir` would name two sets of plugins for one run: refused, not silently resolved
+    (results.json names either the stack or the plugins run, never a stack it did not run).
+    """
+    if plugins and cni_bin_dirs:
+        raise BadInput("--plugins: use either --plugins or --cni-bin-dir, not both")
+    if stack_name:
+        from macmatrix.spec import stacks
+
+        pinned = stacks.get(stack_name).cni_plugins  # unknown name: BadInput naming the known
+        for flag, given in (("--plugins", plugins), ("--cni-bin-dir", cni_bin_dirs)):
+            if given:
+                raise BadInput(
+                    f"{flag}: cannot be combined with --stack on netns ({stack_name} runs its "
+                    f"plugins {pinned}); pass --stack {stack_name} alone, or {flag} without "
+                    "--stack"
+                )
+    if plugins and plugins != DEBIAN:
+        check_version(plugins)
+
+
 def choose(
     plugins: str | None,
     stack_name: str | None,
@@ -164,14 +190,13 @@ def choose(
     toolchain the run says so in one line and uses Debian's plugins; an explicit
     `--plugins VERSION` without one is an infrastructure failure (ensure()).
     """
-    if plugins and cni_bin_dirs:
-        raise BadInput("--plugins: use either --plugins or --cni-bin-dir, not both")
+    check_choice(plugins, stack_name, cni_bin_dirs)
     if plugins == DEBIAN:
         return Choice([DEBIAN_DIR], "netns", {"plugins_requested": DEBIAN})
     if plugins:
         version = check_version(plugins)
         return Choice([str(ensure(version, cache, say))], label_for(version))
-    if stack_name and not cni_bin_dirs:
+    if stack_name:
         from macmatrix.spec import stacks
 
         version = stacks.get(stack_name).cni_plugins

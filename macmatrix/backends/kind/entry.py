@@ -19,13 +19,21 @@ NO_ENGINE = (
 REPRO_OUT = Path("results") / "repro"  # a repro's diagnostics
 
 
-def open_backend(opts: Options) -> Backend:
-    """The matrix on the stack's kind cluster (created, or a kept one reused), or --kubeconfig."""
+def check(opts: Options) -> None:
+    """What `open_backend` would refuse, without creating anything."""
     if option(opts, "plugins"):
         raise BadInput(
             "--plugins: only for --backend netns; kind runs its stack's plugins "
             "(clusters/stacks.toml cni_plugins)"
         )
+    if option(opts, "stack"):
+        from macmatrix.spec import stacks
+
+        stacks.get(option(opts, "stack"))  # unknown name: BadInput naming the known ones
+
+
+def open_backend(opts: Options) -> Backend:
+    """The matrix on the stack's kind cluster (created, or a kept one reused), or --kubeconfig."""
     from macmatrix.backends.kind.backend import KindBackend
 
     return KindBackend.from_options(
@@ -75,6 +83,7 @@ ENTRY = register(
         summary="a kind cluster with Kube-OVN, Multus and the stack's CNI plugins (needs Docker)",
         open=open_backend,
         plan=plan,
+        check=check,
         unavailable=unavailable,
         auto_rank=10,  # preferred: everything real
         auto_refuses=auto_refuses,

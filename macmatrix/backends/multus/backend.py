@@ -36,7 +36,14 @@ from typing import Any, TypeVar
 
 from macmatrix import macs
 from macmatrix.backends import plugin_binaries
-from macmatrix.backends.base import AttachmentLike, CaseSink, Progress, no_progress, run_pool
+from macmatrix.backends.base import (
+    AttachmentLike,
+    CaseSink,
+    Progress,
+    check_workers,
+    no_progress,
+    run_pool,
+)
 from macmatrix.backends.gobuild import cni_plugins, control_plane, crds, multus, toolchain
 from macmatrix.backends.multus import runtime
 from macmatrix.backends.netns import runs, state_paths
@@ -123,9 +130,7 @@ class MultusBackend:
         self.stack_name = stack_name or stacks.newest()
         self.versions = stacks.get(self.stack_name)  # unknown name: BadInput, exit 2
         self.timeout = check_plugin_timeout(timeout)
-        if workers is not None and (isinstance(workers, bool) or workers < 1):
-            raise BadInput(f"--workers: {workers!r} must be a whole number >= 1")
-        self.workers = workers or 4
+        self.workers = check_workers(workers) or 4
         v = self.versions
         self.plugins_dir = str(cni_plugins.ensure(v.cni_plugins, say=say))
         self.multus_bin = multus.ensure(v.multus, say=say)

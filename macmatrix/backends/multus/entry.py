@@ -12,13 +12,28 @@ from macmatrix.errors import BadInput
 from macmatrix.spec.cases import Case
 
 
-def open_backend(opts: Options) -> Backend:
-    """The --stack's Multus, kube-apiserver and plugins (the newest stack without one)."""
+def check(opts: Options) -> None:
+    """What `open_backend` would refuse, without building or creating anything."""
+    from macmatrix.backends.base import (
+        DEFAULT_PLUGIN_TIMEOUT_S,
+        check_plugin_timeout,
+        check_workers,
+    )
+    from macmatrix.spec import stacks
+
     if option(opts, "plugins") or option(opts, "cni_bin_dir"):
         raise BadInput(
             "--plugins/--cni-bin-dir: only for --backend netns; multus runs its --stack's "
             "plugins (clusters/stacks.toml cni_plugins)"
         )
+    check_workers(option(opts, "workers"))
+    check_plugin_timeout(option(opts, "plugin_timeout", DEFAULT_PLUGIN_TIMEOUT_S))
+    if option(opts, "stack"):
+        stacks.get(option(opts, "stack"))  # unknown name: BadInput naming the known ones
+
+
+def open_backend(opts: Options) -> Backend:
+    """The --stack's Multus, kube-apiserver and plugins (the newest stack without one)."""
     from macmatrix.backends.multus.backend import MultusBackend
     from macmatrix.backends.netns.backend import DEFAULT_PLUGIN_TIMEOUT_S
 
@@ -57,6 +72,7 @@ ENTRY = register(
         summary="real Multus (thin) + kube-apiserver + the --stack's plugins, no kubelet",
         open=open_backend,
         plan=plan,
+        check=check,
         unavailable=unavailable,
         runs_stacks=True,  # the stack's Multus, Kubernetes and plugins; the newest by default
         pods=open_pods,

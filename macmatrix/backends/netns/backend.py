@@ -33,7 +33,16 @@ from pyroute2.netns import setns
 
 from macmatrix import macs
 from macmatrix.backends import plugin_binaries
-from macmatrix.backends.base import AttachmentLike, CaseSink, Progress, no_progress, run_pool
+from macmatrix.backends.base import (
+    DEFAULT_PLUGIN_TIMEOUT_S,
+    AttachmentLike,
+    CaseSink,
+    Progress,
+    check_plugin_timeout,
+    check_workers,
+    no_progress,
+    run_pool,
+)
 from macmatrix.backends.netns import rootless, runs, state_paths
 from macmatrix.backends.netns.runs import NS_PREFIX, TUNING_STATE_DIR
 from macmatrix.build import ipam_substitute, manifests
@@ -60,7 +69,6 @@ NEEDS_CAPS = (
     "the netns backend needs CAP_SYS_ADMIN and CAP_NET_ADMIN: run as root outside a restricted "
     "container (or with --cap-add SYS_ADMIN --cap-add NET_ADMIN)"
 )
-DEFAULT_PLUGIN_TIMEOUT_S = 30.0
 # DEL after a failed or hung ADD: the pod is torn down anyway (its namespace goes), so a DEL that
 # hangs too must not cost a second full timeout.
 DEL_AFTER_FAILURE_S = 5.0
@@ -192,24 +200,6 @@ def create_netns(name: str) -> None:
         os.close(own)
 
 
-# an hour: longer waits overflow the clocks subprocess uses (1e10 s) and no plugin needs them
-MAX_PLUGIN_TIMEOUT_S = 3600
-
-
-def check_plugin_timeout(timeout: Any) -> float:
-    """--plugin-timeout as seconds > 0 (`run` and `repro`), else one line of bad input."""
-    if (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, int | float)
-        or not 0 < timeout <= MAX_PLUGIN_TIMEOUT_S  # also refuses NaN and inf
-    ):
-        raise BadInput(
-            f"--plugin-timeout: {timeout!r} must be seconds > 0 and at most "
-            f"{MAX_PLUGIN_TIMEOUT_S} (default 30)"
-        )
-    return float(timeout)
-
-
 class NetnsBackend:
     """Cases -> observations with the real plugins. Use as a context manager."""
 
@@ -242,9 +232,7 @@ class NetnsBackend:
             timeout=self.timeout,
             exec_prefix=["nsenter", f"--net={_ns_path(self.node)}"],
         )
-        if workers is not None and (isinstance(workers, bool) or workers < 1):
-            raise BadInput(f"--workers: {workers!r} must be a whole number >= 1")
-        self.workers = workers or max(2, min(8, 2 * (os.cpu_count() or 1)))
+        self.workers = check_workers(workers) or max(2, min(8, 2 * (os.cpu_count() or 1)))
         self._lock = threading.Lock()
         self._setup_lock = threading.Lock()
         self._namespaces: list[str] = []

@@ -26,6 +26,20 @@ def open_backend(opts: Options) -> Backend:
     )
 
 
+def check(opts: Options) -> None:
+    """What `open_backend` would refuse, without building or creating anything."""
+    from macmatrix.backends.base import (
+        DEFAULT_PLUGIN_TIMEOUT_S,
+        check_plugin_timeout,
+        check_workers,
+    )
+    from macmatrix.backends.gobuild.cni_plugins import check_choice
+
+    check_workers(option(opts, "workers"))
+    check_plugin_timeout(option(opts, "plugin_timeout", DEFAULT_PLUGIN_TIMEOUT_S))
+    check_choice(option(opts, "plugins"), option(opts, "stack"), option(opts, "cni_bin_dir"))
+
+
 def open_pods(opts: Options) -> PodRunner:
     """repro: the pasted NADs' plugins from --cni-bin-dir (or the default dirs)."""
     from macmatrix.backends.netns.backend import DEFAULT_PLUGIN_TIMEOUT_S, NetnsBackend
@@ -68,6 +82,7 @@ ENTRY = register(
         summary="real CNI plugins in real network namespaces, Multus emulated (root or rootless)",
         open=open_backend,
         plan=plan,
+        check=check,
         unavailable=unavailable,
         skip_when_unavailable=True,
         auto_rank=100,  # the fallback: needs nothing but this machine
