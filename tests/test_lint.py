@@ -125,7 +125,7 @@ def test_capabilities_inside_the_plugins_are_fine() -> None:
 def test_static_mac_only_matters_for_macvlan_and_tuning() -> None:
     base = {"cniVersion": "1.0.0", "master": "eth1", "mac": "02:00:00:00:00:09"}
     assert _lint_config({**base, "type": "macvlan"}) == ["warning static-mac"]
-    assert _lint_config({**base, "type": "bridge"}) == []
+    assert _lint_config({**base, "type": "bridge"}) == ["warning static-mac-ignored"]
     bad = {**base, "type": "macvlan", "mac": "03:00:00:00:00:09"}
     assert _lint_config(bad) == ["error multicast-mac", "warning static-mac"]
 

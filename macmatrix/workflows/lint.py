@@ -21,7 +21,14 @@ from macmatrix.spec.netconf import (
     plugin_fields,
     plugins_of,
 )
-from macmatrix.spec.plugins.base import ARGS_CNI
+from macmatrix.spec.plugins.base import (
+    ARGS_CNI,
+    CNI_ARGS,
+    CONFIG,
+    MAIN,
+    RUNTIME_CONFIG,
+    Plugin,
+)
 from macmatrix.spec.userinput import (
     NETWORKS,
     Nad,
@@ -201,23 +208,8 @@ def lint_nad(nad: Nad, namespace: str, kubeovn: bool, plugins_version: str | Non
     has_tuning = "tuning" in names
     for pfield, plugin in plugin_fields(conf, prefix):
         ptype = plugin.get("type")
-        if ptype in ("macvlan", "tuning") and "mac" in plugin:
-            out += _mac_findings(plugin["mac"], where, f"{pfield}.mac", f"{ptype} ADD")
-            out.append(
-                Finding(
-                    WARNING,
-                    "static-mac",
-                    where,
-                    f"{pfield}.mac",
-                    f"a static mac in the NAD's {ptype} config gives every pod on this NAD the "
-                    "same "
-                    "MAC (two pods on one segment then clash)",
-                    'remove it and ask per pod: "mac" in the networks element (with '
-                    '"capabilities": '
-                    f'{{"mac": true}} on {ptype})',
-                    SRC[str(ptype)],
-                )
-            )
+        if "mac" in plugin:
+            out += _static_mac_findings(plugin, where, f"{pfield}.mac")
         rc = plugin.get("runtimeConfig")
         if isinstance(rc, dict) and "mac" in rc:
             out += _mac_findings(rc["mac"], where, f"{pfield}.runtimeConfig.mac", f"{ptype} ADD")
@@ -241,6 +233,101 @@ def lint_nad(nad: Nad, namespace: str, kubeovn: bool, plugins_version: str | Non
             )
         )
     return out
+
+
+def _source(plugin: Plugin, channel: str) -> str:
+    """Where the rule about `plugin` reading `channel` comes from: SRC's line for the plugin if
+    it has one (macvlan, tuning), else what its module cites for the route (or the module)."""
+    route = plugin.route(channel)
+    return SRC.get(plugin.name) or (route.source if route else plugin.source)
+
+
+def _static_mac_findings(plugin: dict[str, Any], where: str, field: str) -> list[Finding]:
+    """A `mac` in a plugin's own config, by the routes its module declares (spec/plugins): a
+    plugin that reads it gives every pod the same MAC; one that does not ignores it."""
+    registered = plugin_registry.get(str(plugin.get("type", "")))
+    if registered is None:
+        return []  # a plugin the harness does not describe: nothing known about its `mac`
+    ptype = registered.name
+    if registered.route(CONFIG) is not None:
+        return [
+            *_mac_findings(plugin["mac"], where, field, f"{ptype} ADD"),
+            Finding(
+                WARNING,
+                "static-mac",
+                where,
+                field,
+                f"a static mac in the NAD's {ptype} config gives every pod on this NAD the same "
+                "MAC (two pods on one segment then clash)",
+                'remove it and ask per pod: "mac" in the networks element (with "capabilities": '
+                f'{{"mac": true}} on {ptype})',
+                _source(registered, CONFIG),
+            ),
+        ]
+    if not registered.routes:
+        return [
+            Finding(
+                WARNING,
+                "static-mac-ignored",
+                where,
+                field,
+                f"{ptype} sets no MAC of its own (its module declares no MAC route), so this "
+                "mac is ignored",
+                "remove it",
+                registered.source,
+            )
+        ]
+    reads = ", ".join(registered.channels())
+    appliers = [
+        p.name
+        for p in plugin_registry.meta_plugins()
+        if p.route(CONFIG) is not None and p.name != ptype
+    ]
+    chain = f", or chain {' or '.join(appliers)} after it with the mac" if appliers else ""
+    return [
+        Finding(
+            WARNING,
+            "static-mac-ignored",
+            where,
+            field,
+            f"{ptype} ignores a mac in its own config (it reads a MAC only from {reads}): pods "
+            "on this NAD get the MAC they ask for, else a random one, never this one",
+            'remove it and ask per pod: "mac" in the networks element (with "capabilities": '
+            f'{{"mac": true}} on {ptype}){chain}',
+            "; ".join(dict.fromkeys(r.source for r in registered.routes)),
+        )
+    ]
+
+
+def _capability_findings(
+    plugins: list[dict[str, Any]], key: str, where: str, field: str
+) -> list[Finding]:
+    """An element `mac` reaches runtimeConfig.mac only in plugins that declare capabilities.mac
+    (libcni); a main plugin that also reads CNI_ARGS MAC= still gets it (spec/plugins routes)."""
+    known = [(p, plugin_registry.get(str(p.get("type", "")))) for p in plugins]
+    if any(r is not None and r.route(RUNTIME_CONFIG) and _capmac(p) for p, r in known):
+        return []
+    for _p, r in known:
+        if r is None or r.kind != MAIN or r.route(RUNTIME_CONFIG) is None:
+            continue
+        env = r.route(CNI_ARGS)
+        if env is None:
+            continue
+        since = f" (plugins {env.since}+)" if env.since else ""
+        return [
+            Finding(
+                INFO,
+                "mac-without-capability",
+                where,
+                field,
+                f"no plugin of {key} declares capabilities.mac; {r.name} still reads the MAC "
+                f"from CNI_ARGS MAC={since}, but not through runtimeConfig",
+                f'add "capabilities": {{"mac": true}} to the {r.name} plugin, as Multus\' '
+                "examples do",
+                _source(r, CNI_ARGS),
+            )
+        ]
+    return []
 
 
 def _version_findings(
@@ -343,23 +430,7 @@ def lint_pod(
             out += _mac_findings(
                 el["mac"], where, f"{field}.mac", "Multus rejects the pod or the plugin"
             )
-            if "macvlan" in types and not any(
-                p.get("type") in ("macvlan", "tuning") and _capmac(p) for p in plugins
-            ):
-                out.append(
-                    Finding(
-                        INFO,
-                        "mac-without-capability",
-                        where,
-                        f"{field}.mac",
-                        f"no plugin of {key} declares capabilities.mac; macvlan still reads the "
-                        "MAC "
-                        "from CNI_ARGS MAC= (plugins v0.8.7+), but not through runtimeConfig",
-                        'add "capabilities": {"mac": true} to the macvlan plugin, as Multus\' '
-                        "examples do",
-                        SRC["macvlan"],
-                    )
-                )
+            out += _capability_findings(plugins, key, where, f"{field}.mac")
         if "tuning" in types:
             out += _raw_mac_findings(el, where, field)
         cni_args = el.get("cni-args")
