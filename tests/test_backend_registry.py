@@ -148,3 +148,106 @@ def test_default_stack_only_for_backends_that_run_stacks(
     assert registry.default_stack("kind", "kube-ovn-v1.13") == "kube-ovn-v1.13"
     assert registry.default_stack("kind", None) == newest()
     assert f"using the newest, {newest()}" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- repro and the judge
+
+PODS: list[Any] = []
+
+
+class ThrowawayPods:
+    """A single-pod runner stand-in: net1 gets `mac` when set, else what the pod asked for,
+    and network-status reports the same; it records what it was handed and whether closed."""
+
+    mac: str | None = None
+
+    def __init__(self, opts: Any) -> None:
+        self.opts, self.closed, self.pods = opts, False, []
+        PODS.append(self)
+
+    def stack(self) -> dict[str, Any]:
+        return {"backend": "throwaway", "name": "throwaway", "cni_plugins": "none"}
+
+    def run_pod(self, name: str, ns: str, atts: Any, annotations: dict[str, str]) -> Any:
+        from macmatrix.observe import network_status_entry
+
+        self.pods.append((name, ns, [(a.network, a.element) for a in atts]))
+        mac = ThrowawayPods.mac or atts[0].element.get("mac")
+        result = {"interfaces": [{"name": "net1", "mac": mac, "sandbox": "/x"}]}
+        status = [network_status_entry(atts[0].network, result, "net1")]
+        return PodObservation(name, interfaces={"net1": mac}, network_status=status)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+PODS_ENTRY = replace(
+    ENTRY,
+    name="throwaway",
+    pods=ThrowawayPods,
+    unavailable=lambda opts: None,
+    unsupported=lambda case: "no eth0 of Kube-OVN here" if case.primary_mac == "yes" else None,
+)
+
+
+@pytest.fixture
+def with_pods() -> Iterator[registry.BackendEntry]:
+    PODS.clear()
+    ThrowawayPods.mac = None
+    with registry.registered(PODS_ENTRY) as entry:
+        yield entry
+
+
+def test_the_judge_asks_the_entry_which_cases_it_cannot_run(
+    with_pods: registry.BackendEntry,
+) -> None:
+    from macmatrix.judge.verdict import model
+    from macmatrix.spec import cases
+
+    stack = {"backend": "throwaway", "cni_plugins": "v1.9.1"}
+    primary = Case(**{**cases.DEFAULTS, "primary_mac": "yes"})
+    exp = model(primary, stack)
+    assert (exp.outcome, exp.why) == (
+        "unsupported",
+        ["throwaway backend: no eth0 of Kube-OVN here"],
+    )
+    assert model(Case(**cases.DEFAULTS), stack).outcome == "works"
+    # substitutes_ipam: a substituted kube-ovn IPAM drops the Kube-OVN annotation check, as on
+    # netns; without it the annotation is judged
+    sub = Case(**{**cases.DEFAULTS, "ipam": "kube-ovn"}, substitute_ipam=True)
+    netns = model(sub, {**stack, "backend": "netns"})
+    plain = model(sub, stack)
+    assert plain.checks != netns.checks
+    with registry.registered(replace(PODS_ENTRY, name="throwaway2", substitutes_ipam=True)):
+        assert model(sub, {**stack, "backend": "throwaway2"}).checks == netns.checks
+
+
+def test_repro_runs_on_a_registered_backend_through_its_pods(
+    with_pods: registry.BackendEntry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No hook: `pods` opens a runner with repro's options, the request goes as pasted, the
+    judge judges it, the runner is closed; no backend name is looked at on the way."""
+    from macmatrix import cli
+    from macmatrix.spec.userinput import load_paths, resolve
+    from macmatrix.workflows import repro
+
+    path = str(Path(__file__).parent / "data" / "corpus" / "issue-4834-maintainer-fix.yaml")
+    assert repro.pick_backend("throwaway") == ("throwaway", "")
+    entry = repro.run(resolve(load_paths([path])), "throwaway", stack_name="kube-ovn-v1.16")
+    (runner,) = PODS
+    assert runner.closed and runner.opts.stack == "kube-ovn-v1.16"
+    assert runner.pods == [
+        ("fixed", "default", [("default/macvlan", {"name": "macvlan", "namespace": "default",
+                                                    "mac": "02:00:00:53:6b:bb"})])
+    ]  # fmt: skip
+    assert entry["outcome"] == "works" and entry["stack"]["backend"] == "throwaway"
+    assert entry["checks"]["mac_honoured[net1]"]["ok"] is True
+    assert entry["state_confined"] == [] and entry["ipam_substituted"] == []
+    assert "only the kind or multus backend installs stacks" in entry["stack"]["stack_requested"]
+    # a MAC that does not land is broken, judged by the one judge; the fix search says why not
+    ThrowawayPods.mac = "02:00:00:00:00:99"
+    assert cli.main(["repro", path, "--backend", "throwaway", "--json"]) == 1
+    (case,) = json.loads(capsys.readouterr().out)["cases"]
+    assert case["outcome"] == "broken" and "mac_honoured[net1]" in case["reason"]
+    assert case["fix"] == {"searched": False, "why": "no fix search on backend throwaway"}
+    assert all(r.closed for r in PODS) and len(PODS) == 2

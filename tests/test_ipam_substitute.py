@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 from test_repro_unit import StandInNetns, observed, request_for, stand_in  # noqa: F401
 
+from macmatrix.backends import podrun
 from macmatrix.build import ipam_substitute
 from macmatrix.cli import repro as repro_cli
 from macmatrix.spec.userinput import parse_text, resolve
-from macmatrix.workflows import podrun, repro
+from macmatrix.workflows import repro
 from macmatrix.workflows.repro_report import render_markdown
 
 REAL_UNSUPPORTED = podrun.netns_unsupported  # before the stand_in fixture replaces it
@@ -166,21 +167,34 @@ def test_no_substitute_flag_keeps_unsupported(
 
 
 def test_kind_never_substitutes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """kind's repro runner (its registry entry's `repro`) runs the IPAM as written."""
+    from macmatrix.backends.kind import pods as pods_mod
+    from macmatrix.observe import PodObservation
+
     def refuse(request: Any) -> Any:
         raise AssertionError("kind must run the IPAM as written")
 
     seen = []
 
-    def kind(request: Any, backend: Any) -> Any:
-        seen.append(request.bindings[0].nad.config["ipam"]["type"])
-        return None, {"backend": "kind"}, "unsupported", "stand-in"
+    class StandIn:  # stand-in for backends/kind/pods.py KindPods: records, then closed
+        @classmethod
+        def from_options(cls, **kw: Any) -> Any:
+            return cls()
 
-    class Closed:  # stand-in for the KindBackend: only closed here
+        def stack(self) -> dict[str, Any]:
+            return {"backend": "kind"}
+
+        def need_plugins(self, needed: dict[str, str]) -> str | None:
+            return None
+
+        def run_pod(self, name: str, ns: str, atts: list[Any], ann: dict[str, str]) -> Any:
+            seen.append(atts[0].config["ipam"]["type"])
+            return PodObservation(name, error="stand-in")
+
         def close(self) -> None:
             seen.append("closed")
 
-    monkeypatch.setattr(repro, "substitute_ipam", refuse)
-    monkeypatch.setattr(repro, "_open_pods", lambda backend, stack_name: Closed())
-    monkeypatch.setattr(repro, "_run_kind", kind)
-    entry = repro.run(request_for("issue-4834.yaml"), "kind")
+    monkeypatch.setattr(ipam_substitute, "apply", refuse)
+    monkeypatch.setattr(pods_mod, "KindPods", StandIn)
+    entry = repro.run(request_for("issue-4834.yaml"), "kind", fix=False)
     assert seen == ["kube-ovn", "closed"] and entry["ipam_substituted"] == []

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
+from macmatrix.backends import podrun
 from macmatrix.errors import BadInput
 from macmatrix.spec.userinput import NETWORKS, parse_text, resolve
-from macmatrix.workflows import podrun, repro
+from macmatrix.workflows import repro
 from macmatrix.workflows.lint import lint
 from macmatrix.workflows.networks_lint import (
     ELEMENT_KEYS,

@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 import yaml
 
+from macmatrix.backends import podrun
 from macmatrix.backends.netns.backend import NetnsBackend
 from macmatrix.build import manifests
 from macmatrix.build.ipam_substitute import apply as substitute_ipam
@@ -16,7 +17,7 @@ from macmatrix.judge import verdict
 from macmatrix.run import results
 from macmatrix.spec import cases
 from macmatrix.spec.userinput import parse_text, resolve
-from macmatrix.workflows import podrun, repro
+from macmatrix.workflows import repro
 
 NS = "mm-onejudge"
 # matrix check -> repro's name for it (repro tags each check with its interface)

@@ -14,12 +14,13 @@ import pytest
 import yaml
 
 from macmatrix import cli, macs
+from macmatrix.backends import podrun
 from macmatrix.errors import BadInput
 from macmatrix.judge import pasted
 from macmatrix.observe import PodObservation, network_status_entry
 from macmatrix.spec.userinput import load_paths, parse_text, resolve
 from macmatrix.types import Outcome, outcome_of
-from macmatrix.workflows import podrun, repro
+from macmatrix.workflows import repro
 from macmatrix.workflows.repro_report import render_markdown
 
 DATA = Path(__file__).parent / "data"

@@ -5,8 +5,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from macmatrix.build.ipam_substitute import Substitution
 from macmatrix.errors import BadInput
 from macmatrix.observe import CaseObservation, PodObservation
 from macmatrix.spec.cases import Case
@@ -156,3 +158,33 @@ class PodRunner(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ReproOptions:
+    """What `macmatrix repro` hands a backend's repro runner (each reads what it uses)."""
+
+    stack: str | None = None  # --stack (backends that run stacks: the newest without one)
+    cni_bin_dir: list[str] | None = None  # --cni-bin-dir (netns)
+    plugin_timeout: float | None = None  # --plugin-timeout (the plugins-only tiers)
+    substitute: bool = True  # run an IPAM that needs a cluster as static (--no-substitute: off)
+    # plugin types the fix search may add later (remedies): a backend that must prepare its
+    # nodes for them does it now, so the search does not fail on a missing binary
+    later_types: tuple[str, ...] = ()
+
+
+@dataclass
+class PastedRun:
+    """What a backend's repro runner observed: the pod (None when it did not run), the stack
+    block, the backend's status with its reason, the IPAMs it ran as static, and what the fix
+    search needs afterwards: `fix_dirs` (plugin dirs for its netns candidates; None: the
+    options' --cni-bin-dir) and `runner` (kept open for candidates as pods on it; the caller
+    closes it)."""
+
+    pod: PodObservation | None
+    stack: dict[str, Any]
+    status: Status
+    reason: str
+    substitutions: list[Substitution] = field(default_factory=list)
+    fix_dirs: list[str] | None = None
+    runner: PodRunner | None = None

@@ -22,9 +22,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from macmatrix.backends.base import Backend, PodRunner
+from macmatrix.backends.base import Backend, PastedRun, PodRunner, ReproOptions
 from macmatrix.errors import BadInput
 from macmatrix.spec.cases import Case
+from macmatrix.spec.userinput import Request
 
 AUTO = "auto"
 ENTRY_MODULE = "entry"  # macmatrix/backends/<package>/entry.py registers that backend
@@ -57,6 +58,19 @@ class BackendEntry:
     runs_stacks: bool = False  # no --stack means the newest stack of clusters/stacks.toml
     # repro: a runner of single pods with pasted NADs (None: this backend cannot run one)
     pods: Callable[[Options], PodRunner] | None = None
+    # repro: what this backend does with one pasted request (IPAM substitution, host checks,
+    # the runner kept for the fix search); None: `pods` opened, the request run as pasted
+    # (backends/podrun.run_on_pods)
+    repro: Callable[[Request, ReproOptions], PastedRun] | None = None
+    # the model (judge): why this backend cannot run a case, one line the judge prefixes with
+    # "<name> backend: "; None when it can
+    unsupported: Callable[[Case], str | None] = lambda case: None
+    # no Kube-OVN here: a kube-ovn IPAM the matrix asks to substitute (`substitute_ipam`) runs
+    # as static, so the judge does not judge Kube-OVN's annotation for it
+    substitutes_ipam: bool = False
+    # repro: state paths a pasted config sets (host-local dataDir, ...) go to the run's temp
+    # folder instead (backends/netns/state_paths), and the entry lists them
+    confines_state: bool = False
     order: int = 100  # place in the list of names (--help, doctor)
     # called once before the process starts threads (pytest_configure), when named explicitly
     before_threads: Callable[[], None] | None = None
@@ -127,6 +141,12 @@ def names() -> tuple[str, ...]:
 def choices() -> tuple[str, ...]:
     """What `--backend` accepts: auto, then every registered backend."""
     return (AUTO, *names())
+
+
+def find(name: str) -> BackendEntry | None:
+    """The entry of `name`, or None (a results file may name a backend this build lacks)."""
+    load()
+    return _ENTRIES.get(name)
 
 
 def get(name: str) -> BackendEntry:

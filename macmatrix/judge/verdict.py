@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from macmatrix import macs, versions
+from macmatrix.backends import registry
 from macmatrix.observe import CaseObservation, PodObservation, status_mac
 from macmatrix.spec import plugins as plugin_registry
 from macmatrix.spec import requests
@@ -255,17 +256,17 @@ CNI_VERSION_NEEDS = {"1.0.0": "v1.0.0", "1.1.0": "v1.2.0"}
 
 def model(case: Case, stack: dict[str, Any]) -> Expectation:
     """Predict a case's outcome and checks from upstream behaviour (shared/UPSTREAM.md)."""
-    backend = stack.get("backend", "")
+    backend = str(stack.get("backend", ""))
     plugins = stack.get("cni_plugins")
-    if backend == "netns" and case.netns_unsupported():
-        return Expectation(Outcome.UNSUPPORTED, {}, [f"netns backend: {case.netns_unsupported()}"])
-    if backend == "multus" and case.multus_unsupported():
-        return Expectation(
-            Outcome.UNSUPPORTED, {}, [f"multus backend: {case.multus_unsupported()}"]
-        )
-    # netns/multus with the matrix's substitute_ipam: static IPAM ran, Kube-OVN's annotation is
-    # not judged
-    substituted = backend in ("netns", "multus") and case.substitute_ipam
+    # what differs per backend is its registry entry's (backends/registry.py); a results file
+    # may name a backend this build does not have: judged as one that runs every case
+    entry = registry.find(backend)
+    refused = entry.unsupported(case) if entry is not None else None
+    if refused:
+        return Expectation(Outcome.UNSUPPORTED, {}, [f"{backend} backend: {refused}"])
+    # a backend without Kube-OVN and the matrix's substitute_ipam: static IPAM ran, Kube-OVN's
+    # annotation is not judged
+    substituted = entry is not None and entry.substitutes_ipam and case.substitute_ipam
     # A plugin rejects a cniVersion its CNI library does not list (skel: "incompatible CNI
     # versions"): spec 1.0.0 came with libcni v1.0.0 in plugins v1.0.0, 1.1.0 with libcni v1.1
     # in plugins v1.2.0 (containernetworking/plugins go.mod at those tags; ran: v0.8.6, v1.1.1).

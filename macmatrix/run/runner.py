@@ -21,8 +21,6 @@ from macmatrix.spec import cases as cases_mod
 from macmatrix.spec.cases import Case
 from macmatrix.types import CaseEntry, Outcome
 
-BACKENDS = ("auto", "netns", "kind", "multus")
-
 # What a case is expected to do: given the run's stack, a lookup by case (None: the model only).
 CaseExpectation = Callable[[Case], Expectation | None]
 ExpectFor = Callable[[dict[str, Any]], CaseExpectation | None]

@@ -22,12 +22,13 @@ from typing import Any
 
 import yaml
 
+from macmatrix.backends import podrun
 from macmatrix.errors import BadInput, InfraError
 from macmatrix.judge import pasted
 from macmatrix.spec.userinput import NETWORKS, Request, parse_text, resolve, unfence
 from macmatrix.threads import wait_all
 from macmatrix.types import Outcome
-from macmatrix.workflows import fixsearch_kind, podrun
+from macmatrix.workflows import fixsearch_kind
 from macmatrix.workflows.candidates import Tried, apply, requested
 from macmatrix.workflows.networks_lint import near_miss
 from macmatrix.workflows.remedies import CATALOGUE, Candidate

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from macmatrix.backends import podrun
 from macmatrix.backends.kind.kube.single import PodSpec, split_network
 from macmatrix.backends.netns.backend import Attachment
 from macmatrix.errors import BadInput, InfraError
@@ -26,7 +27,6 @@ from macmatrix.observe import PodObservation
 from macmatrix.spec.netconf import annotation_prefix, explicit_provider, provider_of
 from macmatrix.spec.userinput import Request
 from macmatrix.types import Outcome
-from macmatrix.workflows import podrun
 from macmatrix.workflows.candidates import Tried, apply, requested
 from macmatrix.workflows.remedies import Candidate
 

@@ -13,28 +13,23 @@ from __future__ import annotations
 import platform
 import time
 from collections.abc import Sequence
-from types import SimpleNamespace
 from typing import Any
 
 from macmatrix import __version__
-from macmatrix.backends import registry
-from macmatrix.backends.base import PodRunner
+from macmatrix.backends import podrun, registry
+from macmatrix.backends.base import PastedRun, ReproOptions
 from macmatrix.backends.netns import state_paths
 from macmatrix.build.ipam_substitute import Substitution
-from macmatrix.build.ipam_substitute import apply as substitute_ipam
 from macmatrix.errors import BadInput, InfraError
 from macmatrix.judge import pasted
 from macmatrix.observe import CaseObservation, PodObservation
 from macmatrix.run import results
 from macmatrix.spec.userinput import NETWORKS, Request
 from macmatrix.types import Outcome, Status
-from macmatrix.workflows import fixsearch, podrun
+from macmatrix.workflows import fixsearch
 from macmatrix.workflows.lint import Finding, lint
 
 # --------------------------------------------------------------------------- what cannot run
-
-# the backends whose repro runs the pasted plugins in-process here (ipam substitution)
-IN_PROCESS = ("netns", "multus")
 
 
 def refuse_wrong_types(request: Request) -> None:
@@ -77,93 +72,19 @@ def pick_backend(choice: str) -> tuple[str, str]:
     return entry.name, ""
 
 
-def _run_netns(
-    request: Request,
-    bin_dirs: Sequence[str] | None,
-    substitute: bool = True,
-    plugin_timeout: float | None = None,
-) -> tuple[PodObservation | None, dict[str, Any], Status, str, list[Substitution]]:
-    """(pod, stack, status, reason, substitutions) on the netns backend.
-
-    An IPAM that cannot run here (ipam_substitute.CANNOT_RUN) runs as `static` with the address
-    the pod asked for, unless `substitute` is off; the user's request itself is not changed.
-    """
-    from macmatrix.backends.netns.backend import DEFAULT_PLUGIN_TIMEOUT_S, NetnsBackend
-
-    timeout = DEFAULT_PLUGIN_TIMEOUT_S if plugin_timeout is None else plugin_timeout
-    with NetnsBackend(cni_bin_dirs=list(bin_dirs) if bin_dirs else None, timeout=timeout) as nb:
-        stack = nb.stack()
-        subs: list[Substitution] = []
-        to_run = request
-        if substitute:
-            to_run, subs, refused = substitute_ipam(request)
-            if refused:
-                return None, stack, Status.UNSUPPORTED, f"netns backend: {refused}", []
-        why = podrun.netns_unsupported(to_run, nb.bin_dirs, substitute_hint=not substitute)
-        if why:
-            return None, stack, Status.UNSUPPORTED, f"netns backend: {why}", []
-        return (*podrun.run_pod(nb, to_run, stack), subs)
-
-
-def _run_multus(
-    request: Request,
-    stack_name: str | None,
-    substitute: bool = True,
-    plugin_timeout: float | None = None,
-) -> tuple[PodObservation | None, dict[str, Any], Status, str, list[Substitution], list[str]]:
-    """(pod, stack, status, reason, substitutions, plugin dirs) through real Multus.
-
-    backends/multus: the pasted NADs and pod go to a real kube-apiserver and the stack's thin
-    Multus reads them from there, as in a cluster; IPAM substitution as on netns.
-    """
-    from macmatrix.backends.multus.backend import MultusBackend
-    from macmatrix.backends.netns.backend import DEFAULT_PLUGIN_TIMEOUT_S
-
-    timeout = DEFAULT_PLUGIN_TIMEOUT_S if plugin_timeout is None else plugin_timeout
-    with MultusBackend(stack_name, timeout=timeout) as mb:
-        stack, dirs = mb.stack(), [mb.plugins_dir]
-        subs: list[Substitution] = []
-        to_run = request
-        if substitute:
-            to_run, subs, refused = substitute_ipam(request)
-            if refused:
-                return None, stack, Status.UNSUPPORTED, f"multus backend: {refused}", [], dirs
-        why = podrun.netns_unsupported(
-            to_run, dirs, substitute_hint=not substitute, pod_has_eth0=True
-        )
-        if why:
-            return None, stack, Status.UNSUPPORTED, f"multus backend: {why}", [], dirs
-        return (*podrun.run_pod(mb, to_run, stack), subs, dirs)
-
-
-def _open_pods(backend: str, stack_name: str | None) -> PodRunner:
-    """The single-pod runner of `backend` (registry `pods`; on kind the kept cluster of
-    `stack_name`, the newest stack without one); the caller closes it."""
-    factory = registry.get(backend).pods
-    if factory is None:  # pick_backend checked
-        raise BadInput(f"--backend {backend}: cannot run a single repro pod in this build")
-    return factory(SimpleNamespace(stack=stack_name))
-
-
 # the plugin types the fix search's remedies can add (workflows/remedies.py: tuning)
 FIX_PLUGIN_TYPES = ("tuning",)
 
 
-def _run_kind(
-    request: Request, backend: Any
-) -> tuple[PodObservation | None, dict[str, Any], Status, str]:
-    """One pod on the kind backend (see _open_pods)."""
-    from macmatrix.backends.kind.stack.inventory import needed_by
-
-    # a plugin the nodes lack is copied in when the stack's plugins release has it;
-    # otherwise the input cannot run here: unsupported, never a (false) broken
-    nads = [(b.network, b.nad.config) for b in request.bindings]
-    extra = [("the fix search", {"type": t}) for t in FIX_PLUGIN_TYPES]
-    if backend.need_plugins(needed_by(nads + extra)) is not None:  # else the fix search's too
-        why = backend.need_plugins(needed_by(nads))
-        if why:
-            return None, backend.stack(), Status.UNSUPPORTED, f"kind backend: {why}"
-    return podrun.run_pod(backend, request, backend.stack())
+def run_on(backend: str, request: Request, opts: ReproOptions) -> PastedRun:
+    """The request on `backend`, as its registry entry says: its `repro` hook, else the request
+    as pasted on a runner its `pods` opens (pick_backend checked that it has one)."""
+    entry = registry.get(backend)
+    if entry.repro is not None:
+        return entry.repro(request, opts)
+    if entry.pods is None:  # pick_backend checked
+        raise BadInput(f"--backend {backend}: cannot run a single repro pod in this build")
+    return podrun.run_on_pods(entry.pods, request, opts)
 
 
 # --------------------------------------------------------------------------- the entry
@@ -238,9 +159,7 @@ def build_entry(
             # netns only: IPAMs that ran as static, and what only the real IPAM decides
             "ipam_substituted": [s.to_json() for s in substitutions],
             # netns: state paths the config sets that the run kept in its temp folder instead
-            "state_confined": state_confined(request)
-            if stack.get("backend") in ("netns", "multus")
-            else [],
+            "state_confined": state_confined(request) if _confines_state(stack) else [],
             "not_judged": entry.get("not_judged", []),
             "input": {
                 "pod": request.pod_name,
@@ -252,6 +171,11 @@ def build_entry(
         }
     )
     return entry
+
+
+def _confines_state(stack: dict[str, Any]) -> bool:
+    found = registry.find(str(stack.get("backend", "")))
+    return found is not None and found.confines_state
 
 
 def run(
@@ -266,77 +190,65 @@ def run(
 ) -> dict[str, Any]:
     """Run the request on a backend and return the results-shaped entry.
 
-    `substitute`: on netns, run an IPAM that needs a cluster as static (ipam_substitute). On kind
-    nothing is ever substituted. `plugin_timeout`: netns, seconds per plugin call (default 30).
+    `substitute`: on the plugins-only tiers, run an IPAM that needs a cluster as static
+    (ipam_substitute); a cluster never substitutes. `plugin_timeout`: seconds per plugin call
+    there (default 30). What differs per backend is its registry entry's (`repro`, `pods`).
     """
     lint(request.paste)  # input the linter cannot read is bad input: say so before any work
     refuse_wrong_types(request)  # lint's element-wrong-type error, as one line and exit 2
-    # netns and multus run in-process below (IPAM substitution, plugin dirs); others through
-    # their single-pod runner (registry `pods`)
-    kind_backend = None if backend in IN_PROCESS else _open_pods(backend, stack_name)
+    opts = ReproOptions(
+        stack=stack_name,
+        cni_bin_dir=list(bin_dirs) if bin_dirs else None,
+        plugin_timeout=plugin_timeout,
+        substitute=substitute,
+        later_types=FIX_PLUGIN_TYPES,
+    )
+    start = time.monotonic()
     try:
-        return _run(
-            request,
-            backend,
-            note,
-            stack_name,
-            bin_dirs,
-            substitute,
-            fix,
-            kind_backend,
-            plugin_timeout,
-        )
+        done = run_on(backend, request, opts)
+    except InfraError as e:
+        done = PastedRun(None, {"backend": backend}, Status.INFRA_ERROR, str(e))
+    except OSError as e:  # netlink/namespace trouble: the harness, not the user's config
+        done = PastedRun(None, {"backend": backend}, Status.INFRA_ERROR, f"{type(e).__name__}: {e}")
+    try:
+        return _entry(request, backend, note, done, start, opts, fix)
     finally:
-        if kind_backend is not None:
-            kind_backend.close()
+        if done.runner is not None:
+            done.runner.close()
 
 
-def _run(
+def _entry(
     request: Request,
     backend: str,
     note: str,
-    stack_name: str | None,
-    bin_dirs: Sequence[str] | None,
-    substitute: bool,
+    done: PastedRun,
+    start: float,
+    opts: ReproOptions,
     fix: bool,
-    kind_backend: Any | None,
-    plugin_timeout: float | None = None,
 ) -> dict[str, Any]:
-    start = time.monotonic()
-    subs: list[Substitution] = []
-    try:
-        if kind_backend is not None:
-            pod, stack, status, reason = _run_kind(request, kind_backend)
-        elif backend == "multus":
-            # the fix search then verifies on netns with this stack's plugins release
-            pod, stack, status, reason, subs, bin_dirs = _run_multus(
-                request, stack_name, substitute, plugin_timeout
-            )
-        else:
-            pod, stack, status, reason, subs = _run_netns(
-                request, bin_dirs, substitute, plugin_timeout
-            )
-    except InfraError as e:
-        pod, stack, status, reason = None, {"backend": backend}, Status.INFRA_ERROR, str(e)
-    except OSError as e:  # netlink/namespace trouble: the harness, not the user's config
-        pod, stack, status, reason = (
-            None,
-            {"backend": backend},
-            Status.INFRA_ERROR,
-            f"{type(e).__name__}: {e}",
-        )
-    if stack_name and not registry.get(backend).runs_stacks:
+    stack = done.stack
+    if opts.stack and not registry.get(backend).runs_stacks:
         installs = " or ".join(e.name for e in registry.entries() if e.runs_stacks)
         stack = {
             **stack,
-            "stack_requested": f"{stack_name} (only the {installs} backend installs stacks)",
+            "stack_requested": f"{opts.stack} (only the {installs} backend installs stacks)",
         }
     stack = versions_block(stack, backend, note)
     findings = lint(request.paste, _plugins_version(stack))
     entry = build_entry(
-        request, pod, status, reason, findings, stack, time.monotonic() - start, subs
+        request,
+        done.pod,
+        done.status,
+        done.reason,
+        findings,
+        stack,
+        time.monotonic() - start,
+        done.substitutions,
     )
-    entry["fix"] = _fix(request, entry, bin_dirs, substitute, fix, kind_backend, plugin_timeout)
+    dirs = done.fix_dirs if done.fix_dirs is not None else opts.cni_bin_dir
+    entry["fix"] = _fix(
+        request, entry, dirs, opts.substitute, fix, done.runner, opts.plugin_timeout
+    )
     return entry
 
 

@@ -6,11 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from macmatrix.backends.base import Backend, PodRunner
+from macmatrix.backends.base import Backend, PastedRun, PodRunner, ReproOptions
 from macmatrix.backends.registry import BackendEntry, Options, default_stack, option, register
 from macmatrix.errors import BadInput
 from macmatrix.spec.cases import Case
+from macmatrix.spec.userinput import Request
+from macmatrix.types import Status
+
+if TYPE_CHECKING:
+    from macmatrix.backends.kind.pods import KindPods
 
 NO_ENGINE = (
     "no Docker engine answers; start Docker (or use --backend netns), "
@@ -48,6 +54,10 @@ def open_backend(opts: Options) -> Backend:
 def open_pods(opts: Options) -> PodRunner:
     """repro: single pods on the kept kind cluster of --stack (the newest without one), created
     and kept when there is none, so the next repro starts in seconds."""
+    return _kind_pods(opts)
+
+
+def _kind_pods(opts: Options) -> KindPods:
     from macmatrix.backends.kind.pods import KindPods
 
     return KindPods.from_options(
@@ -56,6 +66,33 @@ def open_pods(opts: Options) -> PodRunner:
         keep_cluster=True,
         out_dir=REPRO_OUT,
     )
+
+
+def repro(request: Request, opts: ReproOptions) -> PastedRun:
+    """repro: the pod as written (no IPAM is ever substituted) on the kept cluster. A plugin
+    the nodes lack is copied in when the stack's plugins release has it (with those the fix
+    search may add, `opts.later_types`); otherwise the input cannot run here: unsupported,
+    never a (false) broken. The runner stays open for the fix search, whose candidates are
+    pods on it; the caller closes it."""
+    from macmatrix.backends import podrun
+    from macmatrix.backends.kind.stack.inventory import needed_by
+
+    runner = _kind_pods(opts)
+    try:
+        nads = [(b.network, b.nad.config) for b in request.bindings]
+        extra = [("the fix search", {"type": t}) for t in opts.later_types]
+        why = None
+        if runner.need_plugins(needed_by(nads + extra)) is not None:  # else the search's too
+            why = runner.need_plugins(needed_by(nads))
+        if why:
+            done = PastedRun(None, runner.stack(), Status.UNSUPPORTED, f"kind backend: {why}")
+        else:
+            done = podrun.run_as_pasted(runner, request)
+    except BaseException:
+        runner.close()
+        raise
+    done.runner = runner
+    return done
 
 
 def plan(cases: Sequence[Case], opts: Options) -> str:
@@ -90,6 +127,7 @@ ENTRY = register(
         auto_why="a Docker engine answers",
         runs_stacks=True,
         pods=open_pods,
+        repro=repro,
         order=20,
     )
 )

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from macmatrix.backends.base import Backend, PodRunner
+from macmatrix.backends.base import Backend, PastedRun, PodRunner, ReproOptions
 from macmatrix.backends.registry import BackendEntry, Options, option, register
 from macmatrix.errors import BadInput
 from macmatrix.spec.cases import Case
+from macmatrix.spec.userinput import Request
 
 
 def check(opts: Options) -> None:
@@ -54,6 +55,26 @@ def open_pods(opts: Options) -> PodRunner:
     )
 
 
+def repro(request: Request, opts: ReproOptions) -> PastedRun:
+    """repro: the pasted NADs and pod go to a real kube-apiserver and the stack's thin Multus
+    reads them from there, as in a cluster; IPAM substitution as on netns, and the cluster
+    network gives the pod an eth0 a `linkInContainer` master can use. The fix search then
+    verifies on netns with this stack's plugins release (`fix_dirs`)."""
+    from macmatrix.backends import podrun
+    from macmatrix.backends.multus.backend import MultusBackend
+    from macmatrix.backends.netns.backend import DEFAULT_PLUGIN_TIMEOUT_S
+
+    timeout = DEFAULT_PLUGIN_TIMEOUT_S if opts.plugin_timeout is None else opts.plugin_timeout
+    with MultusBackend(opts.stack, timeout=timeout) as mb:
+        dirs = [mb.plugins_dir]
+        return podrun.in_process(mb, request, opts, "multus", dirs, True, fix_dirs=dirs)
+
+
+def unsupported(case: Case) -> str | None:
+    """What needs Kube-OVN here (spec/cases.py Case.multus_unsupported)."""
+    return case.multus_unsupported()
+
+
 def plan(cases: Sequence[Case], opts: Options) -> str:
     from macmatrix.backends.multus.backend import dry_run
 
@@ -76,6 +97,10 @@ ENTRY = register(
         unavailable=unavailable,
         runs_stacks=True,  # the stack's Multus, Kubernetes and plugins; the newest by default
         pods=open_pods,
+        repro=repro,
+        unsupported=unsupported,
+        substitutes_ipam=True,
+        confines_state=True,
         order=30,
     )
 )

@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import suppress
 
-from macmatrix.backends.base import Backend, PodRunner
+from macmatrix.backends.base import Backend, PastedRun, PodRunner, ReproOptions
 from macmatrix.backends.registry import BackendEntry, Options, option, register
 from macmatrix.spec.cases import Case
+from macmatrix.spec.userinput import Request
 
 
 def open_backend(opts: Options) -> Backend:
@@ -50,6 +51,23 @@ def open_pods(opts: Options) -> PodRunner:
     )
 
 
+def repro(request: Request, opts: ReproOptions) -> PastedRun:
+    """repro: the pasted plugins run here in-process, from --cni-bin-dir (or the default dirs);
+    IPAM substitution and the inputs this tier cannot run: backends/podrun.in_process."""
+    from macmatrix.backends import podrun
+    from macmatrix.backends.netns.backend import DEFAULT_PLUGIN_TIMEOUT_S, NetnsBackend
+
+    timeout = DEFAULT_PLUGIN_TIMEOUT_S if opts.plugin_timeout is None else opts.plugin_timeout
+    bin_dirs = list(opts.cni_bin_dir) if opts.cni_bin_dir else None
+    with NetnsBackend(cni_bin_dirs=bin_dirs, timeout=timeout) as nb:
+        return podrun.in_process(nb, request, opts, "netns", nb.bin_dirs)
+
+
+def unsupported(case: Case) -> str | None:
+    """Cases that need Kube-OVN (spec/cases.py Case.netns_unsupported)."""
+    return case.netns_unsupported()
+
+
 def plan(cases: Sequence[Case], opts: Options) -> str:
     from macmatrix.backends.netns.plan import render
 
@@ -87,6 +105,10 @@ ENTRY = register(
         skip_when_unavailable=True,
         auto_rank=100,  # the fallback: needs nothing but this machine
         pods=open_pods,
+        repro=repro,
+        unsupported=unsupported,
+        substitutes_ipam=True,
+        confines_state=True,
         order=10,
         before_threads=before_threads,
     )

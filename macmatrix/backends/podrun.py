@@ -1,14 +1,22 @@
-"""One pasted request as a pod on a backend, as Multus would run it: what repro and its fix
-search (netns and kind) share, below both (repro calls the fix search, never the reverse)."""
+"""One pasted request (a user's NADs and pod) as a pod on a backend, as Multus would run it.
+
+What every backend's repro runner shares (the registry's `repro` hooks in each backend's
+entry.py, and `run_as_pasted` for a backend without one), and what the fix search reuses for
+its candidates: Multus' own refusal of a networks value, why the plugins-only tiers cannot run
+an input, and the pod with its attachments as written. It sits in the backends layer so the
+registry entries can use it; repro (workflows) only chooses by the registry.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from macmatrix import macs
+from macmatrix.backends.base import PastedRun, PodRunner, ReproOptions
 from macmatrix.backends.netns.backend import Attachment  # the attachment shape both backends take
+from macmatrix.build import ipam_substitute
 from macmatrix.observe import PodObservation
 from macmatrix.spec.netconf import plugins_of
 from macmatrix.spec.userinput import Request
@@ -68,7 +76,7 @@ def netns_unsupported(
 def run_pod(
     backend: Any, request: Request, stack: dict[str, Any]
 ) -> tuple[PodObservation, dict[str, Any], Status, str]:
-    """(pod, stack, ran, "") for either backend: a networks value Multus itself refuses is the
+    """(pod, stack, ran, "") on any backend: a networks value Multus itself refuses is the
     pod's error (no pod is made); else `backend.run_pod` with the attachments as pasted."""
     rejected = multus_rejection(request)
     if rejected:
@@ -76,3 +84,52 @@ def run_pod(
     attachments = [Attachment(b.network, b.nad.config, b.element) for b in request.bindings]
     pod = backend.run_pod(request.pod_name, request.namespace, attachments, request.annotations)
     return pod, stack, Status.RAN, ""
+
+
+def run_as_pasted(runner: PodRunner, request: Request) -> PastedRun:
+    """The request as pasted on an open runner (kind's repro, and any backend's without a hook)."""
+    pod, stack, status, reason = run_pod(runner, request, runner.stack())
+    return PastedRun(pod, stack, status, reason)
+
+
+def run_on_pods(open_pods: Callable[[Any], PodRunner], request: Request, opts: Any) -> PastedRun:
+    """The repro of a backend whose registry entry has `pods` but no `repro` hook: one runner
+    opened with the options, the request as pasted, the runner closed again."""
+    runner = open_pods(opts)
+    try:
+        return run_as_pasted(runner, request)
+    finally:
+        runner.close()
+
+
+def in_process(
+    runner: Any,
+    request: Request,
+    opts: ReproOptions,
+    name: str,
+    plugin_dirs: Sequence[str],
+    pod_has_eth0: bool = False,
+    fix_dirs: list[str] | None = None,
+) -> PastedRun:
+    """The plugins-only tiers (netns, real Multus), which run the pasted plugins on this machine:
+    an IPAM that cannot run here (ipam_substitute.CANNOT_RUN) runs as `static` with the address
+    the pod asked for, unless `opts.substitute` is off; the user's request itself is not
+    changed. An input these tiers cannot run is `unsupported`, with the reason."""
+    stack = runner.stack()
+    subs: list[ipam_substitute.Substitution] = []
+    to_run = request
+    if opts.substitute:
+        to_run, subs, refused = ipam_substitute.apply(request)
+        if refused:
+            return PastedRun(
+                None, stack, Status.UNSUPPORTED, f"{name} backend: {refused}", fix_dirs=fix_dirs
+            )
+    why = netns_unsupported(
+        to_run, plugin_dirs, substitute_hint=not opts.substitute, pod_has_eth0=pod_has_eth0
+    )
+    if why:
+        return PastedRun(
+            None, stack, Status.UNSUPPORTED, f"{name} backend: {why}", fix_dirs=fix_dirs
+        )
+    pod, stack, status, reason = run_pod(runner, to_run, stack)
+    return PastedRun(pod, stack, status, reason, subs, fix_dirs)
