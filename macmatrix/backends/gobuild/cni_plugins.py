@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from macmatrix.backends.gobuild import toolchain
+from macmatrix.backends.gobuild import modlock, toolchain
 from macmatrix.errors import BadInput, InfraError
 from macmatrix.spec import plugins
 
@@ -86,6 +86,7 @@ def ensure(
 ) -> Path:
     """The bin dir of `version`, building it first when it is not cached. InfraError without Go."""
     check_version(version)
+    lock = modlock.lock_for(cache)
     cache = cache or toolchain.cache_root()
     if cached(version, cache):
         return bin_dir(version, cache)
@@ -116,6 +117,7 @@ def ensure(
                 say,
                 cwd=vdir,  # outside any module: `go install pkg@version` ignores the cwd's go.mod
             )
+            modlock.pin(MODULE, version, cache, lock, say)  # before the binaries count as built
             final = bin_dir(version, cache)
             shutil.rmtree(final, ignore_errors=True)
             os.replace(staging, final)

@@ -27,7 +27,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from macmatrix.backends.gobuild import toolchain
+from macmatrix.backends.gobuild import modlock, toolchain
 from macmatrix.errors import BadInput, InfraError
 
 KUBERNETES = "k8s.io/kubernetes"
@@ -129,6 +129,7 @@ def ensure(
 ) -> Path:
     """bin/ with kube-apiserver and etcd for `version`, building them when not cached."""
     check_version(version)
+    lock = modlock.lock_for(cache)
     cache = cache or toolchain.cache_root()
     if cached(version, cache):
         return bin_dir(version, cache)
@@ -165,6 +166,8 @@ def ensure(
             say,
             cwd=src,
         )
+        modlock.pin(KUBERNETES, version, cache, lock, say)
+        modlock.pin(ETCD_MODULE, etcd_version, cache, lock, say)
         staging = vdir / f"bin.part-{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)

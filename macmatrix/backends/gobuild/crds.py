@@ -20,8 +20,8 @@ from typing import Any
 
 import yaml
 
+from macmatrix.backends.gobuild import modlock, toolchain
 from macmatrix.backends.gobuild import multus as multus_build
-from macmatrix.backends.gobuild import toolchain
 from macmatrix.errors import InfraError
 
 MULTUS_MODULE = "gopkg.in/k8snetworkplumbingwg/multus-cni.v4"
@@ -35,6 +35,7 @@ def module(path_at_version: str, cache: Path | None = None) -> dict[str, Any]:
     go = toolchain.find_go()
     if not go:
         raise InfraError(f"{path_at_version}: no Go toolchain to download it through the proxy")
+    lock = modlock.lock_for(cache)
     cache = cache or toolchain.cache_root()
     cache.mkdir(parents=True, exist_ok=True)
     try:
@@ -51,6 +52,8 @@ def module(path_at_version: str, cache: Path | None = None) -> dict[str, Any]:
         raise InfraError(f"go mod download {path_at_version}: {e}") from e
     if out.returncode != 0 or doc.get("Error"):
         raise InfraError(f"go mod download {path_at_version}: {doc.get('Error') or out.stderr}")
+    mod, _, version = path_at_version.rpartition("@")
+    modlock.pin(mod, version, cache, lock)
     return dict(doc)
 
 

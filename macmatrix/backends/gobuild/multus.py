@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from macmatrix.backends.gobuild import toolchain
+from macmatrix.backends.gobuild import modlock, toolchain
 from macmatrix.errors import InfraError
 
 MODULE = "gopkg.in/k8snetworkplumbingwg/multus-cni.v4"
@@ -121,6 +121,7 @@ def download(version: str, cache: Path | None = None) -> dict[str, Any]:
     Runs in a small module of its own (`<cache>/multus/<version>/verify`) whose go.sum holds
     the pinned lines, because outside a module the go command has no go.sum to check against.
     """
+    lock = modlock.lock_for(cache)
     cache = cache or toolchain.cache_root()
     go = toolchain.find_go()
     if not go:
@@ -137,6 +138,7 @@ def download(version: str, cache: Path | None = None) -> dict[str, Any]:
     doc = _go_json(
         go, ["mod", "download", "-json", f"{MODULE}@{version}"], toolchain.go_env(cache), d, what
     )
+    modlock.pin(MODULE, version, cache, lock)
     return dict(doc)
 
 
@@ -158,6 +160,7 @@ def ensure(
     version: str, cache: Path | None = None, say: toolchain.Say = toolchain.say_stderr
 ) -> Path:
     """The thin multus binary of `version`, building it when not cached (~100 CPU-seconds)."""
+    lock = modlock.lock_for(cache)
     cache = cache or toolchain.cache_root()
     if cached(version, cache):
         return binary(version, cache)
@@ -179,6 +182,7 @@ def ensure(
         if replaced:
             say(f"multus {version}: its go.mod's {len(replaced)} replace directives mirrored")
         toolchain.run_go([go, "get", f"{PACKAGE}@{version}"], env, "resolve multus", 600, say, src)
+        modlock.pin(MODULE, version, cache, lock, say)
         part = vdir / f"multus.part-{os.getpid()}"
         toolchain.run_go(
             [go, "build", "-v", "-trimpath", "-o", str(part), PACKAGE],
