@@ -251,3 +251,23 @@ def test_repro_runs_on_a_registered_backend_through_its_pods(
     assert case["outcome"] == "broken" and "mac_honoured[net1]" in case["reason"]
     assert case["fix"] == {"searched": False, "why": "no fix search on backend throwaway"}
     assert all(r.closed for r in PODS) and len(PODS) == 2
+
+
+def test_the_fix_search_runs_here_for_entries_that_say_so(
+    with_pods: registry.BackendEntry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`fix_in_process` (netns) lets repro's fix search verify candidates here; other backends
+    without a kept runner get one line why not, whatever their name."""
+    from macmatrix.spec.userinput import load_paths, resolve
+    from macmatrix.workflows import fixsearch
+
+    path = str(Path(__file__).parent / "data" / "corpus" / "issue-4834-host-local.yaml")
+    request = resolve(load_paths([path]))
+    ran: list[int] = []
+    monkeypatch.setattr(fixsearch, "run_candidates", lambda req, cands, *a: ran.append(1) or [])
+    entry = {"stack": {"backend": "throwaway", "cni_plugins": "v1.9.1"}, "outcome": "broken"}
+    assert fixsearch.search(request, entry)["why"] == "no fix search on backend throwaway"
+    assert ran == []
+    with registry.registered(replace(PODS_ENTRY, name="here", fix_in_process=True)):
+        out = fixsearch.search(request, {**entry, "stack": {"backend": "here"}})
+    assert ran and out.get("why") != "no fix search on backend here"

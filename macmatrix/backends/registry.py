@@ -71,6 +71,9 @@ class BackendEntry:
     # repro: state paths a pasted config sets (host-local dataDir, ...) go to the run's temp
     # folder instead (backends/netns/state_paths), and the entry lists them
     confines_state: bool = False
+    # repro's fix search verifies candidates in-process on netns (with the repro's plugin
+    # dirs); otherwise only on a runner the repro hook kept open (kind), else it says why not
+    fix_in_process: bool = False
     order: int = 100  # place in the list of names (--help, doctor)
     # called once before the process starts threads (pytest_configure), when named explicitly
     before_threads: Callable[[], None] | None = None

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from macmatrix.backends import podrun
+from macmatrix.backends import podrun, registry
 from macmatrix.errors import BadInput, InfraError
 from macmatrix.judge import pasted
 from macmatrix.spec.userinput import NETWORKS, Request, parse_text, resolve, unfence
@@ -343,10 +343,11 @@ def search(
     start = time.monotonic()
     stack = entry.get("stack") or {}
     backend = str(stack.get("backend", ""))
-    # a pod runner (registry `pods`, e.g. kind): candidates as pods of a wave on it; netns: each
-    # in namespaces of its own, in-process
+    # a pod runner kept by the repro (kind): candidates as pods of a wave on it; a backend whose
+    # registry entry says `fix_in_process` (netns): each in namespaces of its own, here
     on_pods = kind_backend is not None
-    if not on_pods and backend != "netns":
+    found = registry.find(backend)
+    if not on_pods and not (found is not None and found.fix_in_process):
         return {"searched": False, "why": f"no fix search on backend {backend or 'unknown'}"}
     plugins = stack.get("cni_plugins")
     plugins = str(plugins) if plugins and plugins != "unknown" else None

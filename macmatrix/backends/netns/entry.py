@@ -109,6 +109,7 @@ ENTRY = register(
         unsupported=unsupported,
         substitutes_ipam=True,
         confines_state=True,
+        fix_in_process=True,
         order=10,
         before_threads=before_threads,
     )
