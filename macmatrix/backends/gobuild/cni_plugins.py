@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from macmatrix.backends.gobuild import modlock, toolchain
+from macmatrix.backends.kind.stack.lock import Lock
 from macmatrix.errors import BadInput, InfraError
 from macmatrix.spec import plugins
 
@@ -97,46 +98,60 @@ def ensure(
             f"build {MODULE}@{version}; install Go or use --plugins {DEBIAN}"
         )
     vdir = version_dir(version, cache)
-    with toolchain.build_lock(vdir.parent / f"{vdir.name}.lock", f"CNI plugins {version}", say):
+    lockfile = vdir.parent / f"{vdir.name}.lock"
+    with toolchain.build_lock(lockfile, f"CNI plugins {version}", say):
         if cached(version, cache):  # another process built it while we waited
             return bin_dir(version, cache)
-        gover = toolchain.go_version(go)
-        say(
-            f"building CNI plugins {version} ({', '.join(binaries())}) with {gover}: "
-            f"go install {MODULE}/plugins/...@{version} into {vdir}"
-        )
-        staging = vdir / f"bin.part-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
+        fresh = not vdir.exists()
         try:
-            took = toolchain.run_go(
-                install_argv(go, version),
-                toolchain.go_env(cache, gobin=staging),
-                f"go install plugins {version}",
-                BUILD_TIMEOUT_S,
-                say,
-                cwd=vdir,  # outside any module: `go install pkg@version` ignores the cwd's go.mod
-            )
-            modlock.pin(MODULE, version, cache, lock, say)  # before the binaries count as built
-            final = bin_dir(version, cache)
-            shutil.rmtree(final, ignore_errors=True)
-            os.replace(staging, final)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        marker = {
-            "module": MODULE,
-            "version": version,
-            "packages": list(PACKAGES),
-            "go": gover,
-            "seconds": round(took, 1),
-            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        tmp = vdir / f".{MARKER}.tmp"
-        tmp.write_text(json.dumps(marker, indent=2) + "\n")
-        os.replace(tmp, vdir / MARKER)
-        size = toolchain.dir_size_mb(final)
-        say(f"built CNI plugins {version} in {took:.0f}s ({size:.0f} MB in {final})")
-        return final
+            return _build(go, version, cache, vdir, lock, say)
+        except BaseException:  # failed, timed out or interrupted: leave no empty folder, no lock
+            toolchain.discard_failed(lockfile, vdir if fresh else None)
+            raise
+
+
+def _build(
+    go: str, version: str, cache: Path, vdir: Path, lock: Lock | None, say: toolchain.Say
+) -> Path:
+    """go install the plugins of `version` into vdir/bin, pin its module zip in `lock`
+    (clusters/stacks.lock), then write the marker (under the build lock)."""
+    gover = toolchain.go_version(go)
+    say(
+        f"building CNI plugins {version} ({', '.join(binaries())}) with {gover}: "
+        f"go install {MODULE}/plugins/...@{version} into {vdir}"
+    )
+    staging = vdir / f"bin.part-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        took = toolchain.run_go(
+            install_argv(go, version),
+            toolchain.go_env(cache, gobin=staging),
+            f"go install plugins {version}",
+            BUILD_TIMEOUT_S,
+            say,
+            cwd=vdir,  # outside any module: `go install pkg@version` ignores the cwd's go.mod
+        )
+        modlock.pin(MODULE, version, cache, lock, say)  # before the binaries count as built
+        final = bin_dir(version, cache)
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(staging, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    marker = {
+        "module": MODULE,
+        "version": version,
+        "packages": list(PACKAGES),
+        "go": gover,
+        "seconds": round(took, 1),
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    tmp = vdir / f".{MARKER}.tmp"
+    tmp.write_text(json.dumps(marker, indent=2) + "\n")
+    os.replace(tmp, vdir / MARKER)
+    size = toolchain.dir_size_mb(final)
+    say(f"built CNI plugins {version} in {took:.0f}s ({size:.0f} MB in {final})")
+    return final
 
 
 @dataclass(frozen=True)

@@ -61,40 +61,129 @@ def go_version(go: str) -> str:
     return out
 
 
-def go_env(cache: Path, gobin: Path | None = None) -> dict[str, str]:
-    """The environment of every build: caches under `cache`, static binaries, no VCS stamping.
+# Settings that switch off or narrow the checksum database's verification of downloads (go help
+# module-auth, go help environment): dropped, whether set in the environment or by `go env -w`.
+UNVERIFIED = ("GOSUMDB", "GONOSUMDB", "GONOSUMCHECK", "GOPRIVATE", "GOINSECURE")
+SUMDB = "sum.golang.org"  # the go command's default (GOROOT/go.env)
+BUILD_GOFLAGS = "-buildvcs=false -modcacherw"
+_said: set[str] = set()  # each dropped setting is said once per process, not once per build
+
+
+def user_go_env_file(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """KEY=VALUE lines of the user's go env file (`go env -w`): $GOENV, else
+    $XDG_CONFIG_HOME/go/env, else ~/.config/go/env (os.UserConfigDir, as the go command)."""
+    environ = dict(os.environ) if environ is None else environ
+    path = environ.get("GOENV") or ""
+    if path == "off":
+        return {}
+    if not path:
+        base = environ.get("XDG_CONFIG_HOME") or str(Path(environ.get("HOME") or "~") / ".config")
+        path = str(Path(base).expanduser() / "go" / "env")
+    try:
+        text = Path(path).read_text()
+    except OSError:
+        return {}
+    found = {}
+    for line in text.splitlines():
+        key, eq, value = line.strip().partition("=")
+        if eq and key and not key.startswith("#"):
+            found[key] = value
+    return found
+
+
+def go_env(cache: Path, gobin: Path | None = None, say: Say = say_stderr) -> dict[str, str]:
+    """The environment of every build: caches under `cache`, static binaries, no VCS stamping,
+    and every download checked against the checksum database.
 
     GOTOOLCHAIN=local: never fetch another toolchain behind the user's back; a module that
-    needs a newer Go fails with Go's own message instead.
+    needs a newer Go fails with Go's own message instead. GOSUMDB is forced to sum.golang.org
+    and GONOSUMDB, GONOSUMCHECK, GOPRIVATE, GOINSECURE are dropped, and GOFLAGS is ours (no
+    `-insecure`, no `-mod=mod`): none can silently switch verification off. GOENV=off keeps the
+    user's go env file (`go env -w`) from setting them again (an empty variable does not
+    override it); its GOPROXY, a mirror, is kept, since downloads through it are still checked.
+    Whatever is dropped is said in one progress line.
     """
     env = dict(os.environ)
+    from_file = user_go_env_file(env)
+    dropped = []
+    for where, values in (("", env), (" (go env file)", from_file)):
+        dropped += [
+            f"{k}={values[k]}{where}"
+            for k in UNVERIFIED
+            if values.get(k) and not (k == "GOSUMDB" and values[k] == SUMDB)
+        ]
+        if not set(values.get("GOFLAGS", "").split()) <= set(BUILD_GOFLAGS.split()):
+            dropped.append(f"GOFLAGS={values['GOFLAGS']}{where}")
+    for k in UNVERIFIED:
+        env.pop(k, None)
+    if from_file.get("GOPROXY") and not env.get("GOPROXY"):
+        env["GOPROXY"] = from_file["GOPROXY"]
     env.update(
         GOMODCACHE=str(cache / "go" / "mod"),
         GOCACHE=str(cache / "go" / "build"),
         GOTOOLCHAIN="local",
         CGO_ENABLED="0",
-        GOFLAGS="-buildvcs=false -modcacherw",
+        GOFLAGS=BUILD_GOFLAGS,
+        GOSUMDB=SUMDB,
+        GOENV="off",
     )
     env.pop("GOBIN", None)
     if gobin is not None:
         env["GOBIN"] = str(gobin)
+    line = ", ".join(dropped)
+    if dropped and line not in _said:
+        _said.add(line)
+        say(
+            f"ignoring {line}: Go downloads are always checked against {SUMDB} "
+            f"(GOSUMDB={SUMDB}, GOFLAGS={BUILD_GOFLAGS})"
+        )
     return env
 
 
 @contextmanager
 def build_lock(path: Path, what: str, say: Say) -> Iterator[None]:
-    """An exclusive flock on `path`; says once when another process holds it."""
+    """An exclusive flock on `path`; says once when another process holds it.
+
+    A failed build removes its lock file while holding it (discard_failed): whoever waited
+    on that file then holds a lock on a removed file, so it opens `path` again and locks that
+    one, and two builders never run at once.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
+    waited = False
+    while True:
+        f = open(path, "a")  # noqa: SIM115 -- closed below, or on leaving
         try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            say(f"waiting for another process building {what} ({path})")
-            fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if not waited:
+                    say(f"waiting for another process building {what} ({path})")
+                    waited = True
+                fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                current = os.stat(path).st_ino == os.fstat(f.fileno()).st_ino
+            except FileNotFoundError:
+                current = False
+        except BaseException:
+            f.close()
+            raise
+        if current:
+            break
+        f.close()  # the lock of a removed file: try the file now at `path`
+    try:
+        yield
+    finally:
+        fcntl.flock(f, fcntl.LOCK_UN)
+        f.close()
+
+
+def discard_failed(lock: Path, created: Path | None) -> None:
+    """After a failed or interrupted build, under its lock: remove the folder the build created
+    (`created`; None when it existed before) and the lock file, so a failure leaves nothing."""
+    if created is not None:
+        shutil.rmtree(created, ignore_errors=True)
+    with suppress(FileNotFoundError):
+        lock.unlink()
 
 
 _DOWNLOADING = re.compile(r"^go: downloading ")
