@@ -25,6 +25,9 @@ def probe(**overrides: object) -> doctor.Probe:
         exists=lambda path: True,
         namespace=lambda: None,
         leftovers=lambda: ([], []),
+        executable=lambda path: True,
+        go_version=lambda go: "go1.26.8",
+        go_mod=lambda proxy, module, version: f"module {module}\n\ngo 1.24.2\n",
     )
     base.update(overrides)
     return doctor.Probe(**base)  # type: ignore[arg-type]
@@ -107,6 +110,7 @@ def test_stack_plugin_releases_need_go_or_the_cache(capsys: pytest.CaptureFixtur
     bare = probe(
         which=lambda name: None if name == "go" else f"/usr/bin/{name}",
         exists=lambda p: "/go/bin/" not in str(p) and "cni-plugins" not in str(p),
+        executable=lambda p: "/go/bin/" not in p,
     )
     rc, out = run(capsys, ["--backend", "netns"], bare)
     assert rc == 0 and "=> netns: ready" in out
@@ -147,6 +151,7 @@ def test_the_apiserver_tier_needs_go_or_the_cache(capsys: pytest.CaptureFixture[
     no_go = probe(
         which=lambda name: None if name == "go" else f"/usr/bin/{name}",
         exists=lambda p: not any(k in str(p) for k in ("/go/bin/", "control-plane", "/multus/")),
+        executable=lambda p: "/go/bin/" not in p,
     )
     _rc, out = run(capsys, ["--backend", "netns"], no_go)
     assert "apiserver (real kube-apiserver + etcd on 127.0.0.1" in out
@@ -188,3 +193,109 @@ def test_each_stack_says_which_kube_apiserver_the_multus_tier_runs() -> None:
     nothing = multus_stacks(probe(exists=lambda p: False))
     assert all("needs a build of multus v4." in line for line in nothing)
     assert not any("NOT the stack's" in line for line in multus_stacks(probe()))
+
+
+NO_GO = dict(which=lambda name: None if name == "go" else f"/usr/bin/{name}")
+
+
+def test_doctor_finds_go_as_the_builds_do(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One function (toolchain.find_go): $MACMATRIX_GO wins over PATH, as for the builds."""
+    monkeypatch.setenv("MACMATRIX_GO", "/opt/go-1.26/bin/go")
+    _rc, out = run(capsys, ["--backend", "netns"], probe())
+    assert "ok   Go toolchain: go1.26.8 at /opt/go-1.26/bin/go" in out
+    absent = probe(executable=lambda p: p != "/opt/go-1.26/bin/go")  # `go` is on PATH
+    _rc, out = run(capsys, ["--backend", "netns"], absent)
+    assert "WARN Go toolchain: not found ($MACMATRIX_GO" in out
+    monkeypatch.delenv("MACMATRIX_GO")
+    _rc, out = run(capsys, ["--backend", "netns"], probe(**NO_GO))  # type: ignore[arg-type]
+    assert "ok   Go toolchain: go1.26.8 at /usr/local/go/bin/go" in out  # the fallback path
+
+
+def test_the_go_proxy_and_the_go_version_builds_need(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every module the stacks build is asked for its go.mod; Go must meet the newest `go`
+    line among them (GOTOOLCHAIN=local never fetches a newer one)."""
+    from macmatrix.backends.gobuild import control_plane
+
+    monkeypatch.delenv("GOPROXY", raising=False)
+    monkeypatch.setenv("GOENV", "off")
+    asked: list[tuple[str, str, str]] = []
+
+    def go_mod(proxy: str, module: str, version: str) -> str:
+        asked.append((proxy, module, version))
+        need = "1.25.0" if module == control_plane.KUBERNETES else "1.23"
+        return f"module {module}\n\ngo {need}\n"
+
+    rc, out = run(capsys, ["--backend", "netns"], probe(go_mod=go_mod))
+    assert rc == 0
+    assert {a[0] for a in asked} == {"https://proxy.golang.org"}
+    assert len(asked) == len(set(asked)) == len(doctor.go_modules(doctor.stack_names(None)))
+    assert "ok   Go module proxy: https://proxy.golang.org answers" in out
+    assert "ok   Go version: go1.26.8 meets go 1.25.0" in out and "k8s.io/kubernetes@v1.3" in out
+    rc, out = run(
+        capsys, ["--backend", "netns"], probe(go_mod=go_mod, go_version=lambda go: "go1.24.9")
+    )
+    assert rc == 0  # Debian's plugins still run: a warning, with the fix
+    assert "WARN Go version: go1.24.9 is older than go 1.25.0" in out
+    assert "fix: install Go 1.25.0 or newer" in out
+
+
+def test_a_proxy_that_does_not_answer_is_named(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("GOPROXY", "https://goproxy.example,direct")
+    monkeypatch.setenv("MACMATRIX_CACHE", str(tmp_path))  # no go.mod in the module cache
+
+    def refused(proxy: str, module: str, version: str) -> str:
+        raise OSError(f"403 Forbidden for {module}")
+
+    _rc, out = run(
+        capsys, ["--backend", "netns", "--stack", "kube-ovn-v1.16"], probe(go_mod=refused)
+    )
+    assert "WARN Go module proxy: https://goproxy.example: 3 of 3 go.mod files not fetched" in out
+    assert "403 Forbidden for" in out
+    assert "WARN Go version: go1.26.8; cannot tell what the builds need" in out
+    monkeypatch.setenv("GOPROXY", "off")
+    _rc, out = run(capsys, ["--backend", "netns"], probe(go_mod=refused))
+    assert "WARN Go module proxy: GOPROXY is off or direct only" in out
+
+
+def test_the_real_proxy_answers_within_its_deadline(capsys: pytest.CaptureFixture[str]) -> None:
+    """The real probe against this machine's proxy (skipped where Go is absent)."""
+    from macmatrix.backends.gobuild import toolchain
+
+    if not toolchain.find_go():
+        pytest.skip("no Go toolchain on this machine")
+    checks = doctor.go_checks(doctor.Probe(), ["kube-ovn-v1.16"])
+    names = {c.name: c for c in checks}
+    assert names["Go toolchain"].ok
+    proxy = names["Go module proxy"]
+    assert proxy.ok or "not fetched" in proxy.detail  # either way, an answer in bounded time
+    assert "Go version" in names
+
+
+def test_the_multus_tier_per_stack_and_for_one_stack(capsys: pytest.CaptureFixture[str]) -> None:
+    """Every stack gets a line saying whether it runs and why not; --stack narrows all of it."""
+    from macmatrix.spec import stacks
+
+    no_go_v13 = probe(
+        **NO_GO,
+        executable=lambda p: "/go/bin/" not in p,
+        exists=lambda p: "v4.1.3" not in str(p),  # kube-ovn-v1.13's multus is not built
+    )
+    _rc, out = run(capsys, ["--backend", "netns"], no_go_v13)
+    tier = next(ln for ln in out.splitlines() if "multus (--backend multus" in ln)
+    others = ", ".join(n for n in stacks.stack_names() if n != "kube-ovn-v1.13")
+    assert tier.endswith(
+        f"only {others}; kube-ovn-v1.13: no (needs a Go toolchain to build multus v4.1.3)"
+    )
+    assert "--stack kube-ovn-v1.13: multus v4.1.3" in out
+    assert "cannot run here: no Go toolchain to build multus v4.1.3" in out
+    _rc, out = run(capsys, ["--backend", "netns", "--stack", "kube-ovn-v1.15"], no_go_v13)
+    assert "tiers this machine can run (--stack kube-ovn-v1.15):" in out
+    assert "yes (multus v4.2.3 built, 1 stack(s))" in out
+    assert "kube-ovn-v1.13" not in out and "CNI plugins v1.9.0" not in out
+    assert cli.main(["doctor", "--stack", "kube-ovn-v9"]) == 2

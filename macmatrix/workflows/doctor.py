@@ -1,4 +1,5 @@
-"""`macmatrix doctor [--backend kind|netns|auto]`: can this machine run a backend, and if not, why.
+"""`macmatrix doctor [--backend NAME|auto] [--stack NAME]`: can this machine run a backend, and
+if not, why.
 
 Each check prints one line: ok/WARN/FAIL, what was found, and for anything missing the fix.
 Exit 0 when the chosen backend can run (for `auto`: either one), 3 when something it needs is
@@ -30,6 +31,8 @@ NETNS_PLUGINS = (
     "host-local",
 )
 HOSTS = ("github.com", "dl.k8s.io", "raw.githubusercontent.com")
+GO_PROXY_S = 5.0  # one go.mod from the Go module proxy; all are asked at once
+GO_CHECKS_S = 45.0  # all Go checks (a cold `go env GOVERSION` can take seconds)
 
 
 @dataclass
@@ -63,6 +66,12 @@ class Probe:
     namespace: Callable[[], str | None] | None = None
     # netns: what dead runs left behind, and `mm-` namespaces no run record claims
     leftovers: Callable[[], tuple[list[str], list[str]]] | None = None
+    # may this file be run (find_go's test for $MACMATRIX_GO and /usr/local/go/bin/go)
+    executable: Callable[[str], bool] = lambda path: os.access(path, os.X_OK)
+    go_version: Callable[[str], str] | None = None  # None: `go env GOVERSION`
+    # (proxy URL, module, version) -> that version's go.mod from the Go module proxy; raises
+    # OSError when it does not answer (None: an HTTPS GET with a GO_PROXY_S deadline)
+    go_mod: Callable[[str, str, str], str] | None = None
 
 
 def _read(path: str) -> str | None:
@@ -104,7 +113,7 @@ def _leftovers() -> tuple[list[str], list[str]]:
     return dead, runs.unrecorded_namespaces()
 
 
-def kind_checks(probe: Probe) -> list[Check]:
+def kind_checks(probe: Probe, names: Sequence[str] | None = None) -> list[Check]:
     from macmatrix.backends.kind.stack.cluster import tools_paths
     from macmatrix.backends.kind.stack.download import cache_dir
     from macmatrix.spec.stacks import load
@@ -134,7 +143,7 @@ def kind_checks(probe: Probe) -> list[Check]:
         )
     )
     try:
-        stacks = load()
+        stacks = {n: s for n, s in load().items() if names is None or n in names}
     except Exception as e:  # a broken stacks.toml is reported, not raised, by doctor
         out.append(Check("clusters/stacks.toml", False, str(e), "restore clusters/stacks.toml"))
         stacks = {}
@@ -275,39 +284,192 @@ def netns_checks(probe: Probe) -> list[Check]:
 
 
 def _go(probe: Probe) -> str | None:
-    from macmatrix.backends.gobuild.toolchain import FALLBACK_GO
+    """Go as the builds find it (toolchain.find_go: $MACMATRIX_GO, PATH, /usr/local/go), seen
+    through the probe."""
+    from macmatrix.backends.gobuild.toolchain import find_go
 
-    found = probe.which("go")
-    return found or next((g for g in FALLBACK_GO if probe.exists(Path(g))), None)
+    return find_go(which=probe.which, executable=probe.executable)
 
 
-def plugin_release_checks(probe: Probe) -> list[Check]:
+def stack_names(stack: str | None) -> list[str]:
+    """The stacks doctor looks at: `--stack NAME` (checked: BadInput naming the known ones),
+    else every stack of clusters/stacks.toml."""
+    from macmatrix.spec import stacks
+
+    if stack:
+        stacks.get(stack)
+        return [stack]
+    return stacks.stack_names()
+
+
+def go_modules(names: Sequence[str]) -> list[tuple[str, str]]:
+    """(module, version) of everything the Go tiers build for these stacks: the CNI plugins,
+    Multus, and the kube-apiserver the multus tier runs (control_plane.apiserver_for)."""
+    from macmatrix.backends.gobuild import cni_plugins, control_plane, multus
+    from macmatrix.spec.stacks import get
+
+    found: set[tuple[str, str]] = set()
+    for name in names:
+        st = get(name)
+        found.add((cni_plugins.MODULE, st.cni_plugins))
+        found.add((multus.MODULE, st.multus))
+        found.add((control_plane.KUBERNETES, control_plane.apiserver_for(st.kubernetes)[0]))
+    return sorted(found)
+
+
+def _fetch_go_mod(proxy: str, module: str, version: str) -> str:
+    import urllib.request
+
+    url = f"{proxy}/{module}/@v/{version}.mod"  # the GOPROXY protocol (go help goproxy)
+    with urllib.request.urlopen(url, timeout=GO_PROXY_S) as answer:
+        return str(answer.read(1_000_000).decode("utf-8", "replace"))
+
+
+def _go_mods(
+    probe: Probe, proxy: str, wanted: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], str | Exception]:
+    """Every wanted go.mod at once (daemon threads: a hung lookup never delays exit), each
+    bounded by GO_PROXY_S; the text, or why not."""
+    import threading
+    import time
+
+    fetch = probe.go_mod or _fetch_go_mod
+    got: dict[tuple[str, str], str | Exception] = {}
+
+    def one(key: tuple[str, str]) -> None:
+        try:
+            got[key] = fetch(proxy, *key)
+        except Exception as e:  # a probe reports, it never raises
+            got[key] = e
+
+    threads = [threading.Thread(target=one, args=(k,), daemon=True) for k in wanted]
+    for t in threads:
+        t.start()
+    end = time.monotonic() + GO_PROXY_S + 1
+    for t in threads:
+        t.join(max(0.0, end - time.monotonic()))
+    return {k: got.get(k, TimeoutError(f"no answer within {GO_PROXY_S:g}s")) for k in wanted}
+
+
+def go_checks(probe: Probe, names: Sequence[str]) -> list[Check]:
+    """Go for the builds of these stacks: the toolchain, the module proxy answering (each
+    module's go.mod fetched, bounded), and the Go version against the newest `go` line of
+    those go.mods (GOTOOLCHAIN=local: Go never fetches a newer toolchain for a build).
+
+    Never required: without them the netns backend runs Debian's plugins (the default)."""
+    from macmatrix.backends.gobuild import toolchain
+
+    go = _go(probe)
+    gover = ""
+    if go:
+        try:
+            gover = (probe.go_version or toolchain.go_version)(go)
+        except Exception as e:  # reported, not raised, by doctor
+            gover = f"no answer to `go env GOVERSION` ({e})"
+    out = [
+        Check(
+            "Go toolchain",
+            bool(go) and gover.startswith("go"),
+            f"{gover} at {go}" if go else "not found ($MACMATRIX_GO, PATH, /usr/local/go/bin)",
+            "install Go (https://go.dev/dl, or Debian's golang-go if new enough), or point "
+            "MACMATRIX_GO at one, to run each stack's CNI plugins, kube-apiserver and Multus; "
+            "without it the netns backend runs Debian's plugins only",
+            required=False,
+        )
+    ]
+    wanted = go_modules(names)
+    proxy = toolchain.module_proxy()
+    mods: dict[tuple[str, str], str | Exception] = {}
+    if proxy is None:
+        out.append(
+            Check(
+                "Go module proxy",
+                False,
+                "GOPROXY is off or direct only: the builds fetch from no proxy",
+                "unset GOPROXY (Go's default is https://proxy.golang.org) or name a mirror",
+                required=False,
+            )
+        )
+    else:
+        mods = _go_mods(probe, proxy, wanted)
+        failed = {f"{m}@{v}": e for (m, v), e in mods.items() if isinstance(e, Exception)}
+        out.append(
+            Check(
+                "Go module proxy",
+                not failed,
+                f"{proxy} answers (go.mod of {len(wanted)} module versions the builds need)"
+                if not failed
+                else f"{proxy}: {len(failed)} of {len(wanted)} go.mod files not fetched ("
+                + "; ".join(f"{k}: {e}" for k, e in sorted(failed.items())[:3])
+                + ")",
+                f"allow https to {proxy.split('://', 1)[-1]} (or set GOPROXY to a mirror); "
+                "without it only what is cached runs",
+                required=False,
+            )
+        )
+    if go and gover.startswith("go"):
+        out.append(go_version_check(gover, wanted, mods))
+    return out
+
+
+def go_version_check(
+    gover: str, wanted: Sequence[tuple[str, str]], mods: dict[tuple[str, str], str | Exception]
+) -> Check:
+    """The local Go against the newest `go` line of the modules built: from the proxy's
+    answer, else the copy in the module cache (a build fetched it before)."""
+    from macmatrix.backends.gobuild import toolchain
+
+    need: tuple[tuple[int, int, int], str] | None = None
+    unknown = []
+    for module, version in wanted:
+        text = mods.get((module, version))
+        if not isinstance(text, str):
+            try:
+                text = toolchain.cached_go_mod(toolchain.cache_root(), module, version).read_text()
+            except OSError:
+                text = None
+        line = toolchain.go_directive(text) if text else None
+        if line is None:
+            unknown.append(f"{module}@{version}")
+        elif need is None or line > need[0]:
+            need = (line, f"{module}@{version}")
+    have = toolchain.parse_go_version(gover)
+    if need is None or have is None:
+        return Check(
+            "Go version",
+            False,
+            f"{gover}; cannot tell what the builds need (no go.mod of {', '.join(unknown)})",
+            "let the Go module proxy answer (the line above), then run doctor again",
+            required=False,
+        )
+    wants = ".".join(map(str, need[0]))
+    ok = have >= need[0]
+    return Check(
+        "Go version",
+        ok,
+        f"{gover} {'meets' if ok else 'is older than'} go {wants}, the newest `go` line of "
+        f"the modules built ({need[1]})"
+        + (f"; unknown for {', '.join(unknown)}" if unknown else ""),
+        f"install Go {wants} or newer (builds run with GOTOOLCHAIN=local: Go never fetches "
+        "a newer toolchain behind your back)",
+        required=False,
+    )
+
+
+def release_checks(probe: Probe, names: Sequence[str]) -> list[Check]:
     """Each stack's CNI plugins release: cached, buildable with Go, or out of reach.
 
     Never required: without them the netns backend runs Debian's plugins (the default).
     """
     from macmatrix.backends.gobuild import cni_plugins
-    from macmatrix.spec.stacks import load
+    from macmatrix.spec.stacks import get
 
     go = _go(probe)
-    out = [
-        Check(
-            "Go toolchain",
-            bool(go),
-            go or "not found (PATH, /usr/local/go/bin)",
-            "install Go (https://go.dev/dl, or Debian's golang-go if new enough) to run each "
-            "stack's CNI plugins; without it the netns backend runs Debian's plugins only",
-            required=False,
-        )
-    ]
-    try:
-        stacks = load()
-    except Exception as e:  # a broken stacks.toml is reported, not raised, by doctor
-        return out + [Check("clusters/stacks.toml", False, str(e), "restore it", required=False)]
     by_version: dict[str, list[str]] = {}
-    for name, stack in sorted(stacks.items()):
-        by_version.setdefault(stack.cni_plugins, []).append(name)
-    for version, names in sorted(by_version.items()):
+    for name in sorted(names):
+        by_version.setdefault(get(name).cni_plugins, []).append(name)
+    out = []
+    for version, named in sorted(by_version.items()):
         vdir = cni_plugins.version_dir(version)
         is_cached = probe.exists(vdir / cni_plugins.MARKER)
         detail = (
@@ -319,7 +481,7 @@ def plugin_release_checks(probe: Probe) -> list[Check]:
         )
         out.append(
             Check(
-                f"CNI plugins {version} ({', '.join(names)})",
+                f"CNI plugins {version} ({', '.join(named)})",
                 is_cached or bool(go),
                 detail,
                 f"install Go, or copy a cache that holds {vdir}",
@@ -329,13 +491,29 @@ def plugin_release_checks(probe: Probe) -> list[Check]:
     return out
 
 
-def tiers(probe: Probe, ready: dict[str, bool]) -> list[str]:
+def plugin_release_checks(
+    probe: Probe, names: Sequence[str] | None = None, go: Sequence[Check] | None = None
+) -> list[Check]:
+    """The netns backend's Go side: go_checks (given, when report() ran them already, beside
+    the other network probes) and each stack's plugins release."""
+    try:
+        names = list(names) if names is not None else stack_names(None)
+        found = list(go) if go is not None else go_checks(probe, names)
+        return found + release_checks(probe, names)
+    except Exception as e:  # a broken stacks.toml is reported, not raised, by doctor
+        return [Check("clusters/stacks.toml", False, str(e), "restore it", required=False)]
+
+
+def tiers(probe: Probe, ready: dict[str, bool], names: Sequence[str] | None = None) -> list[str]:
     """What each tier makes real, and whether this machine can run it (from the checks)."""
-    states = {
-        c.name.removeprefix("CNI plugins ").split(" (")[0]: c.ok
-        for c in plugin_release_checks(probe)
-        if c.name.startswith("CNI plugins ")
-    }
+    try:
+        names = list(names) if names is not None else stack_names(None)
+        states = {
+            c.name.removeprefix("CNI plugins ").split(" (")[0]: c.ok
+            for c in release_checks(probe, names)
+        }
+    except Exception:  # a broken stacks.toml: the checks above said so
+        names, states = [], {}
     builds = [v for v, ok in states.items() if ok]
     missing = [v for v, ok in states.items() if not ok]
     netns = ready.get("netns")
@@ -355,8 +533,8 @@ def tiers(probe: Probe, ready: dict[str, bool]) -> list[str]:
             state = f"yes ({', '.join(builds)})"
         lines.append(f"netns, each stack's plugins (--plugins VERSION / --stack NAME): {state}")
     lines.append(apiserver_tier(probe))
-    lines.append(multus_tier(probe, netns))
-    lines += multus_stacks(probe)
+    lines.append(multus_tier(probe, netns, names))
+    lines += multus_stacks(probe, names)
     if "kind" in ready:
         lines.append(
             "kind (cluster, Kube-OVN, Multus, pods): "
@@ -365,22 +543,55 @@ def tiers(probe: Probe, ready: dict[str, bool]) -> list[str]:
     return lines
 
 
-def multus_tier(probe: Probe, netns_ready: bool | None = None) -> str:
-    """The real-Multus tier (`--backend multus`, backends/multus): whether it runs here, why not.
+def _multus_stack(probe: Probe, name: str) -> tuple[str, str, list[str]]:
+    """(kube-apiserver it runs against, why not the stack's own ("" when it is), what is not
+    built yet) of `--backend multus --stack NAME` (control_plane.REFUSED_BY_PROXY: the
+    releases this Go proxy cannot build, docs/real-multus.md)."""
+    from macmatrix.backends.gobuild import cni_plugins, control_plane, multus
+    from macmatrix.spec.stacks import get
+
+    st = get(name)
+    built = probe.exists
+    apiserver, note = st.kubernetes, ""
+    own_built = built(control_plane.version_dir(st.kubernetes) / control_plane.MARKER)
+    if st.kubernetes in control_plane.REFUSED_BY_PROXY and not own_built:
+        apiserver = control_plane.stack_kubernetes()
+        note = f"NOT the stack's {st.kubernetes} ({control_plane.REFUSED_BY_PROXY[st.kubernetes]})"
+    missing = [
+        what
+        for what, marker in (
+            (f"multus {st.multus}", multus.version_dir(st.multus) / multus.MARKER),
+            (
+                f"kube-apiserver {apiserver}",
+                control_plane.version_dir(apiserver) / control_plane.MARKER,
+            ),
+            (
+                f"plugins {st.cni_plugins}",
+                cni_plugins.version_dir(st.cni_plugins) / cni_plugins.MARKER,
+            ),
+        )
+        if not built(marker)
+    ]
+    return apiserver, note, missing
+
+
+def multus_tier(
+    probe: Probe, netns_ready: bool | None = None, names: Sequence[str] | None = None
+) -> str:
+    """The real-Multus tier (`--backend multus`, backends/multus): whether it runs here for the
+    stacks asked about (every stack, or `--stack`), and why not.
 
     It needs what netns needs, root (it runs etcd and kube-apiserver inside the run's node
-    namespace), and the newest stack's multus, kube-apiserver and CNI plugins built (or Go to
-    build them).
+    namespace), and each stack's multus, kube-apiserver and CNI plugins built (or Go to build
+    them); multus_stacks says it stack by stack.
     """
-    from macmatrix.backends.gobuild import cni_plugins, control_plane, multus
-    from macmatrix.spec.stacks import get, newest
-
     head = (
         "multus (--backend multus: real thin Multus + kube-apiserver + the stack's plugins, "
         "beside the emulation; no kubelet)"
     )
     try:
-        stack = get(newest())
+        names = list(names) if names is not None else stack_names(None)
+        missing = {name: _multus_stack(probe, name)[2] for name in names}
     except Exception as e:  # a broken stacks.toml is reported, not raised, by doctor
         return f"{head}: no ({e})"
     why: list[str] = []
@@ -388,70 +599,49 @@ def multus_tier(probe: Probe, netns_ready: bool | None = None) -> str:
         why.append("the netns backend cannot run here (see the netns FAIL lines)")
     if probe.euid() != 0:
         why.append("needs root (etcd and kube-apiserver run inside the run's node namespace)")
-    builds = (
-        (f"multus {stack.multus}", multus.version_dir(stack.multus) / multus.MARKER),
-        (
-            f"Kubernetes {stack.kubernetes}",
-            control_plane.version_dir(stack.kubernetes) / control_plane.MARKER,
-        ),
-        (
-            f"CNI plugins {stack.cni_plugins}",
-            cni_plugins.version_dir(stack.cni_plugins) / cni_plugins.MARKER,
-        ),
-    )
-    missing = [what for what, marker in builds if not probe.exists(marker)]
-    if missing and not _go(probe):
-        why.append(f"needs a Go toolchain to build {', '.join(missing)}")
     if why:
         return f"{head}: no ({'; '.join(why)})"
-    if missing:
-        return f"{head}: yes after a build of {', '.join(missing)} (~100 CPU-seconds for multus)"
-    return f"{head}: yes (multus {stack.multus} built in {multus.binary(stack.multus).parent})"
+    to_build = list(dict.fromkeys(what for m in missing.values() for what in m))
+    if not to_build:
+        from macmatrix.spec.stacks import get
+
+        built = sorted({get(n).multus for n in names})
+        return f"{head}: yes (multus {', '.join(built)} built, {len(names)} stack(s))"
+    if _go(probe):
+        return f"{head}: yes after a build of {', '.join(to_build)} (~100 CPU-seconds a multus)"
+    ready = [n for n, m in missing.items() if not m]
+    blocked = ", ".join(n for n, m in missing.items() if m)
+    reason = f"needs a Go toolchain to build {', '.join(to_build)}"
+    if not ready:
+        return f"{head}: no ({reason})"
+    return f"{head}: only {', '.join(ready)}; {blocked}: no ({reason})"
 
 
-def multus_stacks(probe: Probe) -> list[str]:
+def multus_stacks(probe: Probe, names: Sequence[str] | None = None) -> list[str]:
     """`--backend multus --stack S` per stack: its Multus and plugins, which kube-apiserver it
     runs against (the newest stack's where the stack's own cannot be built here:
-    control_plane.REFUSED_BY_PROXY), and what is still to build."""
-    from macmatrix.backends.gobuild import cni_plugins, control_plane, multus
-    from macmatrix.spec.stacks import get, stack_names
+    control_plane.REFUSED_BY_PROXY), and what is still to build, or why it cannot be."""
+    from macmatrix.spec.stacks import get
 
     try:
-        names = stack_names()
-        newest = control_plane.stack_kubernetes()
+        names = list(names) if names is not None else stack_names(None)
+        states = {name: _multus_stack(probe, name) for name in names}
     except Exception:  # a broken stacks.toml is reported by multus_tier already
         return []
-    built = probe.exists
+    go = _go(probe)
     lines = []
-    for name in names:
+    for name, (apiserver, note, missing) in states.items():
         st = get(name)
-        apiserver, note = st.kubernetes, ""
-        own_built = built(control_plane.version_dir(st.kubernetes) / control_plane.MARKER)
-        if st.kubernetes in control_plane.REFUSED_BY_PROXY and not own_built:
-            apiserver = newest
-            note = (
-                f", NOT the stack's {st.kubernetes} "
-                f"({control_plane.REFUSED_BY_PROXY[st.kubernetes]})"
-            )
-        missing = [
-            what
-            for what, marker in (
-                (f"multus {st.multus}", multus.version_dir(st.multus) / multus.MARKER),
-                (
-                    f"kube-apiserver {apiserver}",
-                    control_plane.version_dir(apiserver) / control_plane.MARKER,
-                ),
-                (
-                    f"plugins {st.cni_plugins}",
-                    cni_plugins.version_dir(st.cni_plugins) / cni_plugins.MARKER,
-                ),
-            )
-            if not built(marker)
-        ]
-        state = f"needs a build of {', '.join(missing)}" if missing else "built"
+        state = (
+            "built"
+            if not missing
+            else f"needs a build of {', '.join(missing)}"
+            if go
+            else f"cannot run here: no Go toolchain to build {', '.join(missing)}"
+        )
         lines.append(
             f"  --stack {name}: multus {st.multus}, plugins {st.cni_plugins}, "
-            f"kube-apiserver {apiserver}{note}; {state}"
+            f"kube-apiserver {apiserver}{', ' + note if note else ''}; {state}"
         )
     return lines
 
@@ -506,35 +696,78 @@ def usable(checks: Sequence[Check]) -> bool:
     return all(c.ok or not c.required for c in checks)
 
 
-def backend_checks(name: str, probe: Probe) -> list[Check]:
+def backend_checks(
+    name: str, probe: Probe, names: Sequence[str] | None = None, go: Sequence[Check] | None = None
+) -> list[Check]:
     """The checks of one backend: doctor's detailed ones where it has them, else the
     registry's probe (backends/registry.py `unavailable`) as one line."""
     if name == "kind":
-        return kind_checks(probe)
+        return kind_checks(probe, names)
     if name == "netns":
-        return netns_checks(probe) + plugin_release_checks(probe)
+        return netns_checks(probe) + plugin_release_checks(probe, names, go)
     from macmatrix.backends import registry
 
-    why = registry.unavailable(name, argparse.Namespace())
+    stack = names[0] if names is not None and len(names) == 1 else None
+    why = registry.unavailable(name, argparse.Namespace(stack=stack))
     return [Check(f"{name} backend", why is None, why or "available", "see the line above")]
 
 
-def report(choice: str, probe: Probe) -> int:
-    """Print the checks of backend `choice` (auto: every backend auto may pick) and the tiers;
-    the exit code."""
+class _Later:
+    """A function run in a daemon thread from now on, so its network waits overlap the other
+    checks' (kind's hosts and registries); `get` waits for it with a deadline."""
+
+    def __init__(self, fn: Callable[[], list[Check]]):
+        import threading
+
+        self._result: list[Check] | None = None
+        self._error: Exception | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[[], list[Check]]) -> None:
+        try:
+            self._result = fn()
+        except Exception as e:  # reported by get()
+            self._error = e
+
+    def get(self, deadline_s: float) -> list[Check]:
+        self._thread.join(deadline_s)
+        if self._result is not None:
+            return self._result
+        why = str(self._error) if self._error else f"no answer within {deadline_s:g}s"
+        return [Check("Go toolchain", False, why, "run doctor again", required=False)]
+
+
+def report(choice: str, probe: Probe, stack: str | None = None) -> int:
+    """Print the checks of backend `choice` (auto: every backend auto may pick) and the tiers,
+    for every stack or `stack` alone; the exit code."""
     from macmatrix.backends import registry
 
-    verdicts: dict[str, bool] = {}
+    if stack:
+        names: list[str] | None = stack_names(stack)  # unknown: BadInput, exit 2
+    else:
+        try:
+            names = stack_names(None)
+        except Exception:  # a broken stacks.toml is reported, not raised, by the checks
+            names = None
     auto = choice == registry.AUTO
-    for backend in registry.auto_candidates() if auto else (choice,):
-        checks = backend_checks(backend, probe)
+    backends = registry.auto_candidates() if auto else (choice,)
+    go_later = (
+        _Later(lambda: go_checks(probe, names or []))
+        if names is not None and "netns" in backends
+        else None
+    )
+    verdicts: dict[str, bool] = {}
+    for backend in backends:
+        go = go_later.get(GO_CHECKS_S) if go_later and backend == "netns" else None
+        checks = backend_checks(backend, probe, names, go)
         print(f"{backend} backend:")
         for c in checks:
             print("  " + c.line())
         verdicts[backend] = usable(checks)
         print(f"  => {backend}: {'ready' if verdicts[backend] else 'not ready (see FAIL lines)'}")
-    print("tiers this machine can run:")
-    for line in tiers(probe, verdicts):
+    print("tiers this machine can run" + (f" (--stack {stack})" if stack else "") + ":")
+    for line in tiers(probe, verdicts, names):
         print("  " + line)
     if auto:
         picked, _why = registry.pick_auto(lambda entry: _auto_refuses(entry, probe))

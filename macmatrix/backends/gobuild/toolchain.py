@@ -39,15 +39,61 @@ def cache_root() -> Path:
     return cache_dir()
 
 
-def find_go() -> str | None:
-    """$MACMATRIX_GO, else `go` on PATH, else the usual install places; None when absent."""
+def _executable(path: str) -> bool:
+    return os.access(path, os.X_OK)
+
+
+def find_go(
+    which: Callable[[str], str | None] = shutil.which,
+    executable: Callable[[str], bool] = _executable,
+) -> str | None:
+    """$MACMATRIX_GO, else `go` on PATH, else the usual install places; None when absent.
+
+    The one way to find Go: the builds and `doctor` (which passes its probe's `which` and
+    file test, so its tests can stand in for the machine)."""
     given = os.environ.get("MACMATRIX_GO")
     if given:
-        return given if os.access(given, os.X_OK) else None
-    found = shutil.which("go")
+        return given if executable(given) else None
+    found = which("go")
     if found:
         return found
-    return next((p for p in FALLBACK_GO if os.access(p, os.X_OK)), None)
+    return next((p for p in FALLBACK_GO if executable(p)), None)
+
+
+_GO_LINE = re.compile(r"^go\s+(\d+)\.(\d+)(?:\.(\d+))?\s*$", re.M)
+_GO_VERSION = re.compile(r"^go(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+def go_directive(go_mod: str) -> tuple[int, int, int] | None:
+    """The `go 1.24.2` line of a go.mod: the oldest Go that builds the module (with
+    GOTOOLCHAIN=local a newer one is never fetched, go_env)."""
+    found = _GO_LINE.search(go_mod)
+    return tuple(int(x or 0) for x in found.groups()) if found else None  # type: ignore[return-value]
+
+
+def parse_go_version(version: str) -> tuple[int, int, int] | None:
+    """`go1.26.8` (go env GOVERSION) as (1, 26, 8); None for a devel build or garbage."""
+    found = _GO_VERSION.match(version)
+    return tuple(int(x or 0) for x in found.groups()) if found else None  # type: ignore[return-value]
+
+
+def module_proxy(environ: dict[str, str] | None = None) -> str | None:
+    """The first proxy URL the builds use (GOPROXY as go_env passes it: the environment, else
+    the go env file, else Go's default); None when it is `off` or `direct` only."""
+    environ = dict(os.environ) if environ is None else environ
+    value = environ.get("GOPROXY") or user_go_env_file(environ).get("GOPROXY") or DEFAULT_PROXY
+    for entry in re.split(r"[,|]", value):
+        if entry.startswith(("https://", "http://")):
+            return entry.rstrip("/")
+        if entry in ("off", "direct"):
+            return None
+    return None
+
+
+def cached_go_mod(cache: Path, module: str, version: str) -> Path:
+    """Where Go keeps a downloaded module version's go.mod in the module cache (GOMODCACHE);
+    module paths here are lower case, so Go's case escaping is not needed."""
+    return cache / "go" / "mod" / "cache" / "download" / module / "@v" / f"{version}.mod"
 
 
 def go_version(go: str) -> str:
@@ -65,6 +111,7 @@ def go_version(go: str) -> str:
 # module-auth, go help environment): dropped, whether set in the environment or by `go env -w`.
 UNVERIFIED = ("GOSUMDB", "GONOSUMDB", "GONOSUMCHECK", "GOPRIVATE", "GOINSECURE")
 SUMDB = "sum.golang.org"  # the go command's default (GOROOT/go.env)
+DEFAULT_PROXY = "https://proxy.golang.org,direct"  # the go command's default (GOROOT/go.env)
 BUILD_GOFLAGS = "-buildvcs=false -modcacherw"
 _said: set[str] = set()  # each dropped setting is said once per process, not once per build
 
