@@ -299,3 +299,23 @@ def test_the_multus_tier_per_stack_and_for_one_stack(capsys: pytest.CaptureFixtu
     assert "yes (multus v4.2.3 built, 1 stack(s))" in out
     assert "kube-ovn-v1.13" not in out and "CNI plugins v1.9.0" not in out
     assert cli.main(["doctor", "--stack", "kube-ovn-v9"]) == 2
+
+
+def test_the_go_proxy_is_asked_while_kinds_hosts_are(capsys: pytest.CaptureFixture[str]) -> None:
+    """auto checks kind and netns: the go.mod fetches run beside kind's host probes, not after
+    them (each host probe waits for a fetch to have started; in sequence none would have)."""
+    import threading
+
+    fetching = threading.Event()
+    overlapped: list[bool] = []
+
+    def go_mod(proxy: str, module: str, version: str) -> str:
+        fetching.set()
+        return f"module {module}\n\ngo 1.24\n"
+
+    def reach(host: str) -> bool:
+        overlapped.append(fetching.wait(10))
+        return True
+
+    run(capsys, ["--backend", "auto"], probe(go_mod=go_mod, reach=reach))
+    assert overlapped and all(overlapped)

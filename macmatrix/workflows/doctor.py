@@ -757,10 +757,14 @@ def report(choice: str, probe: Probe, stack: str | None = None) -> int:
         if names is not None and "netns" in backends
         else None
     )
+    found: dict[str, list[Check]] = {}
+    # netns (which waits for the Go checks) last, so kind's network probes overlap them
+    for backend in sorted(backends, key=lambda b: b == "netns"):
+        go = go_later.get(GO_CHECKS_S) if go_later and backend == "netns" else None
+        found[backend] = backend_checks(backend, probe, names, go)
     verdicts: dict[str, bool] = {}
     for backend in backends:
-        go = go_later.get(GO_CHECKS_S) if go_later and backend == "netns" else None
-        checks = backend_checks(backend, probe, names, go)
+        checks = found[backend]
         print(f"{backend} backend:")
         for c in checks:
             print("  " + c.line())
