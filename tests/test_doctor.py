@@ -302,20 +302,24 @@ def test_the_multus_tier_per_stack_and_for_one_stack(capsys: pytest.CaptureFixtu
 
 
 def test_the_go_proxy_is_asked_while_kinds_hosts_are(capsys: pytest.CaptureFixture[str]) -> None:
-    """auto checks kind and netns: the go.mod fetches run beside kind's host probes, not after
-    them (each host probe waits for a fetch to have started; in sequence none would have)."""
+    """auto checks kind and netns: the go.mod fetches run while kind's host probes do, not
+    before or after them (each side waits a little for the other to be under way)."""
     import threading
 
-    fetching = threading.Event()
-    overlapped: list[bool] = []
+    fetching, reaching = threading.Event(), threading.Event()
+    fetch_saw_reach: list[bool] = []
+    reach_saw_fetch: list[bool] = []
 
     def go_mod(proxy: str, module: str, version: str) -> str:
         fetching.set()
+        fetch_saw_reach.append(reaching.wait(3))
         return f"module {module}\n\ngo 1.24\n"
 
     def reach(host: str) -> bool:
-        overlapped.append(fetching.wait(10))
+        reaching.set()
+        reach_saw_fetch.append(fetching.wait(3))
         return True
 
     run(capsys, ["--backend", "auto"], probe(go_mod=go_mod, reach=reach))
-    assert overlapped and all(overlapped)
+    assert fetch_saw_reach and all(fetch_saw_reach)
+    assert reach_saw_fetch and all(reach_saw_fetch)
