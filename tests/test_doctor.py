@@ -323,3 +323,14 @@ def test_the_go_proxy_is_asked_while_kinds_hosts_are(capsys: pytest.CaptureFixtu
     run(capsys, ["--backend", "auto"], probe(go_mod=go_mod, reach=reach))
     assert fetch_saw_reach and all(fetch_saw_reach)
     assert reach_saw_fetch and all(reach_saw_fetch)
+
+
+def test_detailed_checks_belong_to_registered_backends(capsys: pytest.CaptureFixture[str]) -> None:
+    """A renamed or removed backend cannot keep dead detailed checks; every other registered
+    backend gets the registry's own one-line probe."""
+    from macmatrix.backends import registry
+
+    assert set(doctor.DETAILED) <= set(registry.names())
+    for name in set(registry.names()) - set(doctor.DETAILED):
+        checks = doctor.backend_checks(name, probe(), ["kube-ovn-v1.16"])
+        assert [c.name for c in checks] == [f"{name} backend"]

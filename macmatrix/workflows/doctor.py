@@ -699,17 +699,27 @@ def usable(checks: Sequence[Check]) -> bool:
 def backend_checks(
     name: str, probe: Probe, names: Sequence[str] | None = None, go: Sequence[Check] | None = None
 ) -> list[Check]:
-    """The checks of one backend: doctor's detailed ones where it has them, else the
-    registry's probe (backends/registry.py `unavailable`) as one line."""
-    if name == "kind":
-        return kind_checks(probe, names)
-    if name == "netns":
-        return netns_checks(probe) + plugin_release_checks(probe, names, go)
+    """The checks of one backend: doctor's detailed ones where it has them (DETAILED), else
+    the registry's probe (backends/registry.py `unavailable`) as one line."""
+    detailed = DETAILED.get(name)
+    if detailed is not None:
+        return detailed(probe, names, go)
     from macmatrix.backends import registry
 
     stack = names[0] if names is not None and len(names) == 1 else None
     why = registry.unavailable(name, argparse.Namespace(stack=stack))
     return [Check(f"{name} backend", why is None, why or "available", "see the line above")]
+
+
+# Doctor's detailed checks, by registered backend name (tests/test_doctor.py: every key is a
+# registered backend). They stay here, not in the registry entries: they print doctor's Check
+# lines through its injectable Probe (workflows layer), and backends never import upward.
+DETAILED: dict[
+    str, Callable[[Probe, Sequence[str] | None, Sequence[Check] | None], list[Check]]
+] = {
+    "kind": lambda probe, names, go: kind_checks(probe, names),
+    "netns": lambda probe, names, go: netns_checks(probe) + plugin_release_checks(probe, names, go),
+}
 
 
 class _Later:
