@@ -20,6 +20,7 @@ ENTRY_POINTS = {
     "workflows/ci_matrix.py",
     "backends/gobuild/cni_plugins.py",
     "backends/gobuild/control_plane.py",
+    "backends/gobuild/multus.py",
 }
 SHARED_FLAGS = {flag for option in options.OPTIONS.values() for flag in option.flags}
 # Same spelling, another option: `report --markdown OUT` writes a file; `baseline plan-upgrade

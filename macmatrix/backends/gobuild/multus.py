@@ -17,24 +17,44 @@ Two things the generated module must carry, because Go reads them only from the 
   command checks a module against go.sum before it asks sum.golang.org, and refuses a download
   whose hash differs ("SECURITY ERROR"), so a pinned line keeps the check: nothing is exempted
   with GONOSUMDB/GOFLAGS=-insecure.
+
+    python -m macmatrix.backends.gobuild.multus VERSION... | --stack NAME... | --newest | --all
+
+prints each binary's path (building what is not cached); exit 2 on a bad version or stack name,
+3 when the build fails (no Go toolchain, the proxy refuses a module).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
+import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from macmatrix.backends.gobuild import modlock, toolchain
-from macmatrix.errors import InfraError
+from macmatrix.errors import BadInput, InfraError
 
 MODULE = "gopkg.in/k8snetworkplumbingwg/multus-cni.v4"
 PACKAGE = f"{MODULE}/cmd/multus"
 MARKER = "build.json"
+_VERSION = re.compile(r"^v\d+\.\d+\.\d+$")  # a release tag; also what reaches `go get`
+
+
+def check_version(version: str, field: str = "VERSION") -> str:
+    if not _VERSION.match(version):
+        raise BadInput(
+            f"{field}: {version!r} is not a Multus release; write a tag like v4.2.4 "
+            "(clusters/stacks.toml `multus`)"
+        )
+    return version
+
 
 # go.sum lines for Multus versions whose checksum-database lookup this machine's module proxy
 # answers with 404 (`.../sumdb/sum.golang.org/lookup/gopkg.in/k8snetworkplumbingwg/
@@ -201,3 +221,60 @@ def ensure(
         say(f"built multus {version} in {took:.0f}s")
         shutil.rmtree(vdir / "tmp", ignore_errors=True)
         return binary(version, cache)
+
+
+def wanted(
+    versions: Sequence[str], stack_names: Sequence[str], newest: bool, every: bool = False
+) -> list[str]:
+    """The Multus releases the command line names, each once, in the order given: VERSIONs, then
+    each --stack's pin, then the newest stack's, then every stack's, oldest stack first
+    (clusters/stacks.toml `multus`)."""
+    from macmatrix.spec import stacks
+
+    found = [check_version(v) for v in versions]
+    found += [stacks.get(name).multus for name in stack_names]
+    if newest:
+        found.append(stacks.get(stacks.newest()).multus)
+    if every:
+        found += [stacks.get(name).multus for name in stacks.stack_names()]
+    if not found:
+        raise BadInput(
+            "VERSION: name a Multus release (e.g. v4.2.4), --stack NAME, --newest or --all"
+        )
+    return list(dict.fromkeys(found))
+
+
+def main(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m macmatrix.backends.gobuild.multus", description=__doc__
+    )
+    p.add_argument("versions", nargs="*", metavar="VERSION", help="e.g. v4.2.4")
+    p.add_argument(
+        "--stack",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="the Multus a stack of clusters/stacks.toml pins (repeatable)",
+    )
+    p.add_argument("--newest", action="store_true", help="the newest stack's Multus")
+    p.add_argument("--all", action="store_true", help="every stack's Multus (each once)")
+    try:
+        args = p.parse_args(list(argv))
+    except SystemExit as e:
+        return 0 if e.code == 0 else 2
+    try:
+        todo = wanted(args.versions, args.stack, args.newest, args.all)
+        toolchain.sigterm_unwinds()  # only once there is a build to stop
+        for version in todo:
+            print(ensure(version))
+    except BadInput as e:
+        print(f"multus: {e}", file=sys.stderr)
+        return 2
+    except InfraError as e:
+        print(f"multus: infrastructure failure: {e}", file=sys.stderr)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
