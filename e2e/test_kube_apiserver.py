@@ -263,3 +263,40 @@ def test_the_binaries_carry_the_dependencies_kubernetes_pins() -> None:
         m = re.search(rb"\n(?:dep|mod)\t" + re.escape(module.encode()) + rb"\t(v[^\t\n]+)", info)
         assert m, f"{binary}: no build info for {module}"
         assert m.group(1).decode() == control_plane.required_version(gomod, module), binary
+
+
+@pytest.mark.parametrize(
+    ("held", "loser"), [(0, "etcd"), (2, "kube-apiserver")], ids=["etcd-port", "apiserver-port"]
+)
+def test_a_port_taken_before_the_bind_is_retried_on_fresh_ports(
+    monkeypatch: pytest.MonkeyPatch, held: int, loser: str
+) -> None:
+    """The free-port race for real: another process listens on the first try's etcd client port
+    (or apiserver port); that binary exits with "address already in use", the start begins again
+    on fresh ports and the control plane comes up."""
+    _needed()
+    import socket
+
+    from macmatrix.backends import controlplane
+
+    real = controlplane.free_ports
+    picked: list[list[int]] = []
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        taken = other.getsockname()[1]
+
+        def first_one_taken(n: int) -> list[int]:
+            ports = real(n)
+            if not picked:
+                ports[held] = taken
+            picked.append(ports)
+            return ports
+
+        monkeypatch.setattr(controlplane, "free_ports", first_one_taken)
+        with controlplane.LocalControlPlane(control_plane.bin_dir(VERSION)) as cp:
+            assert cp.readyz() == "ok"
+            assert len(picked) == 2 and taken not in picked[1]
+            (conflict,) = cp.port_conflicts
+            assert conflict.startswith(f"{loser} exited with ")
+            assert f"127.0.0.1:{taken}" in conflict and "address already in use" in conflict

@@ -12,6 +12,10 @@ Flags, and why:
   made by kube-controller-manager, which does not run here; without it every pod is refused.
 - etcd listens on 127.0.0.1 only, plain HTTP (loopback, one process tree); the apiserver serves
   TLS on 127.0.0.1 with a generated CA; the client is `system:masters` by certificate.
+
+Ports: picked free, then handed to etcd and kube-apiserver, which bind them a moment later; other
+jobs on the host may take one in between. A process that exits saying so ("address already in
+use") makes start() begin again on fresh ports, PORT_TRIES times in all.
 """
 
 from __future__ import annotations
@@ -40,12 +44,36 @@ from macmatrix.backends.kind.kube.wait import wait_for
 from macmatrix.errors import InfraError
 
 READY_TIMEOUT_S = 300.0  # a first start on a loaded 2-core machine takes tens of seconds
+PORT_TRIES = 3  # starts on fresh ports when one was taken before etcd/kube-apiserver bound it
+# How both say a port is taken: Go's text for EADDRINUSE (syscall zerrors_linux_*.go), inside
+# their "listen tcp 127.0.0.1:N: bind: address already in use" (etcd embed, apiserver listener).
+PORT_TAKEN = "address already in use"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_ports(n: int) -> list[int]:
+    """`n` distinct loopback ports free right now (held together while picking, so none repeats).
+    Free now only: start() retries when another process binds one first."""
+    with contextlib.ExitStack() as held:
+        socks = [held.enter_context(socket.socket()) for _ in range(n)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
+
+
+class StartFailed(InfraError):
+    """etcd or kube-apiserver exited while starting; `port_taken`: its log says a port it was
+    given was bound by another process first (the free-port race, worth a retry)."""
+
+    def __init__(self, name: str, code: int, log: str, tail: str) -> None:
+        super().__init__(f"{name} exited with {code} during start: {tail}")
+        self.name = name
+        self.port_taken = PORT_TAKEN in log.lower()
+
+
+def retry_start(failure: StartFailed, attempt: int, tries: int = PORT_TRIES) -> bool:
+    """Start again on fresh ports? Only for a taken port, and only while tries remain (any other
+    exit is a real failure that new ports would not change)."""
+    return failure.port_taken and attempt < tries
 
 
 @dataclass
@@ -157,6 +185,8 @@ class LocalControlPlane:
     workdir: Path = field(init=False)
     kubeconfig: Path = field(init=False)
     url: str = field(init=False, default="")
+    # one line per start that lost a port to another process and was retried on fresh ports
+    port_conflicts: list[str] = field(init=False, default_factory=list)
     _procs: list[subprocess.Popen[bytes]] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
@@ -188,14 +218,38 @@ class LocalControlPlane:
         self._procs.append(proc)
         return proc
 
-    def log_tail(self, name: str, lines: int = 5) -> str:
+    def log_text(self, name: str) -> str:
         try:
-            text = (self.workdir / f"{name}.log").read_text(errors="replace")
+            return (self.workdir / f"{name}.log").read_text(errors="replace")
         except OSError:
             return ""
-        return " | ".join(text.strip().splitlines()[-lines:])
+
+    def log_tail(self, name: str, lines: int = 5) -> str:
+        return " | ".join(self.log_text(name).strip().splitlines()[-lines:])
 
     def start(self) -> Path:
+        """Certificates, then etcd + kube-apiserver on fresh ports until ready; a start that lost
+        a port to another process is stopped and begun again (PORT_TRIES in all)."""
+        pki = self._write_pki()
+        for attempt in range(1, PORT_TRIES + 1):
+            try:
+                self._launch(pki, *free_ports(3))
+                return self.kubeconfig
+            except StartFailed as e:
+                self._stop_processes()
+                shutil.rmtree(self.workdir / "etcd", ignore_errors=True)  # a fresh store
+                if not retry_start(e, attempt):
+                    if e.port_taken:
+                        raise InfraError(
+                            f"{e}; a port picked free was taken by another process before it "
+                            f"was bound, on each of {PORT_TRIES} tries with fresh ports; free "
+                            "some loopback ports (other jobs on this host) and retry"
+                        ) from None
+                    raise
+                self.port_conflicts.append(str(e))
+        raise AssertionError("unreachable: the last try returns or raises")
+
+    def _write_pki(self) -> _Pki:
         pki = make_pki()
         files = {
             "ca.crt": pki.ca,
@@ -209,7 +263,9 @@ class LocalControlPlane:
         for fname, data in files.items():
             (self.workdir / fname).write_bytes(data)
             (self.workdir / fname).chmod(0o600)
-        etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
+        return pki
+
+    def _launch(self, pki: _Pki, etcd_port: int, peer_port: int, api_port: int) -> None:
         etcd_url = f"http://127.0.0.1:{etcd_port}"
         peer_url = f"http://127.0.0.1:{peer_port}"
         self._spawn(
@@ -252,7 +308,6 @@ class LocalControlPlane:
         self.url = f"https://127.0.0.1:{api_port}"
         self._write_kubeconfig(pki)
         self._wait_ready()
-        return self.kubeconfig
 
     def _write_kubeconfig(self, pki: _Pki) -> None:
         def b64(data: bytes) -> str:
@@ -291,9 +346,7 @@ class LocalControlPlane:
         """The apiserver's /readyz answer ('ok'), or why not; raises when a process died."""
         for proc, name in zip(self._procs, ("etcd", "kube-apiserver"), strict=False):
             if proc.poll() is not None:
-                raise InfraError(
-                    f"{name} exited with {proc.returncode} during start: {self.log_tail(name)}"
-                )
+                raise StartFailed(name, proc.returncode, self.log_text(name), self.log_tail(name))
         try:
             with urllib.request.urlopen(
                 f"{self.url}/readyz", context=self._ssl(), timeout=5
@@ -313,6 +366,10 @@ class LocalControlPlane:
 
     def stop(self) -> None:
         """Stop the apiserver, then etcd (each process group), and remove the temp folder."""
+        self._stop_processes()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _stop_processes(self) -> None:
         for proc in reversed(self._procs):
             if proc.poll() is None:
                 try:
@@ -323,4 +380,3 @@ class LocalControlPlane:
                         os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
         self._procs.clear()
-        shutil.rmtree(self.workdir, ignore_errors=True)
