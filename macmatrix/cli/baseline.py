@@ -52,6 +52,8 @@ def parser() -> argparse.ArgumentParser:
     )
     pu.add_argument("old", metavar="FROM", help="the stack in use, e.g. kube-ovn-v1.13")
     pu.add_argument("new", metavar="TO", help="the stack to upgrade to, e.g. kube-ovn-v1.14")
+    options.add(pu, "stacks")
+    options.add(pu, "lock", help="with --in-place: the lock whose hashes the plan shows")
     options.add(pu, "out", metavar="DIR", help="where the runs write")
     options.add(pu, "baseline", metavar="FILE", help="FROM's baseline (default: the committed one)")
     pu.add_argument(
@@ -69,9 +71,10 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str]) -> int:
     args = parser().parse_args(list(argv))
     if args.action == "plan-upgrade":
-        if args.in_place:
-            return _plan_in_place(args.old, args.new, args.matrix)
-        return _plan(args.old, args.new, args.out, args.baseline)
+        with options.data_files(args):
+            if args.in_place:
+                return _plan_in_place(args.old, args.new, args.matrix)
+            return _plan(args.old, args.new, args.out, args.baseline)
     if baseline.looks_like_baseline(args.results):
         raise BadInput(
             f"RESULTS.json: {args.results} is a baseline, not a results.json; pass a run's "

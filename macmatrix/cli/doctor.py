@@ -12,8 +12,10 @@ def main(argv: Sequence[str], probe: doctor.Probe | None = None) -> int:
     p = options.Parser(prog="macmatrix doctor", description=doctor.__doc__)
     options.add(p, "backend")
     options.add(p, "stack", help="look at this stack of clusters/stacks.toml only (default: all)")
+    options.add(p, "stacks")
     try:
         args = p.parse_args(list(argv))
     except SystemExit as e:
         return 0 if e.code == 0 else 2
-    return doctor.report(args.backend, probe or doctor.Probe(), args.stack)
+    with options.data_files(args):
+        return doctor.report(args.backend, probe or doctor.Probe(), args.stack)

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+from macmatrix import data
 from macmatrix.errors import BadInput
 
 
@@ -39,6 +42,26 @@ OPTIONS: dict[str, Option] = {
             "metavar": "VERSION|debian",
             "help": "netns: CNI plugins release to build and run (e.g. v1.6.2), or debian "
             "(/usr/lib/cni)",
+        },
+    ),
+    # data_files() puts both in force for the command and checks them first
+    "stacks": Option(
+        ("--stacks",),
+        {
+            "default": None,
+            "metavar": "FILE",
+            "help": "your own stacks.toml instead of ours (default: $MACMATRIX_STACKS, else "
+            "clusters/stacks.toml)",
+        },
+    ),
+    "lock": Option(
+        ("--lock",),
+        {
+            "default": None,
+            "metavar": "FILE",
+            "help": "kind: the lock to check downloads against and record their sha256 in, "
+            "created or completed from ours (default: $MACMATRIX_LOCK, else clusters/stacks.lock "
+            "in a checkout, else stacks.lock in the macmatrix cache)",
         },
     ),
     "matrix": Option(
@@ -97,6 +120,38 @@ def add(p: argparse.ArgumentParser, name: str, **overrides: Any) -> argparse.Act
         kwargs["choices"] = registry.choices()
         kwargs["help"] = "; ".join(f"{e.name}: {e.summary}" for e in registry.entries())
     return p.add_argument(*option.flags, **{**kwargs, **overrides})
+
+
+@contextmanager
+def data_files(args: argparse.Namespace) -> Iterator[None]:
+    """The user's `--stacks FILE` and `--lock FILE` (where the command has them) in force for the
+    whole command (macmatrix.data.chosen), each checked before any work: a file that is missing
+    or broken is one BadInput line naming the flag (exit 2)."""
+    stacks_file, lock_file = getattr(args, "stacks", None), getattr(args, "lock", None)
+    with data.chosen(stacks=stacks_file, lock=lock_file):
+        if stacks_file:
+            from macmatrix.spec import stacks
+
+            stacks.load()  # its messages name --stacks
+        if lock_file:
+            _check_lock(lock_file)
+        yield
+
+
+def _check_lock(path: str) -> None:
+    from pathlib import Path
+
+    from macmatrix.backends.kind.stack.lock import Lock
+
+    p = Path(path)
+    if p.is_dir() or not p.parent.is_dir():
+        raise BadInput(f"--lock: {p} is not a file in an existing folder; pass a lock file path")
+    try:
+        Lock(p)  # a missing file is fine: the first use creates it from ours
+    except BadInput as e:
+        raise BadInput(f"--lock: {e}") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"--lock: cannot read {p} ({e}); pass a readable JSON lock") from e
 
 
 # argparse's "argument --workers: invalid int value: 'abc'": the field, what is wrong with it

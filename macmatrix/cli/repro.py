@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Sequence
@@ -28,6 +29,8 @@ def main(argv: Sequence[str]) -> int:
     options.add(
         parser, "stack", metavar="NAME", help=f"stack from clusters/stacks.toml ({stacked})"
     )
+    options.add(parser, "stacks")
+    options.add(parser, "lock")
     options.add(parser, "json", help='print {"cases": [entry]}')
     options.add(
         parser,
@@ -45,13 +48,18 @@ def main(argv: Sequence[str]) -> int:
         action="store_true",
         help="do not search for a verified fix when the report does not work",
     )
-    from macmatrix.backends.netns.backend import check_plugin_timeout
-
     options.add(parser, "plugin-timeout")
     try:
         args = parser.parse_args(list(argv))
     except SystemExit as e:
         return int(e.code or 0)
+    with options.data_files(args):
+        return _repro(args)
+
+
+def _repro(args: argparse.Namespace) -> int:
+    from macmatrix.backends.netns.backend import check_plugin_timeout
+
     check_plugin_timeout(args.plugin_timeout)  # 0 or less: one line, exit 2, before any work
     if args.stack:
         from macmatrix.spec import stacks

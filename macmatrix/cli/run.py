@@ -23,6 +23,8 @@ Backend-agnostic: backends are chosen, opened and planned by name (backends/regi
 def add_run_options(p: argparse.ArgumentParser) -> None:
     options.add(p, "backend")
     options.add(p, "stack")
+    options.add(p, "stacks")
+    options.add(p, "lock")
     options.add(p, "plugins")
     options.add(p, "matrix")
     options.add(p, "keyword")
@@ -46,16 +48,21 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str]) -> int:
-    # Looked up at call time: tests stand a backend in for cli.open_backend.
-    from macmatrix.backends import registry
-    from macmatrix.cli import default_stack, open_backend, resolve_backend
-
     p = options.Parser(prog="macmatrix run", description=DESCRIPTION)
     add_run_options(p)
     try:
         args = p.parse_args(list(argv))
     except SystemExit as e:  # --help
         return 0 if e.code == 0 else 2
+    with options.data_files(args):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    # Looked up at call time: tests stand a backend in for cli.open_backend.
+    from macmatrix.backends import registry
+    from macmatrix.cli import default_stack, open_backend, resolve_backend
+
     if args.baseline and args.no_baseline:
         raise BadInput("--no-baseline: cannot be combined with --baseline FILE; pass one of them")
     check_retries(args.retries)

@@ -16,16 +16,21 @@ Reading vs writing:
   reviewer diffs and commits.
 - From an installed wheel, reads come from the package, and nothing is ever written into
   site-packages: `baseline update` needs `--out FILE` (`writable_root()` says so), and the lock is a
-  user file (`$MACMATRIX_LOCK`, else `stacks.lock` in the macmatrix cache) that starts as a copy of
-  the packaged lock and gains the hashes the packaged one lacks.
-- A user's own files win by flag: `--matrix`, `--baseline`, `--out` (the nightly's matrix
-  generator: `--stacks-file`).
+  user file (`stacks.lock` in the macmatrix cache) that starts as a copy of the packaged lock and
+  gains the hashes the packaged one lacks.
+- A user's own files win by flag: `--matrix`, `--baseline`, `--out`, `--stacks`, `--lock` (the
+  nightly's matrix generator: `--stacks-file`). The stacks and the lock also by environment,
+  `$MACMATRIX_STACKS` and `$MACMATRIX_LOCK` (what the pytest plugin and the `python -m` entry
+  points read), below the flag. A chosen lock is treated like the installed user lock: it is
+  created, or completed, from ours, so a user's lock never loses a hash we ship.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -39,6 +44,11 @@ BASELINES = Path("e2e") / "baselines"
 CLUSTERS = Path("clusters")
 STACKS = CLUSTERS / "stacks.toml"
 LOCK = CLUSTERS / "stacks.lock"
+STACKS_ENV = "MACMATRIX_STACKS"
+LOCK_ENV = "MACMATRIX_LOCK"
+
+# the files a command's flags chose (`chosen()`): "stacks"/"lock" -> (path, the flag's name)
+_CHOSEN: dict[str, tuple[Path, str]] = {}
 
 
 @cache
@@ -106,27 +116,58 @@ def schema(name: str) -> dict[str, Any]:
     return found
 
 
-def lock_path() -> Path:
-    """clusters/stacks.lock in a checkout; installed, the user's lock seeded from the package.
+@contextmanager
+def chosen(stacks: str | Path | None = None, lock: str | Path | None = None) -> Iterator[None]:
+    """Inside: the user's own stacks.toml (`--stacks`) and lock (`--lock`) instead of ours, for
+    every reader in the process (threads included); the previous choice comes back on leaving."""
+    saved = dict(_CHOSEN)
+    if stacks:
+        _CHOSEN["stacks"] = (Path(stacks), "--stacks")
+    if lock:
+        _CHOSEN["lock"] = (Path(lock), "--lock")
+    try:
+        yield
+    finally:
+        _CHOSEN.clear()
+        _CHOSEN.update(saved)
 
-    The packaged hashes are never lost: entries the user file lacks are added to it before use
-    (a URL both name keeps the user's hash; a mismatch with the download is refused either way).
+
+def stacks_file() -> tuple[Path, str]:
+    """The stacks.toml in use and what chose it: `--stacks`, `$MACMATRIX_STACKS`, or "" (ours:
+    clusters/stacks.toml of the checkout or of the package)."""
+    return _choice("stacks", STACKS_ENV) or (root() / STACKS, "")
+
+
+def _choice(kind: str, env: str) -> tuple[Path, str] | None:
+    if kind in _CHOSEN:
+        return _CHOSEN[kind]
+    value = os.environ.get(env)
+    return (Path(value), f"${env}") if value else None
+
+
+def lock_path() -> Path:
+    """The lock the kind path reads and records first-download hashes in: `--lock` or
+    `$MACMATRIX_LOCK` (created or completed from ours), else clusters/stacks.lock in a checkout,
+    else the user's lock in the macmatrix cache, seeded from the package.
+
+    Our hashes are never lost: entries the user file lacks are added to it before use (a URL both
+    name keeps the user's hash; a mismatch with the download is refused either way).
     """
+    picked = _choice("lock", LOCK_ENV)
+    if picked is not None:
+        return _seeded(*picked)
     found = checkout()
     if found is not None:
         return found / LOCK
-    user = _user_lock()
-    shipped = _read_json(packaged() / LOCK)
-    mine = _read_json(user) if user.exists() else {}
-    missing = {url: digest for url, digest in shipped.items() if url not in mine}
-    if missing or not user.exists():
-        atomic_write(user, json.dumps({**shipped, **mine}, indent=2, sort_keys=True) + "\n")
-    return user
+    return _seeded(_user_lock(), "")
 
 
 def lock_to_read() -> Path:
-    """The lock a plan shows (dry runs write nothing): the user's copy once it exists, else the
-    packaged one."""
+    """The lock a plan shows (dry runs write nothing): a chosen or the user's lock once it
+    exists, else ours."""
+    picked = _choice("lock", LOCK_ENV)
+    if picked is not None:
+        return picked[0] if picked[0].exists() else _our_lock()
     found = checkout()
     if found is not None:
         return found / LOCK
@@ -134,16 +175,45 @@ def lock_to_read() -> Path:
     return user if user.exists() else packaged() / LOCK
 
 
+def lock_label() -> str:
+    """How a plan names the lock in use: clusters/stacks.lock for ours, else its path."""
+    path = lock_to_read()
+    return LOCK.as_posix() if path == _our_lock() else str(path)
+
+
+def _our_lock() -> Path:
+    return (checkout() or packaged()) / LOCK
+
+
+def _seeded(user: Path, flag: str) -> Path:
+    """`user`, made to hold every entry of our lock it lacks (created when missing)."""
+    shipped = _read_json(_our_lock(), "")
+    mine = _read_json(user, flag) if user.exists() else {}
+    missing = {url: digest for url, digest in shipped.items() if url not in mine}
+    if missing or not user.exists():
+        try:
+            atomic_write(user, json.dumps({**shipped, **mine}, indent=2, sort_keys=True) + "\n")
+        except OSError as e:
+            where = f"{flag}: " if flag else ""
+            raise BadInput(
+                f"{where}cannot write the lock {user} ({e.strerror}); pass a writable file"
+            ) from e
+    return user
+
+
 def _user_lock() -> Path:
-    """$MACMATRIX_LOCK, else stacks.lock in the macmatrix cache (files.cache_dir)."""
-    return Path(os.environ.get("MACMATRIX_LOCK") or cache_dir() / "stacks.lock")
+    """stacks.lock in the macmatrix cache (files.cache_dir)."""
+    return cache_dir() / "stacks.lock"
 
 
-def _read_json(path: Path) -> dict[str, str]:
+def _read_json(path: Path, flag: str) -> dict[str, str]:
+    where = f"{flag} {path}" if flag else str(path)
     try:
         data = json.loads(path.read_text() or "{}")
     except (OSError, json.JSONDecodeError) as e:
-        raise BadInput(f"{path}: not a readable JSON lock ({e}); fix it or reset it to {{}}") from e
+        raise BadInput(
+            f"{where}: not a readable JSON lock ({e}); fix it or reset it to {{}}"
+        ) from e
     if not isinstance(data, dict):
-        raise BadInput(f"{path}: must be a JSON object {{url: sha256}}; reset it to {{}}")
+        raise BadInput(f"{where}: must be a JSON object {{url: sha256}}; reset it to {{}}")
     return data

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import platform
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,9 @@ class Stack:
     node_image: str
     kubectl: str
     cluster_config: str
+    # the folder of the stacks.toml it came from: a user's file (`--stacks`) may name a kind
+    # config of its own beside it
+    folder: Path | None = field(default=None, compare=False, repr=False)
 
     # ------------------------------------------------------------------ derived, pure
     @property
@@ -103,6 +106,14 @@ class Stack:
         )
 
     def config_path(self, base: Path | None = None) -> Path:
+        """The kind config: under `base`; else beside the stacks file when it is there (a user's
+        own); else ours (clusters/)."""
+        if (
+            base is None
+            and self.folder is not None
+            and (self.folder / self.cluster_config).is_file()
+        ):
+            return self.folder / self.cluster_config
         return (base or clusters_dir()) / self.cluster_config
 
     def cluster_name(self) -> str:
@@ -134,7 +145,7 @@ class Stack:
         }
 
 
-def _check(name: str, entry: dict[str, Any], where: str) -> Stack:
+def _check(name: str, entry: dict[str, Any], where: str, folder: Path | None = None) -> Stack:
     missing = [f for f in FIELDS if not isinstance(entry.get(f), str) or not entry.get(f)]
     if missing:
         raise BadInput(
@@ -164,30 +175,36 @@ def _check(name: str, entry: dict[str, Any], where: str) -> Stack:
             f"{where}: stacks.{name}.kubectl={entry['kubectl']} is more than one minor away from "
             f'the node image\'s Kubernetes {node_k8s}; set kubectl = "{node_k8s}"'
         )
-    return Stack(name=name, **{f: entry[f] for f in FIELDS})
+    return Stack(name=name, folder=folder, **{f: entry[f] for f in FIELDS})
 
 
 def load(path: Path | str | None = None) -> dict[str, Stack]:
-    """Read stacks.toml (default: clusters/stacks.toml) into validated stacks by name."""
-    p = Path(path) if path else clusters_dir() / "stacks.toml"
+    """Read stacks.toml into validated stacks by name: `path`, else the one in use
+    (data.stacks_file: `--stacks`, `$MACMATRIX_STACKS`, else clusters/stacks.toml). A problem is
+    one BadInput line that names the flag or variable that chose the file."""
+    p, chooser = (Path(path), "") if path else data.stacks_file()
+    where = f"{chooser} {p}" if chooser else str(p)
     try:
-        data = tomllib.loads(p.read_text())
+        doc = tomllib.loads(p.read_text())
     except OSError as e:
-        raise BadInput(
-            f"stacks: cannot read {p}: {e.strerror}; restore clusters/stacks.toml"
-        ) from e
+        fix = "pass a readable stacks.toml" if chooser else "restore clusters/stacks.toml"
+        raise BadInput(f"{chooser or 'stacks'}: cannot read {p}: {e.strerror}; {fix}") from e
+    except UnicodeDecodeError as e:
+        raise BadInput(f"{where}: not UTF-8 text ({e.reason}); pass a stacks.toml") from e
     except tomllib.TOMLDecodeError as e:
-        raise BadInput(f"{p}: not valid TOML ({e}); fix the syntax") from e
-    defaults = data.get("defaults") or {}
-    stacks = data.get("stacks") or {}
+        raise BadInput(f"{where}: not valid TOML ({e}); fix the syntax") from e
+    defaults = doc.get("defaults") or {}
+    stacks = doc.get("stacks") or {}
     if not isinstance(stacks, dict) or not stacks:
-        raise BadInput(f'{p}: no [stacks."NAME"] tables; add at least one stack')
+        raise BadInput(f'{where}: no [stacks."NAME"] tables; add at least one stack')
     if not isinstance(defaults, dict):
-        raise BadInput(f"{p}: [defaults] must be a table of fields; write it as [defaults]")
+        raise BadInput(f"{where}: [defaults] must be a table of fields; write it as [defaults]")
     for name, entry in stacks.items():
         if not isinstance(entry, dict):
-            raise BadInput(f'{p}: stacks.{name} must be a table; write it as [stacks."{name}"]')
-    return {name: _check(name, {**defaults, **entry}, str(p)) for name, entry in stacks.items()}
+            raise BadInput(f'{where}: stacks.{name} must be a table; write it as [stacks."{name}"]')
+    return {
+        name: _check(name, {**defaults, **entry}, where, p.parent) for name, entry in stacks.items()
+    }
 
 
 def stack_names(path: Path | str | None = None) -> list[str]:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from macmatrix import data
 from macmatrix.backends.kind.kube.matrix import WAVE_PODS, plan_waves
 from macmatrix.backends.kind.stack import checksums, commands, images, inventory, node_images
 from macmatrix.backends.kind.stack.cluster import Tools, tools_paths
@@ -41,7 +42,7 @@ def download_lines(urls: Sequence[str], cache: Path, lock: Lock | None) -> list[
         known = lock.expected(url) if lock else None
         published = checksums.published_for(url)
         if known:
-            state = f"sha256 {known} from clusters/stacks.lock"
+            state = f"sha256 {known} from {data.lock_label()}"
         elif published:
             state = f"verified against upstream's {published.rsplit('/', 1)[-1]}, then locked"
         else:
@@ -223,7 +224,7 @@ def render(
     out.extend(node_image_lines(stack))
     add("# Nothing below has been run: this is --dry-run.")
     add("")
-    add("## 1. downloads (cached, verified against clusters/stacks.lock)")
+    add(f"## 1. downloads (cached, verified against {data.lock_label()})")
     out.extend(download_lines([] if kubeconfig else stack.downloads(), c, lock))
     if kubeconfig:
         add("  none: an existing cluster is used as it is")

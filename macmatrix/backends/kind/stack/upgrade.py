@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from macmatrix import versions
+from macmatrix import data, versions
 from macmatrix.backends.kind.stack import commands, images, inventory
 from macmatrix.backends.kind.stack.cluster import tools_paths
 from macmatrix.backends.kind.stack.download import cache_dir
@@ -241,7 +241,7 @@ def render(
     add("  exec per Running pod: cat /sys/class/net/eth0/address, cat /sys/class/net/net1/address")
     add("")
     add(f"# ===== part 2: upgrade in place to {up.to_name} =====")
-    add("## 9. downloads of the new pins (cached, verified against clusters/stacks.lock)")
+    add(f"## 9. downloads of the new pins (cached, verified against {data.lock_label()})")
     out.extend(download_lines(up.changed_downloads(), c, lock))
     add("")
     add(f"## 10. {up.kube_ovn}: the new tag's install.sh, re-run in place")
