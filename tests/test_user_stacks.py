@@ -213,3 +213,35 @@ def test_a_kind_config_beside_the_users_stacks_file_is_theirs(tmp_path: Path) ->
         stacks.get(stacks.newest(), path).config_path()
         == stacks.clusters_dir() / "kind-kube-ovn.yaml"
     )
+
+
+def test_the_pytest_plugin_takes_the_same_flags(mine: Path, tmp_path: Path) -> None:
+    """`pytest --stacks FILE` is in force before the upgrade check's own option check reads it;
+    a broken file is pytest's usage error (exit 4), one line naming the flag."""
+    import subprocess
+    import sys
+
+    pytest_cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--co", "-q"]
+    upgrade = ["--upgrade-from", "kube-ovn-v1.15", "--upgrade-to", "my-extra"]
+    upgrade.append("e2e/test_upgrade.py")
+    proc = subprocess.run(
+        [*pytest_cmd, "--stacks", str(mine), *upgrade],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[stacks.x\n")
+    proc = subprocess.run(
+        [*pytest_cmd, "--stacks", str(broken), *upgrade],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 4
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 1, proc.stderr
+    assert errors[0].startswith(f"ERROR: --stacks {broken}: ") and "not valid TOML" in errors[0]

@@ -134,24 +134,12 @@ def data_files(args: argparse.Namespace) -> Iterator[None]:
 
             stacks.load()  # its messages name --stacks
         if lock_file:
-            _check_lock(lock_file)
+            from pathlib import Path
+
+            from macmatrix.backends.kind.stack.lock import check_file
+
+            check_file(Path(lock_file), "--lock")
         yield
-
-
-def _check_lock(path: str) -> None:
-    from pathlib import Path
-
-    from macmatrix.backends.kind.stack.lock import Lock
-
-    p = Path(path)
-    if p.is_dir() or not p.parent.is_dir():
-        raise BadInput(f"--lock: {p} is not a file in an existing folder; pass a lock file path")
-    try:
-        Lock(p)  # a missing file is fine: the first use creates it from ours
-    except BadInput as e:
-        raise BadInput(f"--lock: {e}") from e
-    except (OSError, UnicodeDecodeError) as e:
-        raise BadInput(f"--lock: cannot read {p} ({e}); pass a readable JSON lock") from e
 
 
 # argparse's "argument --workers: invalid int value: 'abc'": the field, what is wrong with it

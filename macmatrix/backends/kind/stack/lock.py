@@ -26,6 +26,20 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def check_file(path: Path, flag: str) -> None:
+    """A lock the user named with `flag` (--lock) can be used: missing is fine (its first use
+    creates it from ours); a folder, a missing folder or a malformed file is one BadInput line
+    naming `flag`."""
+    if path.is_dir() or not path.parent.is_dir():
+        raise BadInput(f"{flag}: {path} is not a file in an existing folder; pass a lock file path")
+    try:
+        Lock(path)
+    except BadInput as e:
+        raise BadInput(f"{flag}: {e}") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"{flag}: cannot read {path} ({e}); pass a readable JSON lock") from e
+
+
 class Lock:
     """The lock file: look up, verify and record hashes (thread-safe, written atomically)."""
 
