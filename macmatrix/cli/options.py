@@ -59,7 +59,8 @@ OPTIONS: dict[str, Option] = {
         {
             "default": None,
             "metavar": "FILE",
-            "help": "kind: the lock to check downloads against and record their sha256 in, "
+            "help": "the lock to check downloads (kind's, the Go builds') against and record "
+            "their sha256 in, "
             "created or completed from ours (default: $MACMATRIX_LOCK, else clusters/stacks.lock "
             "in a checkout, else stacks.lock in the macmatrix cache)",
         },
