@@ -47,10 +47,12 @@ def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     if why:
         pytest.skip(why)
     from macmatrix.backends.kind.backend import KindBackend
+    from macmatrix.backends.kind.session import KindCluster
 
     stack = str(_option(request.config, "--stack", "MACMATRIX_STACK", "kube-ovn-v1.14"))
     keep = bool(_option(request.config, "--keep-cluster", "MACMATRIX_KEEP_CLUSTER", ""))
-    b = KindBackend.from_options(stack, None, keep, tmp_path_factory.mktemp("kind-out"))
+    out = tmp_path_factory.mktemp("kind-out")
+    b = KindBackend(KindCluster.from_options(stack, None, keep, out))
     try:
         yield b
     finally:

@@ -14,6 +14,7 @@ from kubernetes import client
 
 from macmatrix.backends import base
 from macmatrix.backends.kind.backend import KindBackend
+from macmatrix.backends.kind.session import KindCluster
 from macmatrix.backends.kind.stack import install
 from macmatrix.backends.kind.stack.cluster import Tools
 from macmatrix.backends.kind.stack.lock import Lock
@@ -25,7 +26,7 @@ from macmatrix.spec.cases import DEFAULTS, Case
 
 
 def test_from_options_and_stack(tmp_path: Path) -> None:
-    b = KindBackend.from_options("kube-ovn-v1.13", None, True, tmp_path)
+    b = KindBackend(KindCluster.from_options("kube-ovn-v1.13", None, True, tmp_path))
     assert b.name == "kind"
     s = b.stack()
     assert {
@@ -58,7 +59,7 @@ def test_from_options_and_stack(tmp_path: Path) -> None:
 )
 def test_from_options_bad_input(tmp_path: Path, args: tuple[Any, ...], message: str) -> None:
     with pytest.raises(BadInput, match=message) as e:
-        KindBackend.from_options(*args, out_dir=tmp_path)
+        KindBackend(KindCluster.from_options(*args, out_dir=tmp_path))
     assert "\n" not in str(e.value)
 
 
@@ -66,7 +67,7 @@ def test_keep_cluster_with_an_existing_cluster_is_bad_input(tmp_path: Path) -> N
     kc = tmp_path / "kc"
     kc.write_text("apiVersion: v1\n")
     with pytest.raises(BadInput, match="--keep-cluster"):
-        KindBackend.from_options("kube-ovn-v1.14", str(kc), True, tmp_path)
+        KindBackend(KindCluster.from_options("kube-ovn-v1.14", str(kc), True, tmp_path))
 
 
 def _installer(tmp_path: Path, workloads: dict[tuple[str, str], Any]) -> install.Installer:
@@ -329,8 +330,6 @@ def test_run_and_close_glue(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     monkeypatch.setattr(kind_mod, "MatrixRun", Matrix)
     monkeypatch.setattr(kind_mod, "Diagnostics", Diag)
     monkeypatch.setattr(session_mod, "new_api_client", lambda path: client.ApiClient())
-
-    from macmatrix.backends.kind.session import KindCluster
 
     out, log = tmp_path / "out", io.StringIO()
     b = KindBackend(KindCluster(stacks.get("kube-ovn-v1.14"), None, False, out, log=log))

@@ -17,6 +17,7 @@ from macmatrix.backends.kind import backend as kind_mod
 from macmatrix.backends.kind import session as session_mod
 from macmatrix.backends.kind.backend import KindBackend
 from macmatrix.backends.kind.kube.matrix import SUBNETS
+from macmatrix.backends.kind.session import KindCluster
 from macmatrix.backends.kind.stack.cluster import Tools
 from macmatrix.backends.kind.upgrade_session import KindUpgrade
 from macmatrix.errors import BadInput
@@ -108,7 +109,7 @@ def test_for_upgrade_names_its_own_cluster_and_reports_both_stacks(tmp_path: Pat
     with pytest.raises(BadInput, match="downgrade"):
         KindUpgrade.for_upgrade("kube-ovn-v1.14", "kube-ovn-v1.13", False, tmp_path)
     # a plain matrix backend cannot be upgraded: the upgrade is KindUpgrade's alone (item 8)
-    plain = KindBackend.from_options("kube-ovn-v1.14", None, False, tmp_path)
+    plain = KindBackend(KindCluster.from_options("kube-ovn-v1.14", None, False, tmp_path))
     assert not hasattr(plain, "upgrade") and not hasattr(plain, "keep_pods")
 
 

@@ -16,7 +16,6 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any, TextIO
 
 from kubernetes import client
@@ -80,19 +79,6 @@ class KindBackend:
         self.api_calls = 0
         self.waves = 0
         self._diagnose: DiagnosePredicate = failed_outright
-
-    @classmethod
-    def from_options(
-        cls,
-        stack_name: str,
-        kubeconfig: str | None,
-        keep_cluster: bool,
-        out_dir: Path,
-        require_lock: bool = False,
-    ) -> KindBackend:
-        return cls(
-            KindCluster.from_options(stack_name, kubeconfig, keep_cluster, out_dir, require_lock)
-        )
 
     @property
     def log(self) -> TextIO:

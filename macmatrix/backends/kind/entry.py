@@ -41,13 +41,16 @@ def check(opts: Options) -> None:
 def open_backend(opts: Options) -> Backend:
     """The matrix on the stack's kind cluster (created, or a kept one reused), or --kubeconfig."""
     from macmatrix.backends.kind.backend import KindBackend
+    from macmatrix.backends.kind.session import KindCluster
 
-    return KindBackend.from_options(
-        stack_name=option(opts, "stack", ""),
-        kubeconfig=option(opts, "kubeconfig"),
-        keep_cluster=bool(option(opts, "keep_cluster", False)),
-        out_dir=Path(option(opts, "out", "results")),
-        require_lock=bool(option(opts, "require_lock", False)),
+    return KindBackend(
+        KindCluster.from_options(
+            stack_name=option(opts, "stack", ""),
+            kubeconfig=option(opts, "kubeconfig"),
+            keep_cluster=bool(option(opts, "keep_cluster", False)),
+            out_dir=Path(option(opts, "out", "results")),
+            require_lock=bool(option(opts, "require_lock", False)),
+        )
     )
 
 
@@ -59,12 +62,15 @@ def open_pods(opts: Options) -> PodRunner:
 
 def _kind_pods(opts: Options) -> KindPods:
     from macmatrix.backends.kind.pods import KindPods
+    from macmatrix.backends.kind.session import KindCluster
 
-    return KindPods.from_options(
-        stack_name=default_stack("kind", option(opts, "stack")) or "",
-        kubeconfig=None,
-        keep_cluster=True,
-        out_dir=REPRO_OUT,
+    return KindPods(
+        KindCluster.from_options(
+            stack_name=default_stack("kind", option(opts, "stack")) or "",
+            kubeconfig=None,
+            keep_cluster=True,
+            out_dir=REPRO_OUT,
+        )
     )
 
 

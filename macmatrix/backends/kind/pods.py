@@ -6,7 +6,6 @@ kube/single.SinglePod's."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from kubernetes import client
@@ -26,19 +25,6 @@ class KindPods:
     def __init__(self, cluster: KindCluster) -> None:
         self.cluster = cluster
         self.api_calls = 0
-
-    @classmethod
-    def from_options(
-        cls,
-        stack_name: str,
-        kubeconfig: str | None,
-        keep_cluster: bool,
-        out_dir: Path,
-        require_lock: bool = False,
-    ) -> KindPods:
-        return cls(
-            KindCluster.from_options(stack_name, kubeconfig, keep_cluster, out_dir, require_lock)
-        )
 
     def stack(self) -> dict[str, Any]:
         return self.cluster.stack_dict()
