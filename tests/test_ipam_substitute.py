@@ -177,9 +177,8 @@ def test_kind_never_substitutes(monkeypatch: pytest.MonkeyPatch) -> None:
     seen = []
 
     class StandIn:  # stand-in for backends/kind/pods.py KindPods: records, then closed
-        @classmethod
-        def from_options(cls, **kw: Any) -> Any:
-            return cls()
+        def __init__(self, cluster: Any) -> None:
+            self.cluster = cluster
 
         def stack(self) -> dict[str, Any]:
             return {"backend": "kind"}

@@ -333,14 +333,12 @@ def test_repro_picks_kind_and_runs_the_pod_through_run_pod(
 
     made: list[Any] = []
 
-    class StandIn:
-        @classmethod
-        def from_options(cls, **kw: Any) -> StandIn:
-            made.append(kw)
-            return cls()
+    class StandIn:  # stand-in for KindPods: takes the KindCluster the kind entry configured
+        def __init__(self, cluster: Any) -> None:
+            made.append(cluster)
 
         def stack(self) -> dict[str, Any]:
-            return {"backend": "kind", "name": made[0]["stack_name"], "cni_plugins": "v1.9.1"}
+            return {"backend": "kind", "name": made[0].stack.name, "cni_plugins": "v1.9.1"}
 
         def need_plugins(self, needed: dict[str, str]) -> str | None:
             made.append(needed)
@@ -366,8 +364,8 @@ def test_repro_picks_kind_and_runs_the_pod_through_run_pod(
     request = resolve(parse_text(text, "t"))
     entry = repro.run(request, "kind", fix=False)  # the search: test_kind_fixsearch.py
     newest = stacks.stack_names()[-1]
-    assert made[0]["stack_name"] == newest and made[0]["keep_cluster"] is True
-    assert made[0]["kubeconfig"] is None
+    assert made[0].stack.name == newest and made[0].keep_cluster is True
+    assert made[0].external_kubeconfig is None
     assert made[1] == {"macvlan": "default/mv", "tuning": "the fix search"}
     name, ns, atts = made[2]
     assert atts[0][1] == MACVLAN and atts[0][2]["mac"] == MAC
